@@ -1,0 +1,647 @@
+//! Wire types shared by the browser client and the server.
+//!
+//! Every WebSocket text frame on `/api/ws` is one JSON object whose `type`
+//! field names the frame. [`ClientFrame`] flows browser → server,
+//! [`ServerFrame`] flows server → browser. `docs/protocol.md` shows each
+//! frame with an example; the tests at the bottom keep the two in step.
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version a client announces in [`ClientFrame::Hello`].
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The room every user belongs to and nobody can leave.
+pub const LOBBY: &str = "lobby";
+
+/// Longest message body, in bytes of UTF-8.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Longest client-chosen message id.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+
+/// Most messages one `history` answer carries.
+pub const MAX_HISTORY_PAGE: u32 = 200;
+
+/// A conversation as one side sees it.
+///
+/// A direct conversation is named by the *other* participant, so the same
+/// stored conversation is `{"dm":"bob"}` for alice and `{"dm":"alice"}` for
+/// bob. `guest` names a guest of the seed endpoint `/ws/{username}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conv {
+    Room(String),
+    Dm(String),
+    Guest(String),
+}
+
+impl Conv {
+    /// The room or user name inside the conversation id.
+    pub fn name(&self) -> &str {
+        match self {
+            Conv::Room(n) | Conv::Dm(n) | Conv::Guest(n) => n,
+        }
+    }
+}
+
+/// "I hold everything in `conv` up to and including `seq`."
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub conv: Conv,
+    pub seq: i64,
+}
+
+/// Frames the browser sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// First frame of every connection. `cursors` lists, per conversation,
+    /// the last sequence the client already holds; the server sends what
+    /// follows each of them before any live traffic.
+    Hello {
+        version: u32,
+        #[serde(default)]
+        cursors: Vec<Cursor>,
+    },
+    /// Post a message. `client_id` is the client's own id for it: a resend
+    /// with the same id is acknowledged again and never stored twice.
+    Send {
+        client_id: String,
+        conv: Conv,
+        body: String,
+    },
+    /// Page backwards: up to `limit` messages with `seq < before`
+    /// (the newest ones when `before` is absent).
+    History {
+        conv: Conv,
+        #[serde(default)]
+        before: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    CreateRoom {
+        room: String,
+    },
+    JoinRoom {
+        room: String,
+    },
+    LeaveRoom {
+        room: String,
+    },
+    ListRooms {},
+    /// Everything up to `seq` in `conv` has been read (clears its unread count).
+    Read {
+        conv: Conv,
+        seq: i64,
+    },
+    Typing {
+        conv: Conv,
+    },
+    /// Application-level heartbeat; answered with [`ServerFrame::Pong`].
+    Ping {
+        nonce: u64,
+    },
+}
+
+/// A stored message, as relayed and as found in history.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Server id, unique across all conversations.
+    pub id: i64,
+    pub conv: Conv,
+    /// Position in the conversation: 1, 2, 3, … with no gaps.
+    pub seq: i64,
+    pub sender: String,
+    pub body: String,
+    /// Milliseconds since the Unix epoch, server clock.
+    pub ts: i64,
+    /// The sender's own id for the message, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// One conversation in the [`ServerFrame::Welcome`] list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationInfo {
+    pub conv: Conv,
+    pub last_seq: i64,
+    pub read_seq: i64,
+    pub unread: i64,
+    /// Member count, for rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomInfo {
+    pub room: String,
+    pub members: u32,
+    pub joined: bool,
+}
+
+/// Stable error codes of [`ServerFrame::Error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not valid JSON, or not a JSON object.
+    MalformedJson,
+    /// The `type` field is missing or names no frame.
+    UnknownType,
+    /// A known frame with missing, extra or mistyped fields.
+    InvalidFrame,
+    UnsupportedVersion,
+    /// Only `hello` is accepted before the handshake.
+    HelloRequired,
+    /// `hello` was already sent on this connection.
+    AlreadyGreeted,
+    UnknownUser,
+    UnknownRoom,
+    /// The guest named by a `guest` conversation is not connected.
+    GuestOffline,
+    NotMember,
+    RoomExists,
+    InvalidName,
+    InvalidMessage,
+    CannotLeaveLobby,
+    RateLimited,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::InvalidFrame => "invalid_frame",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::HelloRequired => "hello_required",
+            ErrorCode::AlreadyGreeted => "already_greeted",
+            ErrorCode::UnknownUser => "unknown_user",
+            ErrorCode::UnknownRoom => "unknown_room",
+            ErrorCode::GuestOffline => "guest_offline",
+            ErrorCode::NotMember => "not_member",
+            ErrorCode::RoomExists => "room_exists",
+            ErrorCode::InvalidName => "invalid_name",
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::CannotLeaveLobby => "cannot_leave_lobby",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// Frames the server sends.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame {
+    /// Answer to `hello`: who you are, your conversations, who is online.
+    Welcome {
+        version: u32,
+        user: String,
+        conversations: Vec<ConversationInfo>,
+        online: Vec<String>,
+    },
+    /// The backlog the cursors asked for has been sent; live traffic follows.
+    Synced {},
+    Message {
+        message: Message,
+    },
+    /// Your message `client_id` is stored as `id`, at `seq` in `conv`.
+    Ack {
+        client_id: String,
+        id: i64,
+        conv: Conv,
+        seq: i64,
+        ts: i64,
+    },
+    History {
+        conv: Conv,
+        messages: Vec<Message>,
+        /// Older messages exist before the first one here.
+        has_more: bool,
+    },
+    Rooms {
+        rooms: Vec<RoomInfo>,
+    },
+    /// You joined (or created) `room`; its state is in `info`.
+    Joined {
+        info: ConversationInfo,
+    },
+    Left {
+        room: String,
+    },
+    /// Someone joined or left a room you are in.
+    Member {
+        room: String,
+        user: String,
+        joined: bool,
+        members: u32,
+    },
+    /// Someone came online or went offline.
+    Presence {
+        user: String,
+        online: bool,
+    },
+    Typing {
+        conv: Conv,
+        user: String,
+    },
+    Read {
+        conv: Conv,
+        seq: i64,
+        unread: i64,
+    },
+    Pong {
+        nonce: u64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        /// The `client_id` of the refused `send`, when there is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        client_id: Option<String>,
+    },
+}
+
+/// Why a client frame could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+const CLIENT_TYPES: &[&str] = &[
+    "hello",
+    "send",
+    "history",
+    "create_room",
+    "join_room",
+    "leave_room",
+    "list_rooms",
+    "read",
+    "typing",
+    "ping",
+];
+
+/// Decode one client text frame, telling malformed JSON, an unknown `type`
+/// and a known frame with bad fields apart.
+pub fn decode_client(text: &str) -> Result<ClientFrame, DecodeError> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| DecodeError {
+        code: ErrorCode::MalformedJson,
+        message: format!("frame is not valid JSON: {e}"),
+    })?;
+    let Some(object) = value.as_object() else {
+        return Err(DecodeError {
+            code: ErrorCode::MalformedJson,
+            message: "frame must be a JSON object".into(),
+        });
+    };
+    let kind = match object.get("type") {
+        Some(serde_json::Value::String(kind)) => kind.clone(),
+        Some(_) => {
+            return Err(DecodeError {
+                code: ErrorCode::UnknownType,
+                message: "field `type` must be a string".into(),
+            })
+        }
+        None => {
+            return Err(DecodeError {
+                code: ErrorCode::UnknownType,
+                message: "frame has no `type` field".into(),
+            })
+        }
+    };
+    if !CLIENT_TYPES.contains(&kind.as_str()) {
+        return Err(DecodeError {
+            code: ErrorCode::UnknownType,
+            message: format!("unknown frame type `{}`", truncate(&kind, 40)),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| DecodeError {
+        code: ErrorCode::InvalidFrame,
+        message: format!("invalid `{kind}` frame: {e}"),
+    })
+}
+
+/// Decode one server frame (used by the browser client and by tests).
+pub fn decode_server(text: &str) -> Result<ServerFrame, serde_json::Error> {
+    serde_json::from_str(text)
+}
+
+/// Encode any frame as JSON text.
+pub fn encode<T: Serialize>(frame: &T) -> String {
+    // Serializing these plain data types cannot fail: every map key is a string.
+    serde_json::to_string(frame).unwrap_or_else(|_| String::from("{}"))
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Is `name` a valid user or room name: 1 to 32 ASCII letters, digits, `_` or `-`.
+pub fn valid_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Body of `POST /api/session`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignIn {
+    pub username: String,
+    pub password: String,
+}
+
+/// Answer of `POST /api/session` and `GET /api/session`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub username: String,
+    /// True when this sign-in registered the name.
+    #[serde(default)]
+    pub registered: bool,
+}
+
+/// JSON body of every HTTP error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpError {
+    pub error: String,
+    pub message: String,
+}
+
+/// The seed document's direct-chat frame (`/ws/{username}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeedFrame {
+    pub sender: String,
+    pub receiver: String,
+    pub data: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip_client(frame: ClientFrame) {
+        let text = encode(&frame);
+        assert_eq!(decode_client(&text), Ok(frame), "{text}");
+    }
+
+    fn round_trip_server(frame: ServerFrame) {
+        let text = encode(&frame);
+        assert_eq!(decode_server(&text).ok(), Some(frame), "{text}");
+    }
+
+    fn message() -> Message {
+        Message {
+            id: 7,
+            conv: Conv::Room("lobby".into()),
+            seq: 3,
+            sender: "alice".into(),
+            body: "hi <b>there</b> \u{1F600}".into(),
+            ts: 1_764_000_000_000,
+            client_id: Some("c-1".into()),
+        }
+    }
+
+    fn info() -> ConversationInfo {
+        ConversationInfo {
+            conv: Conv::Dm("bob".into()),
+            last_seq: 4,
+            read_seq: 2,
+            unread: 2,
+            members: None,
+        }
+    }
+
+    #[test]
+    fn every_client_frame_round_trips() {
+        for frame in [
+            ClientFrame::Hello {
+                version: PROTOCOL_VERSION,
+                cursors: vec![Cursor {
+                    conv: Conv::Room("lobby".into()),
+                    seq: 9,
+                }],
+            },
+            ClientFrame::Send {
+                client_id: "c-1".into(),
+                conv: Conv::Dm("bob".into()),
+                body: "hello".into(),
+            },
+            ClientFrame::History {
+                conv: Conv::Guest("carol".into()),
+                before: Some(10),
+                limit: Some(50),
+            },
+            ClientFrame::History {
+                conv: Conv::Room("lobby".into()),
+                before: None,
+                limit: None,
+            },
+            ClientFrame::CreateRoom { room: "rust".into() },
+            ClientFrame::JoinRoom { room: "rust".into() },
+            ClientFrame::LeaveRoom { room: "rust".into() },
+            ClientFrame::ListRooms {},
+            ClientFrame::Read {
+                conv: Conv::Room("rust".into()),
+                seq: 4,
+            },
+            ClientFrame::Typing {
+                conv: Conv::Dm("bob".into()),
+            },
+            ClientFrame::Ping { nonce: 42 },
+        ] {
+            round_trip_client(frame);
+        }
+    }
+
+    #[test]
+    fn every_server_frame_round_trips() {
+        for frame in [
+            ServerFrame::Welcome {
+                version: PROTOCOL_VERSION,
+                user: "alice".into(),
+                conversations: vec![info()],
+                online: vec!["alice".into(), "bob".into()],
+            },
+            ServerFrame::Synced {},
+            ServerFrame::Message { message: message() },
+            ServerFrame::Message {
+                message: Message {
+                    client_id: None,
+                    ..message()
+                },
+            },
+            ServerFrame::Ack {
+                client_id: "c-1".into(),
+                id: 7,
+                conv: Conv::Room("lobby".into()),
+                seq: 3,
+                ts: 1,
+            },
+            ServerFrame::History {
+                conv: Conv::Room("lobby".into()),
+                messages: vec![message()],
+                has_more: true,
+            },
+            ServerFrame::Rooms {
+                rooms: vec![RoomInfo {
+                    room: "lobby".into(),
+                    members: 3,
+                    joined: true,
+                }],
+            },
+            ServerFrame::Joined {
+                info: ConversationInfo {
+                    conv: Conv::Room("rust".into()),
+                    members: Some(2),
+                    ..info()
+                },
+            },
+            ServerFrame::Left { room: "rust".into() },
+            ServerFrame::Member {
+                room: "rust".into(),
+                user: "bob".into(),
+                joined: true,
+                members: 2,
+            },
+            ServerFrame::Presence {
+                user: "bob".into(),
+                online: false,
+            },
+            ServerFrame::Typing {
+                conv: Conv::Dm("alice".into()),
+                user: "alice".into(),
+            },
+            ServerFrame::Read {
+                conv: Conv::Dm("bob".into()),
+                seq: 4,
+                unread: 0,
+            },
+            ServerFrame::Pong { nonce: 42 },
+            ServerFrame::Error {
+                code: ErrorCode::NotMember,
+                message: "you are not in room rust".into(),
+                client_id: Some("c-2".into()),
+            },
+        ] {
+            round_trip_server(frame);
+        }
+    }
+
+    #[test]
+    fn wire_shape_matches_the_documentation() {
+        let frame = ClientFrame::Send {
+            client_id: "c-1".into(),
+            conv: Conv::Room("lobby".into()),
+            body: "hi".into(),
+        };
+        assert_eq!(
+            encode(&frame),
+            r#"{"type":"send","client_id":"c-1","conv":{"room":"lobby"},"body":"hi"}"#
+        );
+        let error = ServerFrame::Error {
+            code: ErrorCode::MalformedJson,
+            message: "x".into(),
+            client_id: None,
+        };
+        assert_eq!(
+            encode(&error),
+            r#"{"type":"error","code":"malformed_json","message":"x"}"#
+        );
+    }
+
+    #[test]
+    fn error_code_names_match_serde() {
+        for code in [
+            ErrorCode::MalformedJson,
+            ErrorCode::UnknownType,
+            ErrorCode::InvalidFrame,
+            ErrorCode::UnsupportedVersion,
+            ErrorCode::HelloRequired,
+            ErrorCode::AlreadyGreeted,
+            ErrorCode::UnknownUser,
+            ErrorCode::UnknownRoom,
+            ErrorCode::GuestOffline,
+            ErrorCode::NotMember,
+            ErrorCode::RoomExists,
+            ErrorCode::InvalidName,
+            ErrorCode::InvalidMessage,
+            ErrorCode::CannotLeaveLobby,
+            ErrorCode::RateLimited,
+            ErrorCode::Internal,
+        ] {
+            assert_eq!(encode(&code), format!("\"{}\"", code.as_str()));
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_rejected() {
+        for text in ["{", "not json", "", "[1,2]", "\"hello\"", "42"] {
+            let err = decode_client(text).expect_err(text);
+            assert_eq!(err.code, ErrorCode::MalformedJson, "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_or_missing_type_is_rejected() {
+        for text in [
+            r#"{"type":"shout","body":"x"}"#,
+            r#"{"body":"x"}"#,
+            r#"{"type":7}"#,
+            r#"{"type":"Send"}"#,
+        ] {
+            let err = decode_client(text).expect_err(text);
+            assert_eq!(err.code, ErrorCode::UnknownType, "{text}");
+        }
+    }
+
+    #[test]
+    fn missing_or_bad_fields_are_rejected() {
+        for text in [
+            r#"{"type":"send","conv":{"room":"lobby"},"body":"x"}"#,
+            r#"{"type":"send","client_id":"c","body":"x"}"#,
+            r#"{"type":"send","client_id":"c","conv":{"planet":"x"},"body":"x"}"#,
+            r#"{"type":"send","client_id":1,"conv":{"room":"lobby"},"body":"x"}"#,
+            r#"{"type":"hello"}"#,
+            r#"{"type":"ping"}"#,
+            r#"{"type":"ping","nonce":-1}"#,
+            r#"{"type":"join_room","room":"a","extra":1}"#,
+        ] {
+            let err = decode_client(text).expect_err(text);
+            assert_eq!(err.code, ErrorCode::InvalidFrame, "{text}");
+            assert!(err.message.contains("invalid"), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn hello_cursors_default_to_empty() {
+        assert_eq!(
+            decode_client(r#"{"type":"hello","version":1}"#),
+            Ok(ClientFrame::Hello {
+                version: 1,
+                cursors: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for ok in ["a", "alice", "Bob_2", "x-y", &"z".repeat(32)] {
+            assert!(valid_name(ok), "{ok}");
+        }
+        for bad in ["", "a b", "é", "a/b", "<script>", &"z".repeat(33)] {
+            assert!(!valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_type_message_is_truncated() {
+        let long = "x".repeat(1000);
+        let err = decode_client(&format!(r#"{{"type":"{long}"}}"#)).unwrap_err();
+        assert!(err.message.len() < 100);
+    }
+}

@@ -1,0 +1,453 @@
+//! Handling of each client frame after the handshake.
+//!
+//! A frame that cannot be honoured gets an `error` frame with a stable code;
+//! the connection always stays open.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use app::protocol::{
+    decode_client, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, LOBBY, MAX_BODY_BYTES,
+    MAX_CLIENT_ID_LEN, MAX_HISTORY_PAGE,
+};
+
+use super::error;
+use super::sync::conversation_info;
+use crate::hub::{frame, ConnId, Mailbox, Outbound};
+use crate::relay::{wire_message, Party, Route, Submission};
+use crate::state::AppState;
+use crate::store::{name_key, NewMessage, StoreError, User};
+
+/// Messages a `history` answer carries when the client names no limit.
+const DEFAULT_HISTORY_PAGE: u32 = 50;
+
+/// Why a frame was refused.
+#[derive(Debug)]
+struct Refusal {
+    code: ErrorCode,
+    message: String,
+}
+
+impl Refusal {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Refusal {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<StoreError> for Refusal {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "store error while handling a frame");
+        Refusal::new(
+            ErrorCode::Internal,
+            "the server could not do that; try again",
+        )
+    }
+}
+
+type Outcome<T = ()> = Result<T, Refusal>;
+
+/// A conversation resolved for this user.
+struct Target {
+    conv_id: i64,
+    route: Route,
+    /// The conversation as this user sees it.
+    wire: Conv,
+}
+
+pub struct Handler {
+    state: AppState,
+    me: Party,
+    conn: ConnId,
+    mailbox: Mailbox,
+    rooms: HashMap<String, i64>,
+    users: HashMap<String, Party>,
+}
+
+impl Handler {
+    pub fn new(state: AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
+        Handler {
+            state,
+            me: Party {
+                id: user.id,
+                name: user.name,
+            },
+            conn,
+            mailbox,
+            rooms: HashMap::new(),
+            users: HashMap::new(),
+        }
+    }
+
+    /// Queue a frame for this connection only.
+    pub fn reply(&self, reply: ServerFrame) {
+        self.mailbox.offer(Outbound::Frame(frame(&reply)));
+    }
+
+    pub async fn handle_text(&mut self, text: &str) -> ControlFlow<()> {
+        match decode_client(text) {
+            Err(e) => self.reply(error(e.code, e.message, None)),
+            Ok(frame) => {
+                let client_id = match &frame {
+                    ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+                    _ => None,
+                };
+                if let Err(refusal) = self.handle(frame).await {
+                    self.reply(error(refusal.code, refusal.message, client_id));
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    async fn handle(&mut self, frame: ClientFrame) -> Outcome {
+        match frame {
+            ClientFrame::Hello { .. } => Err(Refusal::new(
+                ErrorCode::AlreadyGreeted,
+                "`hello` was already sent on this connection",
+            )),
+            ClientFrame::Send {
+                client_id,
+                conv,
+                body,
+            } => self.send(client_id, conv, body).await,
+            ClientFrame::History {
+                conv,
+                before,
+                limit,
+            } => self.history(conv, before, limit).await,
+            ClientFrame::CreateRoom { room } => self.create_room(room).await,
+            ClientFrame::JoinRoom { room } => self.join_room(room).await,
+            ClientFrame::LeaveRoom { room } => self.leave_room(room).await,
+            ClientFrame::ListRooms {} => self.list_rooms().await,
+            ClientFrame::Read { conv, seq } => self.read(conv, seq).await,
+            ClientFrame::Typing { conv } => self.typing(conv).await,
+            ClientFrame::Ping { nonce } => {
+                self.reply(ServerFrame::Pong { nonce });
+                Ok(())
+            }
+        }
+    }
+
+    // ---- resolving names ----------------------------------------------------
+
+    async fn room(&mut self, name: &str) -> Outcome<(i64, String)> {
+        let key = name_key(name);
+        if let Some(id) = self.rooms.get(&key) {
+            return Ok((*id, key));
+        }
+        if !app::protocol::valid_name(name) {
+            return Err(Refusal::new(
+                ErrorCode::UnknownRoom,
+                "no room has that name",
+            ));
+        }
+        match self.state.store.room_id(&key).await? {
+            Some(id) => {
+                self.rooms.insert(key.clone(), id);
+                Ok((id, key))
+            }
+            None => Err(Refusal::new(
+                ErrorCode::UnknownRoom,
+                format!("there is no room `{key}`"),
+            )),
+        }
+    }
+
+    async fn user(&mut self, name: &str) -> Outcome<Party> {
+        let key = name_key(name);
+        if let Some(party) = self.users.get(&key) {
+            return Ok(party.clone());
+        }
+        let unknown = || Refusal::new(ErrorCode::UnknownUser, format!("there is no user `{name}`"));
+        if !app::protocol::valid_name(name) {
+            return Err(unknown());
+        }
+        let (user, _) = self
+            .state
+            .store
+            .find_user(name)
+            .await?
+            .ok_or_else(unknown)?;
+        let party = Party {
+            id: user.id,
+            name: user.name,
+        };
+        self.users.insert(key, party.clone());
+        Ok(party)
+    }
+
+    /// Resolve a conversation this user may read (and, with `sending`, write).
+    async fn target(&mut self, conv: &Conv, sending: bool) -> Outcome<Target> {
+        match conv {
+            Conv::Room(name) => {
+                let (conv_id, name) = self.room(name).await?;
+                if !self.state.store.is_member(conv_id, self.me.id).await? {
+                    return Err(Refusal::new(
+                        ErrorCode::NotMember,
+                        format!("you are not in room `{name}`; join it first"),
+                    ));
+                }
+                Ok(Target {
+                    conv_id,
+                    wire: Conv::Room(name.clone()),
+                    route: Route::Room { name },
+                })
+            }
+            Conv::Dm(name) => {
+                let peer = self.user(name).await?;
+                let conv_id = self
+                    .state
+                    .store
+                    .dm_conversation(self.me.id, peer.id)
+                    .await?;
+                Ok(Target {
+                    conv_id,
+                    wire: Conv::Dm(peer.name.clone()),
+                    route: Route::Dm {
+                        sender: self.me.clone(),
+                        receiver: peer,
+                    },
+                })
+            }
+            Conv::Guest(guest) => {
+                if !app::protocol::valid_name(guest) {
+                    return Err(Refusal::new(
+                        ErrorCode::UnknownUser,
+                        "no guest has that name",
+                    ));
+                }
+                if sending && !self.state.hub.is_guest_online(guest) {
+                    return Err(Refusal::new(
+                        ErrorCode::GuestOffline,
+                        format!("guest `{guest}` is not connected; guests get messages only while connected"),
+                    ));
+                }
+                let conv_id = self
+                    .state
+                    .store
+                    .guest_conversation(self.me.id, guest)
+                    .await?;
+                Ok(Target {
+                    conv_id,
+                    wire: Conv::Guest(guest.clone()),
+                    route: Route::ToGuest {
+                        user: self.me.clone(),
+                        guest: guest.clone(),
+                    },
+                })
+            }
+        }
+    }
+
+    // ---- frames ---------------------------------------------------------------
+
+    async fn send(&mut self, client_id: String, conv: Conv, body: String) -> Outcome {
+        if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_LEN {
+            return Err(Refusal::new(
+                ErrorCode::InvalidMessage,
+                format!("client_id must be 1 to {MAX_CLIENT_ID_LEN} characters"),
+            ));
+        }
+        if body.trim().is_empty() {
+            return Err(Refusal::new(
+                ErrorCode::InvalidMessage,
+                "the message is empty",
+            ));
+        }
+        if body.len() > MAX_BODY_BYTES {
+            return Err(Refusal::new(
+                ErrorCode::InvalidMessage,
+                format!("the message is longer than {MAX_BODY_BYTES} bytes"),
+            ));
+        }
+        let target = self.target(&conv, true).await?;
+        let submission = Submission {
+            message: NewMessage {
+                conv_id: target.conv_id,
+                sender_id: Some(self.me.id),
+                sender_name: self.me.name.clone(),
+                client_id: Some(client_id),
+                body,
+            },
+            route: target.route,
+            origin: Some(self.conn),
+        };
+        if self.state.relay.submit(submission).await {
+            Ok(())
+        } else {
+            Err(Refusal::new(
+                ErrorCode::Internal,
+                "the server is shutting down; send it again after reconnecting",
+            ))
+        }
+    }
+
+    async fn history(&mut self, conv: Conv, before: Option<i64>, limit: Option<u32>) -> Outcome {
+        let target = self.target(&conv, false).await?;
+        let limit = limit
+            .unwrap_or(DEFAULT_HISTORY_PAGE)
+            .clamp(1, MAX_HISTORY_PAGE);
+        let before = before.unwrap_or(i64::MAX);
+        let mut page = self
+            .state
+            .store
+            .messages_before(target.conv_id, before, limit + 1)
+            .await?;
+        let has_more = page.len() > limit as usize;
+        if has_more {
+            page.remove(0);
+        }
+        let messages = page
+            .iter()
+            .map(|m| wire_message(target.wire.clone(), m))
+            .collect();
+        self.reply(ServerFrame::History {
+            conv: target.wire,
+            messages,
+            has_more,
+        });
+        Ok(())
+    }
+
+    /// Tell all of this user's connections they are in a room now.
+    async fn announce_joined(&mut self, conv_id: i64) -> Outcome {
+        self.state
+            .hub
+            .set_room_subscription(self.me.id, conv_id, true);
+        if let Some(m) = self.state.store.membership(conv_id, self.me.id).await? {
+            let joined = Outbound::Frame(frame(&ServerFrame::Joined {
+                info: conversation_info(&m),
+            }));
+            self.state.hub.send_user(self.me.id, &joined, None);
+        }
+        Ok(())
+    }
+
+    async fn member_event(&self, conv_id: i64, room: String, joined: bool) -> Outcome {
+        let members = self.state.store.member_count(conv_id).await?;
+        let event = Outbound::Frame(frame(&ServerFrame::Member {
+            room,
+            user: self.me.name.clone(),
+            joined,
+            members,
+        }));
+        self.state.hub.send_room(conv_id, &event, None);
+        Ok(())
+    }
+
+    async fn create_room(&mut self, room: String) -> Outcome {
+        if !app::protocol::valid_name(&room) {
+            return Err(Refusal::new(
+                ErrorCode::InvalidName,
+                "room names are 1 to 32 letters, digits, `_` or `-`",
+            ));
+        }
+        let key = name_key(&room);
+        let Some(conv_id) = self.state.store.create_room(&key, self.me.id).await? else {
+            return Err(Refusal::new(
+                ErrorCode::RoomExists,
+                format!("room `{key}` already exists; join it instead"),
+            ));
+        };
+        self.rooms.insert(key, conv_id);
+        self.announce_joined(conv_id).await
+    }
+
+    async fn join_room(&mut self, room: String) -> Outcome {
+        let (conv_id, name) = self.room(&room).await?;
+        let added = self.state.store.add_member(conv_id, self.me.id).await?;
+        self.announce_joined(conv_id).await?;
+        if added {
+            self.member_event(conv_id, name, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn leave_room(&mut self, room: String) -> Outcome {
+        let (conv_id, name) = self.room(&room).await?;
+        if name == LOBBY {
+            return Err(Refusal::new(
+                ErrorCode::CannotLeaveLobby,
+                "everyone stays in the lobby",
+            ));
+        }
+        if !self.state.store.remove_member(conv_id, self.me.id).await? {
+            return Err(Refusal::new(
+                ErrorCode::NotMember,
+                format!("you are not in room `{name}`"),
+            ));
+        }
+        self.state
+            .hub
+            .set_room_subscription(self.me.id, conv_id, false);
+        let left = Outbound::Frame(frame(&ServerFrame::Left { room: name.clone() }));
+        self.state.hub.send_user(self.me.id, &left, None);
+        self.member_event(conv_id, name, false).await
+    }
+
+    async fn list_rooms(&mut self) -> Outcome {
+        let rooms = self
+            .state
+            .store
+            .list_rooms(self.me.id)
+            .await?
+            .into_iter()
+            .map(|r| RoomInfo {
+                room: r.name,
+                members: r.members,
+                joined: r.joined,
+            })
+            .collect();
+        self.reply(ServerFrame::Rooms { rooms });
+        Ok(())
+    }
+
+    async fn read(&mut self, conv: Conv, seq: i64) -> Outcome {
+        let target = self.target(&conv, false).await?;
+        let Some((read_seq, last_seq)) = self
+            .state
+            .store
+            .mark_read(target.conv_id, self.me.id, seq)
+            .await?
+        else {
+            return Err(Refusal::new(
+                ErrorCode::NotMember,
+                "you are not in that conversation",
+            ));
+        };
+        let read = Outbound::Frame(frame(&ServerFrame::Read {
+            conv: target.wire,
+            seq: read_seq,
+            unread: (last_seq - read_seq).max(0),
+        }));
+        self.state.hub.send_user(self.me.id, &read, None);
+        Ok(())
+    }
+
+    async fn typing(&mut self, conv: Conv) -> Outcome {
+        let target = self.target(&conv, false).await?;
+        match target.route {
+            Route::Room { name } => {
+                let typing = Outbound::Frame(frame(&ServerFrame::Typing {
+                    conv: Conv::Room(name),
+                    user: self.me.name.clone(),
+                }));
+                self.state
+                    .hub
+                    .send_room(target.conv_id, &typing, Some(self.conn));
+            }
+            Route::Dm { receiver, .. } => {
+                let typing = Outbound::Frame(frame(&ServerFrame::Typing {
+                    conv: Conv::Dm(self.me.name.clone()),
+                    user: self.me.name.clone(),
+                }));
+                self.state.hub.send_user(receiver.id, &typing, None);
+            }
+            Route::ToGuest { .. } | Route::FromGuest { .. } => {}
+        }
+        Ok(())
+    }
+}

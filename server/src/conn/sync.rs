@@ -1,0 +1,125 @@
+//! The resume handshake: `welcome`, the backlog the cursors ask for, `synced`.
+//!
+//! The connection is registered with the hub *before* the backlog is read, so
+//! a message committed meanwhile is either in the backlog, in the live queue,
+//! or both; [`SentPositions`] drops the second copy. Nothing falls between.
+
+use std::collections::HashMap;
+
+use axum::extract::ws::Message as WsMessage;
+use futures_util::SinkExt;
+
+use app::protocol::{Conv, ConversationInfo, Cursor, ServerFrame, PROTOCOL_VERSION};
+
+use super::Sink;
+use crate::hub::frame;
+use crate::relay::wire_message;
+use crate::state::AppState;
+use crate::store::{ConvKind, Membership, User};
+
+/// Without a cursor, a conversation's unread messages are sent, at most this many.
+pub const UNREAD_BACKLOG: i64 = 200;
+/// Backlog rows read per query.
+const PAGE: u32 = 500;
+
+/// The highest sequence sent so far, per stored conversation.
+#[derive(Debug, Default, Clone)]
+pub struct SentPositions(HashMap<i64, i64>);
+
+impl SentPositions {
+    /// Record `seq` as sent; false when it (or something later) already was.
+    pub fn advance(&mut self, conv_id: i64, seq: i64) -> bool {
+        let last = self.0.entry(conv_id).or_insert(0);
+        if seq > *last {
+            *last = seq;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The wire name of a stored conversation, as its member sees it.
+pub fn wire_conv(kind: &ConvKind) -> Conv {
+    match kind {
+        ConvKind::Room { name } => Conv::Room(name.clone()),
+        ConvKind::Dm { peer } => Conv::Dm(peer.clone()),
+        ConvKind::Guest { guest } => Conv::Guest(guest.clone()),
+    }
+}
+
+/// Names compare without regard to case.
+fn cursor_key(conv: &Conv) -> (u8, String) {
+    let tag = match conv {
+        Conv::Room(_) => 0,
+        Conv::Dm(_) => 1,
+        Conv::Guest(_) => 2,
+    };
+    (tag, conv.name().to_ascii_lowercase())
+}
+
+pub fn conversation_info(m: &Membership) -> ConversationInfo {
+    ConversationInfo {
+        conv: wire_conv(&m.kind),
+        last_seq: m.last_seq,
+        read_seq: m.read_seq,
+        unread: (m.last_seq - m.read_seq).max(0),
+        members: matches!(m.kind, ConvKind::Room { .. }).then_some(m.members),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("socket closed: {0}")]
+    Socket(#[from] axum::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+pub async fn send_backlog(
+    state: &AppState,
+    sink: &mut Sink,
+    user: &User,
+    memberships: &[Membership],
+    cursors: &[Cursor],
+    online: Vec<String>,
+) -> Result<SentPositions, SyncError> {
+    let welcome = ServerFrame::Welcome {
+        version: PROTOCOL_VERSION,
+        user: user.name.clone(),
+        conversations: memberships.iter().map(conversation_info).collect(),
+        online,
+    };
+    sink.send(WsMessage::Text(frame(&welcome))).await?;
+
+    let asked: HashMap<(u8, String), i64> = cursors
+        .iter()
+        .map(|c| (cursor_key(&c.conv), c.seq.max(0)))
+        .collect();
+    let mut sent = SentPositions::default();
+    for m in memberships {
+        let conv = wire_conv(&m.kind);
+        let mut after = match asked.get(&cursor_key(&conv)) {
+            Some(seq) => *seq,
+            None => m.read_seq.max(m.last_seq - UNREAD_BACKLOG),
+        };
+        sent.advance(m.conv_id, after);
+        loop {
+            let page = state.store.messages_after(m.conv_id, after, PAGE).await?;
+            for stored in &page {
+                let message = ServerFrame::Message {
+                    message: wire_message(conv.clone(), stored),
+                };
+                sink.send(WsMessage::Text(frame(&message))).await?;
+                sent.advance(m.conv_id, stored.seq);
+                after = stored.seq;
+            }
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+    }
+    sink.send(WsMessage::Text(frame(&ServerFrame::Synced {})))
+        .await?;
+    Ok(sent)
+}

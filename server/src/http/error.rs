@@ -1,0 +1,64 @@
+//! The HTTP layer's error type: a status, a stable code and a message.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use app::protocol::HttpError;
+
+use crate::store::StoreError;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("sign in first")]
+    Unauthorized,
+    #[error("wrong password for this name")]
+    WrongPassword,
+    #[error("names are 1 to 32 letters, digits, `_` or `-`")]
+    InvalidName,
+    #[error("password must be 1 to 256 characters")]
+    InvalidPassword,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized | ApiError::WrongPassword => StatusCode::UNAUTHORIZED,
+            ApiError::InvalidName | ApiError::InvalidPassword => StatusCode::BAD_REQUEST,
+            ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::WrongPassword => "wrong_password",
+            ApiError::InvalidName => "invalid_name",
+            ApiError::InvalidPassword => "invalid_password",
+            ApiError::Store(_) | ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let message = match &self {
+            ApiError::Store(_) | ApiError::Internal(_) => {
+                tracing::error!(error = %self, "request failed");
+                "something went wrong on the server".to_string()
+            }
+            other => other.to_string(),
+        };
+        let body = HttpError {
+            error: self.code().to_string(),
+            message,
+        };
+        (self.status_code(), Json(body)).into_response()
+    }
+}

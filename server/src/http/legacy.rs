@@ -1,0 +1,245 @@
+//! The seed document's guest endpoints, served unchanged to its own pages.
+//!
+//! * `GET /ws`: group chat; every text frame is relayed verbatim to every
+//!   other `/ws` client (nothing is stored, as in the seed).
+//! * `GET /ws/{username}`: direct chat with `{"sender","receiver","data"}`
+//!   frames. The receiver may be another guest or a signed-in user; messages
+//!   to users are stored like any direct message.
+//!
+//! Guests carry no credentials, so these endpoints accept any `Origin`.
+
+use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use app::protocol::{encode, valid_name, SeedFrame};
+
+use crate::conn::{send_close, write_loop, SentPositions};
+use crate::hub::{GuestRefusal, Mailbox};
+use crate::relay::{Party, Route, Submission};
+use crate::state::AppState;
+use crate::store::NewMessage;
+
+/// Close code for a refused guest name (policy violation).
+const CLOSE_POLICY: u16 = 1008;
+/// The sender name of the server's own notes to a guest.
+const SERVER: &str = "server";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/ws", get(group))
+        .route("/ws/{username}", get(direct))
+}
+
+async fn group(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
+    super::ws::limits(ws).on_upgrade(move |socket| {
+        let tracker = state.connections.clone();
+        tracker.track_future(run_group(socket, state))
+    })
+}
+
+async fn run_group(socket: WebSocket, state: AppState) {
+    let (sink, mut stream) = socket.split();
+    let (mailbox, rx) = Mailbox::new(state.config.outbound_queue);
+    let close = mailbox.close.clone();
+    let id = state.hub.join_group(mailbox);
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        SentPositions::default(),
+        close.clone(),
+    ));
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            _ = close.closed() => break,
+        };
+        match next {
+            Some(Ok(WsMessage::Text(text))) => state.hub.broadcast_group(&text, id),
+            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    state.hub.leave_group(id);
+    close.close(1000, "bye");
+    let _ = writer.await;
+}
+
+async fn direct(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    super::ws::limits(ws).on_upgrade(move |socket| {
+        let tracker = state.connections.clone();
+        tracker.track_future(run_direct(socket, state, username))
+    })
+}
+
+/// Why a guest name cannot be used, if it cannot.
+async fn refusal(state: &AppState, name: &str) -> Option<&'static str> {
+    if !valid_name(name) || name.eq_ignore_ascii_case(SERVER) {
+        return Some("invalid name: use 1 to 32 letters, digits, _ or -");
+    }
+    match state.store.find_user(name).await {
+        Ok(Some(_)) => Some("this name belongs to a registered user; sign in instead"),
+        Ok(None) => None,
+        Err(error) => {
+            tracing::error!(%error, "guest name check failed");
+            Some("server error")
+        }
+    }
+}
+
+async fn run_direct(socket: WebSocket, state: AppState, name: String) {
+    let (mut sink, mut stream) = socket.split();
+    if let Some(reason) = refusal(&state, &name).await {
+        let _ = send_close(&mut sink, CLOSE_POLICY, reason).await;
+        return;
+    }
+    let (mailbox, rx) = Mailbox::new(state.config.outbound_queue);
+    let close = mailbox.close.clone();
+    let id = match state.hub.register_guest(&name, mailbox.clone()) {
+        Ok(id) => id,
+        Err(GuestRefusal::AlreadyConnected) => {
+            let _ = send_close(&mut sink, CLOSE_POLICY, "this name is already connected").await;
+            return;
+        }
+    };
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        SentPositions::default(),
+        close.clone(),
+    ));
+    let guest = Guest {
+        state: &state,
+        name: &name,
+        mailbox: &mailbox,
+    };
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            _ = close.closed() => break,
+        };
+        match next {
+            Some(Ok(WsMessage::Text(text))) => guest.handle(&text).await,
+            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
+            Some(Ok(_)) => {}
+        }
+    }
+    state.hub.unregister_guest(&name, id);
+    close.close(1000, "bye");
+    let _ = writer.await;
+}
+
+/// What a guest sends; `sender` is read and ignored (the path name is used).
+#[derive(Deserialize)]
+struct Incoming {
+    receiver: String,
+    data: serde_json::Value,
+}
+
+struct Guest<'a> {
+    state: &'a AppState,
+    name: &'a str,
+    mailbox: &'a Mailbox,
+}
+
+impl Guest<'_> {
+    fn note(&self, data: String) {
+        let frame = SeedFrame {
+            sender: SERVER.to_string(),
+            receiver: self.name.to_string(),
+            data,
+        };
+        self.mailbox
+            .offer(crate::hub::Outbound::Frame(encode(&frame).into()));
+    }
+
+    async fn handle(&self, text: &str) {
+        let Ok(incoming) = serde_json::from_str::<Incoming>(text) else {
+            self.note(r#"malformed message: send JSON {"sender","receiver","data"}"#.to_string());
+            return;
+        };
+        // The seed sends strings; anything else is passed on as its JSON text.
+        let data = match incoming.data {
+            serde_json::Value::String(s) => s,
+            other => other.to_string(),
+        };
+        let receiver = incoming.receiver;
+        let relayed = SeedFrame {
+            sender: self.name.to_string(),
+            receiver: receiver.clone(),
+            data: data.clone(),
+        };
+        if self
+            .state
+            .hub
+            .send_guest(&receiver, encode(&relayed).into())
+        {
+            return;
+        }
+        let user = match self.state.store.find_user(&receiver).await {
+            Ok(user) => user,
+            Err(error) => {
+                tracing::error!(%error, "guest receiver look-up failed");
+                self.note("server error: message not delivered".to_string());
+                return;
+            }
+        };
+        let Some((user, _)) = user else {
+            self.note(format!(
+                "{receiver} is not connected; message not delivered"
+            ));
+            return;
+        };
+        if data.is_empty() || data.len() > app::protocol::MAX_BODY_BYTES {
+            self.note("message not delivered: it is empty or too long".to_string());
+            return;
+        }
+        let conv_id = match self
+            .state
+            .store
+            .guest_conversation(user.id, self.name)
+            .await
+        {
+            Ok(id) => id,
+            Err(error) => {
+                tracing::error!(%error, "guest conversation failed");
+                self.note("server error: message not delivered".to_string());
+                return;
+            }
+        };
+        let online = self.state.hub.is_online(user.id);
+        let submission = Submission {
+            message: NewMessage {
+                conv_id,
+                sender_id: None,
+                sender_name: self.name.to_string(),
+                client_id: None,
+                body: data,
+            },
+            route: Route::FromGuest {
+                user: Party {
+                    id: user.id,
+                    name: user.name.clone(),
+                },
+                guest: self.name.to_string(),
+            },
+            origin: None,
+        };
+        if !self.state.relay.submit(submission).await {
+            self.note("the server is shutting down; message not delivered".to_string());
+        } else if !online {
+            self.note(format!(
+                "{} is offline; they will get your message when they connect",
+                user.name
+            ));
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! `POST/GET/DELETE /api/session`: sign in (registering a free name), who am I, sign out.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+
+use app::protocol::{valid_name, SessionInfo, SignIn};
+
+use super::error::{ApiError, Result};
+use crate::auth;
+use crate::state::AppState;
+use crate::store::{now_ms, User};
+
+pub const COOKIE: &str = "parley_session";
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/session", post(sign_in).get(whoami).delete(sign_out))
+}
+
+/// A request made with a live session cookie.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    /// SHA-256 of the session token, which identifies the session.
+    pub session: String,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let jar = CookieJar::from_headers(&parts.headers);
+        let token = jar.get(COOKIE).ok_or(ApiError::Unauthorized)?.value();
+        let session = auth::token_hash(token);
+        let user = state
+            .store
+            .session_user(&session)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        Ok(Authenticated { user, session })
+    }
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Json(form): Json<SignIn>,
+) -> Result<(CookieJar, Json<SessionInfo>)> {
+    if !valid_name(&form.username) {
+        return Err(ApiError::InvalidName);
+    }
+    if form.password.is_empty() || form.password.len() > 256 {
+        return Err(ApiError::InvalidPassword);
+    }
+    let (user, registered) = match state.store.find_user(&form.username).await? {
+        Some((user, hash)) => (check(&form.password, hash).await.map(|_| user)?, false),
+        None => {
+            let hash = auth::hash_password(form.password.clone()).await?;
+            match state.store.create_user(&form.username, &hash).await? {
+                Some(user) => (user, true),
+                // Someone registered the name between our look-up and insert.
+                None => match state.store.find_user(&form.username).await? {
+                    Some((user, hash)) => (check(&form.password, hash).await.map(|_| user)?, false),
+                    None => return Err(ApiError::Internal("user vanished".into())),
+                },
+            }
+        }
+    };
+    let token = auth::new_token();
+    let hours = state.config.session_hours.max(1);
+    let expires_at = now_ms() + hours * 3_600_000;
+    state
+        .store
+        .create_session(&auth::token_hash(&token), user.id, expires_at)
+        .await?;
+    let cookie = Cookie::build((COOKIE, token))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.config.secure_cookies)
+        .path("/")
+        .max_age(time::Duration::hours(hours))
+        .build();
+    Ok((
+        jar.add(cookie),
+        Json(SessionInfo {
+            username: user.name,
+            registered,
+        }),
+    ))
+}
+
+async fn check(password: &str, hash: String) -> Result<()> {
+    if auth::verify_password(password.to_string(), hash).await? {
+        Ok(())
+    } else {
+        Err(ApiError::WrongPassword)
+    }
+}
+
+async fn whoami(auth: Authenticated) -> Json<SessionInfo> {
+    Json(SessionInfo {
+        username: auth.user.name,
+        registered: false,
+    })
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    auth: Authenticated,
+) -> Result<(StatusCode, CookieJar)> {
+    state.store.delete_session(&auth.session).await?;
+    state.hub.close_session(&auth.session);
+    Ok((
+        StatusCode::NO_CONTENT,
+        jar.remove(Cookie::build(COOKIE).path("/")),
+    ))
+}

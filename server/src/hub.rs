@@ -1,0 +1,389 @@
+//! Who is connected where, and fan-out to their bounded outbound queues.
+//!
+//! Everything here is synchronous: the one lock is never held across an
+//! `.await`. Delivery uses `try_send`, so a connection whose queue is full
+//! never slows anyone else down: it is closed as a slow consumer (close code
+//! [`CLOSE_SLOW_CONSUMER`]) and resumes from its cursors when it reconnects.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use app::protocol::{encode, ServerFrame};
+
+pub type ConnId = u64;
+
+/// Close code: the connection's outbound queue overflowed.
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
+/// Close code: the session was signed out or expired.
+pub const CLOSE_SIGNED_OUT: u16 = 4001;
+/// Close code: the server is shutting down.
+pub const CLOSE_GOING_AWAY: u16 = 1001;
+
+/// One item of a connection's outbound queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A frame that carries no conversation position.
+    Frame(Utf8Bytes),
+    /// A message (or the ack of one) at `seq` in stored conversation `conv_id`.
+    /// The writer skips any at or below what it already sent, which removes
+    /// the overlap between the resume backlog and live traffic.
+    Msg {
+        conv_id: i64,
+        seq: i64,
+        frame: Utf8Bytes,
+    },
+}
+
+/// Tells a connection's tasks to close, and with what code.
+#[derive(Debug, Default)]
+pub struct CloseSignal {
+    token: CancellationToken,
+    reason: OnceLock<(u16, &'static str)>,
+}
+
+impl CloseSignal {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Ask the connection to close; the first reason given wins.
+    pub fn close(&self, code: u16, reason: &'static str) {
+        let _ = self.reason.set((code, reason));
+        self.token.cancel();
+    }
+
+    pub async fn closed(&self) {
+        self.token.cancelled().await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub fn reason(&self) -> Option<(u16, &'static str)> {
+        self.reason.get().copied()
+    }
+}
+
+/// The sending half a connection registers with.
+#[derive(Debug, Clone)]
+pub struct Mailbox {
+    pub tx: mpsc::Sender<Outbound>,
+    pub close: Arc<CloseSignal>,
+}
+
+impl Mailbox {
+    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Outbound>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (
+            Mailbox {
+                tx,
+                close: CloseSignal::new(),
+            },
+            rx,
+        )
+    }
+
+    /// Queue without waiting. False when the queue was full (the connection
+    /// is then told to close as a slow consumer) or already closed.
+    pub fn offer(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close
+                    .close(CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue full");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
+struct NativeConn {
+    user_id: i64,
+    session: String,
+    mailbox: Mailbox,
+    rooms: HashSet<i64>,
+}
+
+struct GuestConn {
+    id: ConnId,
+    mailbox: Mailbox,
+}
+
+#[derive(Default)]
+struct Inner {
+    conns: HashMap<ConnId, NativeConn>,
+    by_user: HashMap<i64, Vec<ConnId>>,
+    names: HashMap<i64, String>,
+    room_subs: HashMap<i64, HashSet<ConnId>>,
+    guests: HashMap<String, GuestConn>,
+    group: HashMap<ConnId, Mailbox>,
+}
+
+/// Why a guest name was refused at `/ws/{username}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestRefusal {
+    AlreadyConnected,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+}
+
+impl Hub {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the maps half-updated in
+        // a way that matters more than stopping the relay would.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_id(&self) -> ConnId {
+        self.next_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    // ---- native connections -------------------------------------------------
+
+    /// Register a signed-in connection subscribed to `rooms`. Returns its id
+    /// and who is online (including this user). Announces the user to
+    /// everyone if this is their first connection.
+    pub fn register(
+        &self,
+        user_id: i64,
+        user_name: &str,
+        session: &str,
+        mailbox: Mailbox,
+        rooms: &[i64],
+    ) -> (ConnId, Vec<String>) {
+        let id = self.next_id();
+        let mut inner = self.lock();
+        for room in rooms {
+            inner.room_subs.entry(*room).or_default().insert(id);
+        }
+        inner.conns.insert(
+            id,
+            NativeConn {
+                user_id,
+                session: session.to_string(),
+                mailbox,
+                rooms: rooms.iter().copied().collect(),
+            },
+        );
+        let conns = inner.by_user.entry(user_id).or_default();
+        conns.push(id);
+        let first = conns.len() == 1;
+        inner.names.insert(user_id, user_name.to_string());
+        if first {
+            let frame = frame(&ServerFrame::Presence {
+                user: user_name.to_string(),
+                online: true,
+            });
+            broadcast_native(&inner, &frame, Some(id));
+        }
+        let mut online: Vec<String> = inner.names.values().cloned().collect();
+        online.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+        (id, online)
+    }
+
+    /// Remove a connection (idempotent). Announces the user offline when it
+    /// was their last connection.
+    pub fn unregister(&self, id: ConnId) {
+        let mut inner = self.lock();
+        remove_native(&mut inner, id);
+    }
+
+    pub fn send_conn(&self, id: ConnId, item: Outbound) {
+        let inner = self.lock();
+        if let Some(conn) = inner.conns.get(&id) {
+            conn.mailbox.offer(item);
+        }
+    }
+
+    /// Every connection of `user_id` except `except` gets `item`.
+    pub fn send_user(&self, user_id: i64, item: &Outbound, except: Option<ConnId>) {
+        let inner = self.lock();
+        for id in inner.by_user.get(&user_id).into_iter().flatten() {
+            if Some(*id) != except {
+                if let Some(conn) = inner.conns.get(id) {
+                    conn.mailbox.offer(item.clone());
+                }
+            }
+        }
+    }
+
+    /// Every connection subscribed to room `conv_id` except `except` gets `item`.
+    pub fn send_room(&self, conv_id: i64, item: &Outbound, except: Option<ConnId>) {
+        let inner = self.lock();
+        if let Some(subs) = inner.room_subs.get(&conv_id) {
+            for id in subs {
+                if Some(*id) != except {
+                    if let Some(conn) = inner.conns.get(id) {
+                        conn.mailbox.offer(item.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Subscribe (or unsubscribe) every connection of a user to a room.
+    pub fn set_room_subscription(&self, user_id: i64, conv_id: i64, subscribed: bool) {
+        let mut inner = self.lock();
+        let ids = inner.by_user.get(&user_id).cloned().unwrap_or_default();
+        for id in ids {
+            if let Some(conn) = inner.conns.get_mut(&id) {
+                if subscribed {
+                    conn.rooms.insert(conv_id);
+                } else {
+                    conn.rooms.remove(&conv_id);
+                }
+            }
+            let subs = inner.room_subs.entry(conv_id).or_default();
+            if subscribed {
+                subs.insert(id);
+            } else {
+                subs.remove(&id);
+            }
+        }
+    }
+
+    pub fn is_online(&self, user_id: i64) -> bool {
+        self.lock().by_user.contains_key(&user_id)
+    }
+
+    /// Close every connection of a session (sign-out).
+    pub fn close_session(&self, session: &str) {
+        let inner = self.lock();
+        for conn in inner.conns.values().filter(|c| c.session == session) {
+            conn.mailbox.close.close(CLOSE_SIGNED_OUT, "signed out");
+        }
+    }
+
+    /// Close every connection, native and guest (shutdown).
+    pub fn close_all(&self, code: u16, reason: &'static str) {
+        let inner = self.lock();
+        let natives = inner.conns.values().map(|c| &c.mailbox);
+        let guests = inner.guests.values().map(|g| &g.mailbox);
+        for mailbox in natives.chain(guests).chain(inner.group.values()) {
+            mailbox.close.close(code, reason);
+        }
+    }
+
+    pub fn connection_count(&self) -> usize {
+        let inner = self.lock();
+        inner.conns.len() + inner.guests.len() + inner.group.len()
+    }
+
+    // ---- seed endpoint guests ------------------------------------------------
+
+    /// Claim a guest name at `/ws/{username}`.
+    pub fn register_guest(&self, name: &str, mailbox: Mailbox) -> Result<ConnId, GuestRefusal> {
+        let key = name.to_ascii_lowercase();
+        let mut inner = self.lock();
+        if inner.guests.contains_key(&key) {
+            return Err(GuestRefusal::AlreadyConnected);
+        }
+        let id = self.next_id();
+        inner.guests.insert(key, GuestConn { id, mailbox });
+        Ok(id)
+    }
+
+    pub fn unregister_guest(&self, name: &str, id: ConnId) {
+        let key = name.to_ascii_lowercase();
+        let mut inner = self.lock();
+        if inner.guests.get(&key).map(|g| g.id) == Some(id) {
+            inner.guests.remove(&key);
+        }
+    }
+
+    /// Send a frame to a connected guest; false if no such guest.
+    pub fn send_guest(&self, name: &str, frame: Utf8Bytes) -> bool {
+        let inner = self.lock();
+        match inner.guests.get(&name.to_ascii_lowercase()) {
+            Some(guest) => {
+                guest.mailbox.offer(Outbound::Frame(frame));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_guest_online(&self, name: &str) -> bool {
+        self.lock().guests.contains_key(&name.to_ascii_lowercase())
+    }
+
+    /// Join the seed group chat at `/ws`.
+    pub fn join_group(&self, mailbox: Mailbox) -> ConnId {
+        let id = self.next_id();
+        self.lock().group.insert(id, mailbox);
+        id
+    }
+
+    pub fn leave_group(&self, id: ConnId) {
+        self.lock().group.remove(&id);
+    }
+
+    /// Relay a frame to every `/ws` client but its sender.
+    pub fn broadcast_group(&self, frame: &Utf8Bytes, except: ConnId) {
+        let inner = self.lock();
+        for (id, mailbox) in &inner.group {
+            if *id != except {
+                mailbox.offer(Outbound::Frame(frame.clone()));
+            }
+        }
+    }
+}
+
+/// Serialize a server frame once, for any number of receivers.
+pub fn frame(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(encode(frame))
+}
+
+fn broadcast_native(inner: &Inner, frame: &Utf8Bytes, except: Option<ConnId>) {
+    for (id, conn) in &inner.conns {
+        if Some(*id) != except {
+            conn.mailbox.offer(Outbound::Frame(frame.clone()));
+        }
+    }
+}
+
+fn remove_native(inner: &mut Inner, id: ConnId) {
+    let Some(conn) = inner.conns.remove(&id) else {
+        return;
+    };
+    for room in &conn.rooms {
+        if let Some(subs) = inner.room_subs.get_mut(room) {
+            subs.remove(&id);
+            if subs.is_empty() {
+                inner.room_subs.remove(room);
+            }
+        }
+    }
+    let last = match inner.by_user.get_mut(&conn.user_id) {
+        Some(ids) => {
+            ids.retain(|c| *c != id);
+            ids.is_empty()
+        }
+        None => false,
+    };
+    if last {
+        inner.by_user.remove(&conn.user_id);
+        if let Some(name) = inner.names.remove(&conn.user_id) {
+            let frame = frame(&ServerFrame::Presence {
+                user: name,
+                online: false,
+            });
+            broadcast_native(inner, &frame, None);
+        }
+    }
+}

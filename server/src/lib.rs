@@ -1,0 +1,167 @@
+//! Parley's server: an axum app that serves the Leptos web app and relays
+//! room and direct messages over WebSocket, storing every message first.
+//!
+//! Data flows one way: socket ([`conn`]) → protocol ([`app::protocol`]) →
+//! relay ([`relay`], which stores through [`store`]) → fan-out ([`hub`]).
+
+pub mod auth;
+pub mod config;
+pub mod conn;
+pub mod http;
+pub mod hub;
+pub mod relay;
+pub mod state;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use leptos::config::LeptosOptions;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use config::Config;
+use hub::{Hub, CLOSE_GOING_AWAY};
+use relay::Relay;
+use state::AppState;
+use store::{Store, StoreError};
+
+/// Submissions the relay queue holds before senders wait.
+const RELAY_QUEUE: usize = 8192;
+/// How long shutdown waits for connections to close and the relay to drain.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("opening the database failed: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on the address: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A running server.
+pub struct Server {
+    /// The address actually bound (useful with port 0).
+    pub addr: SocketAddr,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Server {
+    /// Stop gracefully: stop accepting, close every socket with 1001, store
+    /// and deliver what was already submitted, then close the database.
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Run until SIGINT or SIGTERM, then shut down gracefully.
+    pub async fn run_until_signal(self) {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        self.shutdown().await;
+    }
+}
+
+/// Open the store, bind the address and start serving.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    let store = Store::open(&config.database_url).await?;
+    let hub = Hub::new();
+    let (relay, relay_task) = Relay::start(store.clone(), hub.clone(), RELAY_QUEUE);
+    let listener = TcpListener::bind(config.addr).await?;
+    let addr = listener.local_addr()?;
+    let state = AppState {
+        leptos: leptos_options(&config, addr),
+        store,
+        hub,
+        relay,
+        config: Arc::new(config),
+        connections: TaskTracker::new(),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(serve(listener, state, relay_task, stop.clone()));
+    Ok(Server { addr, stop, task })
+}
+
+async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    relay_task: JoinHandle<()>,
+    stop: CancellationToken,
+) {
+    let router = http::router(state.clone());
+    let hub = state.hub.clone();
+    let graceful = async move {
+        stop.cancelled().await;
+        hub.close_all(CLOSE_GOING_AWAY, "server shutting down");
+    };
+    if let Err(error) = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(graceful)
+    .await
+    {
+        tracing::error!(%error, "server failed");
+    }
+    // Upgraded sockets outlive the HTTP server: wait for them to close.
+    state
+        .hub
+        .close_all(CLOSE_GOING_AWAY, "server shutting down");
+    state.connections.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, state.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    let store = state.store.clone();
+    // The relay ends once the last handle to it is gone, after its last batch.
+    drop(state);
+    if tokio::time::timeout(DRAIN_TIMEOUT, relay_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the relay did not drain in time");
+    }
+    store.close().await;
+}
+
+fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {
+    let built_by_cargo_leptos = option_env!("LEPTOS_OUTPUT_NAME").is_some()
+        || std::env::var_os("LEPTOS_OUTPUT_NAME").is_some();
+    let mut options = if built_by_cargo_leptos {
+        leptos::config::get_configuration(None)
+            .map(|conf| conf.leptos_options)
+            .unwrap_or_else(|_| LeptosOptions::builder().output_name("parley").build())
+    } else {
+        LeptosOptions::builder().output_name("parley").build()
+    };
+    options.site_addr = addr;
+    options.site_root = config.site_root.as_str().into();
+    options
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

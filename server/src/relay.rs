@@ -1,0 +1,201 @@
+//! The relay: one task that stores messages and then fans them out.
+//!
+//! Connections submit messages into a bounded channel. The relay takes
+//! whatever is waiting (up to [`MAX_BATCH`]), stores it in one transaction
+//! (group commit), and only after the commit acknowledges each message to its
+//! sender and delivers it to every receiver, in sequence order. Because one
+//! task does this, live traffic of a conversation always arrives in order.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use app::protocol::{encode, Conv, ErrorCode, Message, SeedFrame, ServerFrame};
+
+use crate::hub::{frame, ConnId, Hub, Outbound};
+use crate::store::{Committed, NewMessage, Store, StoredMessage};
+
+/// Most messages stored in one transaction.
+pub const MAX_BATCH: usize = 512;
+
+/// A user as the relay needs them: id and display name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    pub id: i64,
+    pub name: String,
+}
+
+/// Where a stored message goes after the commit.
+#[derive(Debug, Clone)]
+pub enum Route {
+    Room {
+        name: String,
+    },
+    Dm {
+        sender: Party,
+        receiver: Party,
+    },
+    /// A signed-in user writing to a guest of `/ws/{username}`.
+    ToGuest {
+        user: Party,
+        guest: String,
+    },
+    /// A guest of `/ws/{username}` writing to a signed-in user.
+    FromGuest {
+        user: Party,
+        guest: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct Submission {
+    pub message: NewMessage,
+    pub route: Route,
+    /// The native connection that sent it, which gets the ack.
+    pub origin: Option<ConnId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Relay {
+    tx: mpsc::Sender<Submission>,
+}
+
+impl Relay {
+    /// Start the relay task. It ends when every [`Relay`] clone is dropped,
+    /// after storing and delivering what was already submitted.
+    pub fn start(store: Store, hub: Arc<Hub>, capacity: usize) -> (Relay, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        let task = tokio::spawn(run(store, hub, rx));
+        (Relay { tx }, task)
+    }
+
+    /// Hand a message to the relay, waiting while its queue is full.
+    /// False when the relay has stopped (shutdown).
+    pub async fn submit(&self, submission: Submission) -> bool {
+        self.tx.send(submission).await.is_ok()
+    }
+}
+
+async fn run(store: Store, hub: Arc<Hub>, mut rx: mpsc::Receiver<Submission>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let messages: Vec<NewMessage> = batch.iter().map(|s| s.message.clone()).collect();
+        match store.commit_batch(&messages).await {
+            Ok(results) => {
+                for (submission, result) in batch.iter().zip(results) {
+                    deliver(&hub, submission, result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, count = batch.len(), "storing messages failed");
+                for submission in &batch {
+                    refuse(
+                        &hub,
+                        submission,
+                        "the message could not be stored; send it again",
+                    );
+                }
+            }
+        }
+        batch.clear();
+    }
+}
+
+fn refuse(hub: &Hub, submission: &Submission, why: &str) {
+    if let Some(origin) = submission.origin {
+        let error = ServerFrame::Error {
+            code: ErrorCode::Internal,
+            message: why.to_string(),
+            client_id: submission.message.client_id.clone(),
+        };
+        hub.send_conn(origin, Outbound::Frame(frame(&error)));
+    }
+}
+
+fn ack(hub: &Hub, origin: Option<ConnId>, conv: Conv, stored: &StoredMessage) {
+    let (Some(origin), Some(client_id)) = (origin, stored.client_id.clone()) else {
+        return;
+    };
+    let ack = ServerFrame::Ack {
+        client_id,
+        id: stored.id,
+        conv,
+        seq: stored.seq,
+        ts: stored.ts,
+    };
+    hub.send_conn(origin, Outbound::Frame(frame(&ack)));
+}
+
+/// The wire message for a stored one, as seen through `conv`.
+pub fn wire_message(conv: Conv, stored: &StoredMessage) -> Message {
+    Message {
+        id: stored.id,
+        conv,
+        seq: stored.seq,
+        sender: stored.sender_name.clone(),
+        body: stored.body.clone(),
+        ts: stored.ts,
+        client_id: stored.client_id.clone(),
+    }
+}
+
+fn message_item(conv: Conv, stored: &StoredMessage) -> Outbound {
+    Outbound::Msg {
+        conv_id: stored.conv_id,
+        seq: stored.seq,
+        frame: frame(&ServerFrame::Message {
+            message: wire_message(conv, stored),
+        }),
+    }
+}
+
+/// The conversation as the sender of a submission sees it.
+fn sender_view(route: &Route) -> Conv {
+    match route {
+        Route::Room { name } => Conv::Room(name.clone()),
+        Route::Dm { receiver, .. } => Conv::Dm(receiver.name.clone()),
+        Route::ToGuest { guest, .. } | Route::FromGuest { guest, .. } => Conv::Guest(guest.clone()),
+    }
+}
+
+fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
+    let origin = submission.origin;
+    let stored = match result {
+        Committed::Duplicate(stored) => {
+            // Acknowledged again, never stored or relayed twice.
+            ack(hub, origin, sender_view(&submission.route), &stored);
+            return;
+        }
+        Committed::Stored(stored) => stored,
+    };
+    ack(hub, origin, sender_view(&submission.route), &stored);
+    match &submission.route {
+        Route::Room { name } => {
+            let item = message_item(Conv::Room(name.clone()), &stored);
+            hub.send_room(stored.conv_id, &item, origin);
+        }
+        Route::Dm { sender, receiver } => {
+            let to_sender = message_item(Conv::Dm(receiver.name.clone()), &stored);
+            hub.send_user(sender.id, &to_sender, origin);
+            if receiver.id != sender.id {
+                let to_receiver = message_item(Conv::Dm(sender.name.clone()), &stored);
+                hub.send_user(receiver.id, &to_receiver, None);
+            }
+        }
+        Route::ToGuest { user, guest } => {
+            let item = message_item(Conv::Guest(guest.clone()), &stored);
+            hub.send_user(user.id, &item, origin);
+            let seed = SeedFrame {
+                sender: user.name.clone(),
+                receiver: guest.clone(),
+                data: stored.body.clone(),
+            };
+            hub.send_guest(guest, encode(&seed).into());
+        }
+        Route::FromGuest { user, guest } => {
+            let item = message_item(Conv::Guest(guest.clone()), &stored);
+            hub.send_user(user.id, &item, None);
+        }
+    }
+}

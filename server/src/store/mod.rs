@@ -1,0 +1,110 @@
+//! Persistence: users, sessions, conversations, members and messages.
+//!
+//! SQLite is the embedded default. Every write that must be durable before it
+//! is acknowledged goes through [`Store::commit_batch`], which the relay calls
+//! with a group of messages so that one commit covers many of them.
+
+mod sqlite;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use sqlite::Store;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database url `{0}` (expected sqlite://FILE)")]
+    UnsupportedUrl(String),
+}
+
+/// A registered user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+}
+
+/// What kind of conversation a row is, with what the wire name needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConvKind {
+    Room {
+        name: String,
+    },
+    /// `peer` is the other participant as seen by the user the row was read for.
+    Dm {
+        peer: String,
+    },
+    Guest {
+        guest: String,
+    },
+}
+
+/// One conversation of a user, with read position and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub conv_id: i64,
+    pub kind: ConvKind,
+    pub last_seq: i64,
+    pub read_seq: i64,
+    pub members: u32,
+}
+
+/// A room as listed to a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRow {
+    pub conv_id: i64,
+    pub name: String,
+    pub members: u32,
+    pub joined: bool,
+}
+
+/// A stored message, as read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub conv_id: i64,
+    pub seq: i64,
+    pub sender_id: Option<i64>,
+    pub sender_name: String,
+    pub client_id: Option<String>,
+    pub body: String,
+    pub ts: i64,
+}
+
+/// A message to store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub conv_id: i64,
+    /// `None` for a guest of the seed endpoint.
+    pub sender_id: Option<i64>,
+    pub sender_name: String,
+    pub client_id: Option<String>,
+    pub body: String,
+}
+
+/// What became of one [`NewMessage`] in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Committed {
+    /// Stored now.
+    Stored(StoredMessage),
+    /// The sender already sent this client id; nothing was stored.
+    Duplicate(StoredMessage),
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The key that makes a user or room name unique without regard to case.
+pub fn name_key(name: &str) -> String {
+    name.to_ascii_lowercase()
+}

@@ -1,0 +1,524 @@
+//! The SQLite store (WAL mode, `synchronous=FULL`: a commit survives a crash).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+
+use super::{
+    name_key, now_ms, Committed, ConvKind, Membership, NewMessage, Result, RoomRow, StoreError,
+    StoredMessage, User,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, conv_id, seq, sender_id, sender_name, client_id, body, created_at";
+
+fn message_from_row(row: &SqliteRow) -> Result<StoredMessage> {
+    Ok(StoredMessage {
+        id: row.try_get("id")?,
+        conv_id: row.try_get("conv_id")?,
+        seq: row.try_get("seq")?,
+        sender_id: row.try_get("sender_id")?,
+        sender_name: row.try_get("sender_name")?,
+        client_id: row.try_get("client_id")?,
+        body: row.try_get("body")?,
+        ts: row.try_get("created_at")?,
+    })
+}
+
+impl Store {
+    /// Open (creating if needed) the database and apply migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        if !url.starts_with("sqlite:") {
+            return Err(StoreError::UnsupportedUrl(url.to_string()));
+        }
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// Close every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    // ---- users and sessions -------------------------------------------------
+
+    /// The user and password hash for a name (any case).
+    pub async fn find_user(&self, name: &str) -> Result<Option<(User, String)>> {
+        let row = sqlx::query("SELECT id, name, password_hash FROM users WHERE name_key = ?")
+            .bind(name_key(name))
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok((
+                User {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                },
+                r.try_get("password_hash")?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Register a name; `None` when it was taken meanwhile. The new user joins
+    /// the lobby with nothing unread.
+    pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<Option<User>> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let inserted = sqlx::query(
+            "INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (name_key) DO NOTHING RETURNING id",
+        )
+        .bind(name)
+        .bind(name_key(name))
+        .bind(password_hash)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO members (conv_id, user_id, read_seq, joined_at)
+             SELECT id, ?, last_seq, ? FROM conversations WHERE conv_key = 'room:lobby'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(User {
+            id,
+            name: name.to_string(),
+        }))
+    }
+
+    pub async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(token_hash)
+        .bind(user_id)
+        .bind(now_ms())
+        .bind(expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The user of a live session.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>> {
+        let row = sqlx::query(
+            "SELECT u.id, u.name FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = ? AND s.expires_at > ?",
+        )
+        .bind(token_hash)
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(User {
+                id: r.try_get("id")?,
+                name: r.try_get("name")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    // ---- conversations ------------------------------------------------------
+
+    pub async fn room_id(&self, room: &str) -> Result<Option<i64>> {
+        let row = sqlx::query("SELECT id FROM conversations WHERE conv_key = ?")
+            .bind(format!("room:{}", name_key(room)))
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("id")).transpose()?)
+    }
+
+    /// Create a room with its creator as the first member; `None` if it exists.
+    pub async fn create_room(&self, room: &str, creator: i64) -> Result<Option<i64>> {
+        let key = name_key(room);
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        let row = sqlx::query(
+            "INSERT INTO conversations (conv_key, kind, room_name, created_at) VALUES (?, 'room', ?, ?)
+             ON CONFLICT (conv_key) DO NOTHING RETURNING id",
+        )
+        .bind(format!("room:{key}"))
+        .bind(&key)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let id: i64 = row.try_get("id")?;
+        sqlx::query(
+            "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)",
+        )
+        .bind(id)
+        .bind(creator)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// Add a member (nothing unread from before). False if already a member.
+    pub async fn add_member(&self, conv_id: i64, user_id: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO members (conv_id, user_id, read_seq, joined_at)
+             SELECT id, ?, last_seq, ? FROM conversations WHERE id = ?
+             ON CONFLICT (conv_id, user_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(now_ms())
+        .bind(conv_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Remove a member. False if they were not one.
+    pub async fn remove_member(&self, conv_id: i64, user_id: i64) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM members WHERE conv_id = ? AND user_id = ?")
+            .bind(conv_id)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn is_member(&self, conv_id: i64, user_id: i64) -> Result<bool> {
+        let row = sqlx::query("SELECT 1 FROM members WHERE conv_id = ? AND user_id = ?")
+            .bind(conv_id)
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub async fn member_count(&self, conv_id: i64) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM members WHERE conv_id = ?")
+            .bind(conv_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n as u32)
+    }
+
+    /// Every room, with member counts and whether `user_id` is in it.
+    pub async fn list_rooms(&self, user_id: i64) -> Result<Vec<RoomRow>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.room_name,
+                    (SELECT count(*) FROM members m WHERE m.conv_id = c.id) AS members,
+                    EXISTS (SELECT 1 FROM members m WHERE m.conv_id = c.id AND m.user_id = ?) AS joined
+             FROM conversations c WHERE c.kind = 'room' ORDER BY c.room_name",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RoomRow {
+                    conv_id: r.try_get("id")?,
+                    name: r.try_get("room_name")?,
+                    members: r.try_get::<i64, _>("members")? as u32,
+                    joined: r.try_get::<bool, _>("joined")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The direct conversation between two users, created on first use.
+    pub async fn dm_conversation(&self, a: i64, b: i64) -> Result<i64> {
+        let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+        self.pair_conversation(&format!("dm:{lo}:{hi}"), "dm", None, &[lo, hi])
+            .await
+    }
+
+    /// The conversation between a user and a seed-endpoint guest.
+    pub async fn guest_conversation(&self, user_id: i64, guest: &str) -> Result<i64> {
+        let key = name_key(guest);
+        self.pair_conversation(
+            &format!("guest:{user_id}:{key}"),
+            "guest",
+            Some(guest),
+            &[user_id],
+        )
+        .await
+    }
+
+    async fn pair_conversation(
+        &self,
+        conv_key: &str,
+        kind: &str,
+        guest_name: Option<&str>,
+        members: &[i64],
+    ) -> Result<i64> {
+        if let Some(row) = sqlx::query("SELECT id FROM conversations WHERE conv_key = ?")
+            .bind(conv_key)
+            .fetch_optional(&self.pool)
+            .await?
+        {
+            return Ok(row.try_get("id")?);
+        }
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (conv_key) DO NOTHING",
+        )
+        .bind(conv_key)
+        .bind(kind)
+        .bind(guest_name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE conv_key = ?")
+            .bind(conv_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        for user in members {
+            sqlx::query(
+                "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
+                 ON CONFLICT (conv_id, user_id) DO NOTHING",
+            )
+            .bind(id)
+            .bind(user)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Every conversation `user_id` is in.
+    pub async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT c.id, c.kind, c.room_name, c.guest_name, c.last_seq, m.read_seq,
+                    (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
+                      WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1) AS peer,
+                    (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members
+             FROM members m JOIN conversations c ON c.id = m.conv_id
+             WHERE m.user_id = ? ORDER BY c.id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let own_name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = ?")
+            .bind(user_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("kind")?;
+                let kind = match kind.as_str() {
+                    "room" => ConvKind::Room {
+                        name: r.try_get("room_name")?,
+                    },
+                    "guest" => ConvKind::Guest {
+                        guest: r.try_get("guest_name")?,
+                    },
+                    _ => ConvKind::Dm {
+                        // A conversation with oneself has no other member.
+                        peer: r
+                            .try_get::<Option<String>, _>("peer")?
+                            .or_else(|| own_name.clone())
+                            .unwrap_or_default(),
+                    },
+                };
+                Ok(Membership {
+                    conv_id: r.try_get("id")?,
+                    kind,
+                    last_seq: r.try_get("last_seq")?,
+                    read_seq: r.try_get("read_seq")?,
+                    members: r.try_get::<i64, _>("members")? as u32,
+                })
+            })
+            .collect()
+    }
+
+    /// The membership of one conversation, if `user_id` is in it.
+    pub async fn membership(&self, conv_id: i64, user_id: i64) -> Result<Option<Membership>> {
+        Ok(self
+            .memberships(user_id)
+            .await?
+            .into_iter()
+            .find(|m| m.conv_id == conv_id))
+    }
+
+    /// Messages with `seq > after`, oldest first, at most `limit`.
+    pub async fn messages_after(
+        &self,
+        conv_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+        ))
+        .bind(conv_id)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    /// Messages with `seq < before`, the newest `limit` of them, oldest first.
+    pub async fn messages_before(
+        &self,
+        conv_id: i64,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+        ))
+        .bind(conv_id)
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// Move a member's read position forward (never back, never past the end).
+    /// Returns the new read position and the conversation's last sequence.
+    pub async fn mark_read(
+        &self,
+        conv_id: i64,
+        user_id: i64,
+        seq: i64,
+    ) -> Result<Option<(i64, i64)>> {
+        let row = sqlx::query(
+            "UPDATE members SET read_seq = max(read_seq,
+                 min(?, (SELECT last_seq FROM conversations WHERE id = members.conv_id)))
+             WHERE conv_id = ? AND user_id = ?
+             RETURNING read_seq, (SELECT last_seq FROM conversations WHERE id = members.conv_id) AS last_seq",
+        )
+        .bind(seq)
+        .bind(conv_id)
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok((r.try_get("read_seq")?, r.try_get("last_seq")?)))
+            .transpose()
+    }
+
+    /// Store a batch of messages in one transaction, in order. Each gets the
+    /// next sequence number of its conversation; a resend of a client id that
+    /// is already stored comes back as [`Committed::Duplicate`]. Nothing is
+    /// visible to anyone before the commit.
+    pub async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Committed>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = Vec::with_capacity(batch.len());
+        let now = now_ms();
+        for msg in batch {
+            if let (Some(sender), Some(client_id)) = (msg.sender_id, msg.client_id.as_deref()) {
+                let existing = sqlx::query(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_id = ?"
+                ))
+                .bind(sender)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = existing {
+                    out.push(Committed::Duplicate(message_from_row(&row)?));
+                    continue;
+                }
+            }
+            let seq: i64 = sqlx::query_scalar(
+                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+            )
+            .bind(msg.conv_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(msg.conv_id)
+            .bind(seq)
+            .bind(msg.sender_id)
+            .bind(&msg.sender_name)
+            .bind(&msg.client_id)
+            .bind(&msg.body)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            if let Some(sender) = msg.sender_id {
+                // Writing a message means having read the conversation up to it.
+                sqlx::query(
+                    "UPDATE members SET read_seq = max(read_seq, ?) WHERE conv_id = ? AND user_id = ?",
+                )
+                .bind(seq)
+                .bind(msg.conv_id)
+                .bind(sender)
+                .execute(&mut *tx)
+                .await?;
+            }
+            out.push(Committed::Stored(StoredMessage {
+                id,
+                conv_id: msg.conv_id,
+                seq,
+                sender_id: msg.sender_id,
+                sender_name: msg.sender_name.clone(),
+                client_id: msg.client_id.clone(),
+                body: msg.body.clone(),
+                ts: now,
+            }));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+}
