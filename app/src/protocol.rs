@@ -164,6 +164,8 @@ pub enum ErrorCode {
     InvalidMessage,
     CannotLeaveLobby,
     RateLimited,
+    /// A configured limit (rooms per user, …) is reached.
+    LimitReached,
     Internal,
 }
 
@@ -185,6 +187,7 @@ impl ErrorCode {
             ErrorCode::InvalidMessage => "invalid_message",
             ErrorCode::CannotLeaveLobby => "cannot_leave_lobby",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::LimitReached => "limit_reached",
             ErrorCode::Internal => "internal",
         }
     }
@@ -441,9 +444,15 @@ mod tests {
                 before: None,
                 limit: None,
             },
-            ClientFrame::CreateRoom { room: "rust".into() },
-            ClientFrame::JoinRoom { room: "rust".into() },
-            ClientFrame::LeaveRoom { room: "rust".into() },
+            ClientFrame::CreateRoom {
+                room: "rust".into(),
+            },
+            ClientFrame::JoinRoom {
+                room: "rust".into(),
+            },
+            ClientFrame::LeaveRoom {
+                room: "rust".into(),
+            },
             ClientFrame::ListRooms {},
             ClientFrame::Read {
                 conv: Conv::Room("rust".into()),
@@ -501,7 +510,9 @@ mod tests {
                     ..info()
                 },
             },
-            ServerFrame::Left { room: "rust".into() },
+            ServerFrame::Left {
+                room: "rust".into(),
+            },
             ServerFrame::Member {
                 room: "rust".into(),
                 user: "bob".into(),
@@ -572,6 +583,7 @@ mod tests {
             ErrorCode::InvalidMessage,
             ErrorCode::CannotLeaveLobby,
             ErrorCode::RateLimited,
+            ErrorCode::LimitReached,
             ErrorCode::Internal,
         ] {
             assert_eq!(encode(&code), format!("\"{}\"", code.as_str()));

@@ -35,6 +35,66 @@ pub struct Config {
     /// How long a sign-in lasts, in hours.
     #[arg(long, env = "SESSION_HOURS", default_value_t = 24 * 30)]
     pub session_hours: i64,
+
+    /// Origins allowed to open `/api/ws`, comma-separated and compared
+    /// exactly (scheme, host and port). Empty: only the server's own origin
+    /// (the request's `Host`).
+    #[arg(
+        long,
+        env = "ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Largest WebSocket message a client may send, in bytes (close 1009).
+    #[arg(long, env = "MAX_MESSAGE_BYTES", default_value_t = 64 * 1024)]
+    pub max_message_bytes: usize,
+
+    /// Frames per second a connection may send on average.
+    #[arg(long, env = "RATE_PER_SEC", default_value_t = 20.0)]
+    pub rate_per_sec: f64,
+
+    /// Frames a connection may send in a burst.
+    #[arg(long, env = "RATE_BURST", default_value_t = 40.0)]
+    pub rate_burst: f64,
+
+    /// Frames over the rate a connection may send before it is closed (1008).
+    #[arg(long, env = "RATE_ABUSE_LIMIT", default_value_t = 100)]
+    pub rate_abuse_limit: u32,
+
+    /// Open WebSocket connections per user.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_USER", default_value_t = 32)]
+    pub max_connections_per_user: usize,
+
+    /// Open WebSocket connections per client IP address.
+    #[arg(long, env = "MAX_CONNECTIONS_PER_IP", default_value_t = 1000)]
+    pub max_connections_per_ip: usize,
+
+    /// Rooms one user may be in (the lobby included).
+    #[arg(long, env = "MAX_ROOMS_PER_USER", default_value_t = 200)]
+    pub max_rooms_per_user: u32,
+
+    /// Sign-in attempts per name per minute (429 beyond).
+    #[arg(long, env = "SIGNIN_PER_NAME_PER_MIN", default_value_t = 10)]
+    pub signin_per_name_per_min: u32,
+
+    /// Sign-in attempts per IP address per minute (429 beyond).
+    #[arg(long, env = "SIGNIN_PER_IP_PER_MIN", default_value_t = 60)]
+    pub signin_per_ip_per_min: u32,
+
+    /// Bytes a connection's outbound queue may hold before it is closed as
+    /// a slow consumer (4008).
+    #[arg(long, env = "OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub outbound_queue_bytes: usize,
+
+    /// Seconds between server pings on every WebSocket.
+    #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25.0)]
+    pub ping_interval_secs: f64,
+
+    /// Seconds a connection has to answer a ping before it is closed.
+    #[arg(long, env = "PING_TIMEOUT_SECS", default_value_t = 10.0)]
+    pub ping_timeout_secs: f64,
 }
 
 impl Config {

@@ -6,14 +6,18 @@
 //! [`CLOSE_SLOW_CONSUMER`]) and resumes from its cursors when it reconnects.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use app::protocol::{encode, ServerFrame};
+
+use crate::metrics::Metrics;
 
 pub type ConnId = u64;
 
@@ -23,6 +27,8 @@ pub const CLOSE_SLOW_CONSUMER: u16 = 4008;
 pub const CLOSE_SIGNED_OUT: u16 = 4001;
 /// Close code: the server is shutting down.
 pub const CLOSE_GOING_AWAY: u16 = 1001;
+/// Close code: the connection did not answer a ping in time.
+pub const CLOSE_PING_TIMEOUT: u16 = 4002;
 
 /// One item of a connection's outbound queue.
 #[derive(Debug, Clone)]
@@ -36,7 +42,21 @@ pub enum Outbound {
         conv_id: i64,
         seq: i64,
         frame: Utf8Bytes,
+        /// When the message reached the server (for the latency histogram).
+        received: Instant,
     },
+}
+
+impl Outbound {
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Frame(frame) | Outbound::Msg { frame, .. } => frame.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Tells a connection's tasks to close, and with what code.
@@ -70,43 +90,89 @@ impl CloseSignal {
     }
 }
 
-/// The sending half a connection registers with.
-#[derive(Debug, Clone)]
+/// The sending half a connection registers with: a queue bounded both in
+/// items and in bytes.
+#[derive(Clone)]
 pub struct Mailbox {
-    pub tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<Outbound>,
     pub close: Arc<CloseSignal>,
+    queued_bytes: Arc<AtomicUsize>,
+    max_bytes: usize,
+    metrics: Arc<Metrics>,
+}
+
+/// The receiving half, drained by the connection's writer.
+pub struct Outbox {
+    rx: mpsc::Receiver<Outbound>,
+    queued_bytes: Arc<AtomicUsize>,
+}
+
+impl Outbox {
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.recv().await?;
+        self.queued_bytes.fetch_sub(item.len(), Ordering::Relaxed);
+        Some(item)
+    }
 }
 
 impl Mailbox {
-    pub fn new(capacity: usize) -> (Self, mpsc::Receiver<Outbound>) {
+    pub fn new(capacity: usize, max_bytes: usize, metrics: Arc<Metrics>) -> (Self, Outbox) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         (
             Mailbox {
                 tx,
                 close: CloseSignal::new(),
+                queued_bytes: queued_bytes.clone(),
+                max_bytes: max_bytes.max(1),
+                metrics,
             },
-            rx,
+            Outbox { rx, queued_bytes },
         )
     }
 
-    /// Queue without waiting. False when the queue was full (the connection
-    /// is then told to close as a slow consumer) or already closed.
+    /// Queue without waiting. False when the queue was full in items or
+    /// bytes (the connection is then told to close as a slow consumer) or
+    /// already closed.
     pub fn offer(&self, item: Outbound) -> bool {
+        if self.close.is_closed() {
+            return false;
+        }
+        let len = item.len();
+        if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
+            self.overflow();
+            return false;
+        }
+        // Count the bytes before the writer can take (and subtract) them.
+        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
         match self.tx.try_send(item) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.close
-                    .close(CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue full");
+            Err(error) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                if matches!(error, mpsc::error::TrySendError::Full(_)) {
+                    self.overflow();
+                }
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
+    }
+
+    fn overflow(&self) {
+        self.metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
+        if !self.close.is_closed() {
+            self.metrics
+                .slow_consumer_closes
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.close
+            .close(CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue full");
     }
 }
 
 struct NativeConn {
     user_id: i64,
     session: String,
+    expires_at: i64,
     mailbox: Mailbox,
     rooms: HashSet<i64>,
 }
@@ -126,6 +192,15 @@ struct Inner {
     group: HashMap<ConnId, Mailbox>,
 }
 
+/// Who a signed-in connection belongs to.
+pub struct Registration<'a> {
+    pub user_id: i64,
+    pub user_name: &'a str,
+    pub session: &'a str,
+    /// When the session expires, in ms since the epoch.
+    pub expires_at: i64,
+}
+
 /// Why a guest name was refused at `/ws/{username}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GuestRefusal {
@@ -136,11 +211,60 @@ pub enum GuestRefusal {
 pub struct Hub {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
+    ips: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One connection's claim on its IP address's allowance; released on drop.
+pub struct IpSlot {
+    hub: Arc<Hub>,
+    ip: IpAddr,
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut ips = self.hub.ips.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = ips.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                ips.remove(&self.ip);
+            }
+        }
+    }
 }
 
 impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Claim a connection slot for `ip`, unless it already has `max`.
+    pub fn claim_ip(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<IpSlot> {
+        let mut ips = self.ips.lock().unwrap_or_else(|e| e.into_inner());
+        let n = ips.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            hub: self.clone(),
+            ip,
+        })
+    }
+
+    /// Open signed-in connections of a user.
+    pub fn user_connections(&self, user_id: i64) -> usize {
+        self.lock().by_user.get(&user_id).map_or(0, Vec::len)
+    }
+
+    /// Counts for the metrics page: connections, guests (both seed
+    /// endpoints), online users.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let inner = self.lock();
+        (
+            inner.conns.len(),
+            inner.guests.len() + inner.group.len(),
+            inner.by_user.len(),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -160,12 +284,16 @@ impl Hub {
     /// everyone if this is their first connection.
     pub fn register(
         &self,
-        user_id: i64,
-        user_name: &str,
-        session: &str,
+        who: Registration<'_>,
         mailbox: Mailbox,
         rooms: &[i64],
     ) -> (ConnId, Vec<String>) {
+        let Registration {
+            user_id,
+            user_name,
+            session,
+            expires_at,
+        } = who;
         let id = self.next_id();
         let mut inner = self.lock();
         for room in rooms {
@@ -176,6 +304,7 @@ impl Hub {
             NativeConn {
                 user_id,
                 session: session.to_string(),
+                expires_at,
                 mailbox,
                 rooms: rooms.iter().copied().collect(),
             },
@@ -266,6 +395,16 @@ impl Hub {
         let inner = self.lock();
         for conn in inner.conns.values().filter(|c| c.session == session) {
             conn.mailbox.close.close(CLOSE_SIGNED_OUT, "signed out");
+        }
+    }
+
+    /// Close every connection whose session expired before `now_ms`.
+    pub fn close_expired(&self, now_ms: i64) {
+        let inner = self.lock();
+        for conn in inner.conns.values().filter(|c| c.expires_at <= now_ms) {
+            conn.mailbox
+                .close
+                .close(CLOSE_SIGNED_OUT, "session expired");
         }
     }
 

@@ -9,6 +9,8 @@ pub mod config;
 pub mod conn;
 pub mod http;
 pub mod hub;
+pub mod limits;
+pub mod metrics;
 pub mod relay;
 pub mod state;
 pub mod store;
@@ -25,9 +27,14 @@ use tokio_util::task::TaskTracker;
 
 use config::Config;
 use hub::{Hub, CLOSE_GOING_AWAY};
+use limits::AttemptLimiter;
 use relay::Relay;
 use state::AppState;
 use store::{Store, StoreError};
+
+const MINUTE: Duration = Duration::from_secs(60);
+/// How often sessions that expired are looked for among open connections.
+const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
 /// Submissions the relay queue holds before senders wait.
 const RELAY_QUEUE: usize = 8192;
@@ -70,7 +77,9 @@ impl Server {
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let store = Store::open(&config.database_url).await?;
     let hub = Hub::new();
-    let (relay, relay_task) = Relay::start(store.clone(), hub.clone(), RELAY_QUEUE);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let (relay, relay_task) =
+        Relay::start(store.clone(), hub.clone(), metrics.clone(), RELAY_QUEUE);
     let listener = TcpListener::bind(config.addr).await?;
     let addr = listener.local_addr()?;
     let state = AppState {
@@ -78,8 +87,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         store,
         hub,
         relay,
-        config: Arc::new(config),
         connections: TaskTracker::new(),
+        metrics,
+        signins_by_name: Arc::new(AttemptLimiter::new(config.signin_per_name_per_min, MINUTE)),
+        signins_by_ip: Arc::new(AttemptLimiter::new(config.signin_per_ip_per_min, MINUTE)),
+        config: Arc::new(config),
     };
     let stop = CancellationToken::new();
     let task = tokio::spawn(serve(listener, state, relay_task, stop.clone()));
@@ -93,6 +105,7 @@ async fn serve(
     stop: CancellationToken,
 ) {
     let router = http::router(state.clone());
+    let sweeper = tokio::spawn(sweep_expired(state.hub.clone()));
     let hub = state.hub.clone();
     let graceful = async move {
         stop.cancelled().await;
@@ -107,6 +120,7 @@ async fn serve(
     {
         tracing::error!(%error, "server failed");
     }
+    sweeper.abort();
     // Upgraded sockets outlive the HTTP server: wait for them to close.
     state
         .hub
@@ -128,6 +142,15 @@ async fn serve(
         tracing::warn!("the relay did not drain in time");
     }
     store.close().await;
+}
+
+/// Close connections whose session expired, within [`EXPIRY_SWEEP`].
+async fn sweep_expired(hub: Arc<Hub>) {
+    let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+    loop {
+        tick.tick().await;
+        hub.close_expired(store::now_ms());
+    }
 }
 
 fn leptos_options(config: &Config, addr: SocketAddr) -> LeptosOptions {

@@ -6,7 +6,9 @@
 //! sender and delivers it to every receiver, in sequence order. Because one
 //! task does this, live traffic of a conversation always arrives in order.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -14,6 +16,7 @@ use tokio::task::JoinHandle;
 use app::protocol::{encode, Conv, ErrorCode, Message, SeedFrame, ServerFrame};
 
 use crate::hub::{frame, ConnId, Hub, Outbound};
+use crate::metrics::Metrics;
 use crate::store::{Committed, NewMessage, Store, StoredMessage};
 
 /// Most messages stored in one transaction.
@@ -54,6 +57,8 @@ pub struct Submission {
     pub route: Route,
     /// The native connection that sent it, which gets the ack.
     pub origin: Option<ConnId>,
+    /// When the frame reached the server.
+    pub received: Instant,
 }
 
 #[derive(Clone, Debug)]
@@ -64,9 +69,14 @@ pub struct Relay {
 impl Relay {
     /// Start the relay task. It ends when every [`Relay`] clone is dropped,
     /// after storing and delivering what was already submitted.
-    pub fn start(store: Store, hub: Arc<Hub>, capacity: usize) -> (Relay, JoinHandle<()>) {
+    pub fn start(
+        store: Store,
+        hub: Arc<Hub>,
+        metrics: Arc<Metrics>,
+        capacity: usize,
+    ) -> (Relay, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let task = tokio::spawn(run(store, hub, rx));
+        let task = tokio::spawn(run(store, hub, metrics, rx));
         (Relay { tx }, task)
     }
 
@@ -77,12 +87,24 @@ impl Relay {
     }
 }
 
-async fn run(store: Store, hub: Arc<Hub>, mut rx: mpsc::Receiver<Submission>) {
+async fn run(
+    store: Store,
+    hub: Arc<Hub>,
+    metrics: Arc<Metrics>,
+    mut rx: mpsc::Receiver<Submission>,
+) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let messages: Vec<NewMessage> = batch.iter().map(|s| s.message.clone()).collect();
         match store.commit_batch(&messages).await {
             Ok(results) => {
+                let stored = results
+                    .iter()
+                    .filter(|r| matches!(r, Committed::Stored(_)))
+                    .count();
+                metrics
+                    .messages_in
+                    .fetch_add(stored as u64, Ordering::Relaxed);
                 for (submission, result) in batch.iter().zip(results) {
                     deliver(&hub, submission, result);
                 }
@@ -140,8 +162,9 @@ pub fn wire_message(conv: Conv, stored: &StoredMessage) -> Message {
     }
 }
 
-fn message_item(conv: Conv, stored: &StoredMessage) -> Outbound {
+fn message_item(conv: Conv, stored: &StoredMessage, received: Instant) -> Outbound {
     Outbound::Msg {
+        received,
         conv_id: stored.conv_id,
         seq: stored.seq,
         frame: frame(&ServerFrame::Message {
@@ -172,19 +195,24 @@ fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
     ack(hub, origin, sender_view(&submission.route), &stored);
     match &submission.route {
         Route::Room { name } => {
-            let item = message_item(Conv::Room(name.clone()), &stored);
+            let item = message_item(Conv::Room(name.clone()), &stored, submission.received);
             hub.send_room(stored.conv_id, &item, origin);
         }
         Route::Dm { sender, receiver } => {
-            let to_sender = message_item(Conv::Dm(receiver.name.clone()), &stored);
+            let to_sender = message_item(
+                Conv::Dm(receiver.name.clone()),
+                &stored,
+                submission.received,
+            );
             hub.send_user(sender.id, &to_sender, origin);
             if receiver.id != sender.id {
-                let to_receiver = message_item(Conv::Dm(sender.name.clone()), &stored);
+                let to_receiver =
+                    message_item(Conv::Dm(sender.name.clone()), &stored, submission.received);
                 hub.send_user(receiver.id, &to_receiver, None);
             }
         }
         Route::ToGuest { user, guest } => {
-            let item = message_item(Conv::Guest(guest.clone()), &stored);
+            let item = message_item(Conv::Guest(guest.clone()), &stored, submission.received);
             hub.send_user(user.id, &item, origin);
             let seed = SeedFrame {
                 sender: user.name.clone(),
@@ -194,7 +222,7 @@ fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
             hub.send_guest(guest, encode(&seed).into());
         }
         Route::FromGuest { user, guest } => {
-            let item = message_item(Conv::Guest(guest.clone()), &stored);
+            let item = message_item(Conv::Guest(guest.clone()), &stored, submission.received);
             hub.send_user(user.id, &item, None);
         }
     }

@@ -8,6 +8,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::hub::Hub;
+use crate::limits::AttemptLimiter;
+use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::store::Store;
 
@@ -20,6 +22,10 @@ pub struct AppState {
     pub leptos: LeptosOptions,
     /// Every WebSocket connection task, so shutdown can wait for them.
     pub connections: TaskTracker,
+    pub metrics: Arc<Metrics>,
+    /// Sign-in attempts per name and per IP address.
+    pub signins_by_name: Arc<AttemptLimiter>,
+    pub signins_by_ip: Arc<AttemptLimiter>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -5,6 +5,8 @@
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use app::protocol::{
     decode_client, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, LOBBY, MAX_BODY_BYTES,
@@ -14,12 +16,17 @@ use app::protocol::{
 use super::error;
 use super::sync::conversation_info;
 use crate::hub::{frame, ConnId, Mailbox, Outbound};
+use crate::limits::TokenBucket;
 use crate::relay::{wire_message, Party, Route, Submission};
 use crate::state::AppState;
 use crate::store::{name_key, NewMessage, StoreError, User};
 
 /// Messages a `history` answer carries when the client names no limit.
 const DEFAULT_HISTORY_PAGE: u32 = 50;
+/// Window over which frames beyond the rate limit are counted as abuse.
+const ABUSE_WINDOW: Duration = Duration::from_secs(10);
+/// Close code: sustained abuse of the rate limit (policy violation).
+pub const CLOSE_POLICY: u16 = 1008;
 
 /// Why a frame was refused.
 #[derive(Debug)]
@@ -64,12 +71,17 @@ pub struct Handler {
     mailbox: Mailbox,
     rooms: HashMap<String, i64>,
     users: HashMap<String, Party>,
+    bucket: TokenBucket,
+    /// Frames refused by the rate limit in the current abuse window.
+    over_limit: u32,
+    window_start: Instant,
+    /// When the frame being handled arrived.
+    received: Instant,
 }
 
 impl Handler {
     pub fn new(state: AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
         Handler {
-            state,
             me: Party {
                 id: user.id,
                 name: user.name,
@@ -78,7 +90,37 @@ impl Handler {
             mailbox,
             rooms: HashMap::new(),
             users: HashMap::new(),
+            bucket: TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst),
+            over_limit: 0,
+            window_start: Instant::now(),
+            received: Instant::now(),
+            state,
         }
+    }
+
+    /// Take a token for one frame. Over the rate: an error frame, and the
+    /// connection is closed (1008) when it keeps going.
+    fn within_rate(&mut self) -> ControlFlow<(), bool> {
+        if self.bucket.try_take() {
+            return ControlFlow::Continue(true);
+        }
+        self.state
+            .metrics
+            .rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        if now.duration_since(self.window_start) > ABUSE_WINDOW {
+            self.window_start = now;
+            self.over_limit = 0;
+        }
+        self.over_limit += 1;
+        if self.over_limit > self.state.config.rate_abuse_limit {
+            self.mailbox
+                .close
+                .close(CLOSE_POLICY, "rate limit exceeded");
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(false)
     }
 
     /// Queue a frame for this connection only.
@@ -87,6 +129,18 @@ impl Handler {
     }
 
     pub async fn handle_text(&mut self, text: &str) -> ControlFlow<()> {
+        self.received = Instant::now();
+        if !self.within_rate()? {
+            self.reply(error(
+                ErrorCode::RateLimited,
+                format!(
+                    "too many frames: at most {} a second; this one was dropped",
+                    self.state.config.rate_per_sec
+                ),
+                None,
+            ));
+            return ControlFlow::Continue(());
+        }
         match decode_client(text) {
             Err(e) => self.reply(error(e.code, e.message, None)),
             Ok(frame) => {
@@ -274,6 +328,7 @@ impl Handler {
             },
             route: target.route,
             origin: Some(self.conn),
+            received: self.received,
         };
         if self.state.relay.submit(submission).await {
             Ok(())
@@ -338,6 +393,17 @@ impl Handler {
         Ok(())
     }
 
+    async fn check_room_allowance(&self) -> Outcome {
+        let max = self.state.config.max_rooms_per_user;
+        if self.state.store.room_count(self.me.id).await? >= max {
+            return Err(Refusal::new(
+                ErrorCode::LimitReached,
+                format!("you are in {max} rooms, the most allowed; leave one first"),
+            ));
+        }
+        Ok(())
+    }
+
     async fn create_room(&mut self, room: String) -> Outcome {
         if !app::protocol::valid_name(&room) {
             return Err(Refusal::new(
@@ -345,6 +411,7 @@ impl Handler {
                 "room names are 1 to 32 letters, digits, `_` or `-`",
             ));
         }
+        self.check_room_allowance().await?;
         let key = name_key(&room);
         let Some(conv_id) = self.state.store.create_room(&key, self.me.id).await? else {
             return Err(Refusal::new(
@@ -358,6 +425,9 @@ impl Handler {
 
     async fn join_room(&mut self, room: String) -> Outcome {
         let (conv_id, name) = self.room(&room).await?;
+        if !self.state.store.is_member(conv_id, self.me.id).await? {
+            self.check_room_allowance().await?;
+        }
         let added = self.state.store.add_member(conv_id, self.me.id).await?;
         self.announce_joined(conv_id).await?;
         if added {

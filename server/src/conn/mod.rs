@@ -11,20 +11,24 @@
 //! Whatever way it ends, the connection unregisters itself.
 
 mod frames;
+pub mod reader;
 mod sync;
+pub mod writer;
 
-use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket};
+use axum::extract::ws::{Message as WsMessage, WebSocket};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 
 use app::protocol::{decode_client, ClientFrame, Cursor, ErrorCode, ServerFrame, PROTOCOL_VERSION};
 
-use crate::hub::{frame, ConnId, Mailbox, Outbound};
+use crate::hub::{frame, ConnId, Hub, Mailbox, Outbox};
 use crate::state::AppState;
 use crate::store::User;
+use reader::{Incoming, Reader};
+use writer::{send_close, Liveness, Writer};
 
 pub use sync::SentPositions;
 
@@ -33,21 +37,38 @@ pub(crate) type Stream = SplitStream<WebSocket>;
 
 /// How long a new connection may take to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the writer may take to flush its close frame.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Close code: no `hello` in time, or a protocol version we do not speak.
 pub const CLOSE_PROTOCOL: u16 = 4000;
 
+/// Who is on the other end of a signed-in connection.
+pub struct Peer {
+    pub user: User,
+    /// Hash of the session token (identifies the session for sign-out).
+    pub session: String,
+    /// When the session expires, in ms since the epoch.
+    pub expires_at: i64,
+}
+
 /// Run a connection to its end.
-pub async fn run(socket: WebSocket, state: AppState, user: User, session: String) {
+pub async fn run(socket: WebSocket, state: AppState, peer: Peer) {
     let (mut sink, mut stream) = socket.split();
-    let Some(cursors) = await_hello(&mut sink, &mut stream).await else {
+    let (mailbox, outbox) = state.mailbox();
+    let close = mailbox.close.clone();
+    let liveness = Liveness::new();
+    let mut reader = Reader {
+        stream: &mut stream,
+        close: &close,
+        liveness: &liveness,
+        max_bytes: state.config.max_message_bytes,
+    };
+    let Some(cursors) = await_hello(&mut sink, &mut reader).await else {
+        if let Some((code, reason)) = close.reason() {
+            let _ = send_close(&mut sink, code, reason).await;
+        }
         return;
     };
-    let (mailbox, rx) = Mailbox::new(state.config.outbound_queue);
-    let close = mailbox.close.clone();
-    let memberships = match state.store.memberships(user.id).await {
+    let memberships = match state.store.memberships(peer.user.id).await {
         Ok(m) => m,
         Err(error) => {
             tracing::error!(%error, "loading memberships failed");
@@ -60,71 +81,154 @@ pub async fn run(socket: WebSocket, state: AppState, user: User, session: String
         .filter(|m| matches!(m.kind, crate::store::ConvKind::Room { .. }))
         .map(|m| m.conv_id)
         .collect();
-    let (conn_id, online) =
-        state
-            .hub
-            .register(user.id, &user.name, &session, mailbox.clone(), &rooms);
-    let _registration = Registration {
+    let (conn_id, online) = state.hub.register(
+        crate::hub::Registration {
+            user_id: peer.user.id,
+            user_name: &peer.user.name,
+            session: &peer.session,
+            expires_at: peer.expires_at,
+        },
+        mailbox.clone(),
+        &rooms,
+    );
+    let _registration = Registered {
         hub: &state.hub,
         id: conn_id,
     };
+    // Sign-out deletes the session, then closes its registered connections.
+    // Checking after registering leaves no window between the two.
+    if !matches!(state.store.session_user(&peer.session).await, Ok(Some(_))) {
+        let _ = send_close(&mut sink, crate::hub::CLOSE_SIGNED_OUT, "signed out").await;
+        return;
+    }
+    state
+        .metrics
+        .connections_opened
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 
-    let sent =
-        match sync::send_backlog(&state, &mut sink, &user, &memberships, &cursors, online).await {
-            Ok(sent) => sent,
-            Err(error) => {
-                tracing::debug!(%error, "connection ended during sync");
-                return;
+    let sent = match sync::send_backlog(
+        &state,
+        &mut sink,
+        &peer.user,
+        &memberships,
+        &cursors,
+        online,
+    )
+    .await
+    {
+        Ok(sent) => sent,
+        Err(error) => {
+            tracing::debug!(%error, "connection ended during sync");
+            return;
+        }
+    };
+
+    let writer = tokio::spawn(
+        state
+            .writer(sink, outbox, sent, close.clone(), liveness.clone())
+            .run(),
+    );
+    let mut handler = frames::Handler::new(state.clone(), peer.user, conn_id, mailbox);
+    loop {
+        match reader.next().await {
+            Incoming::Text(text) => {
+                if handler.handle_text(&text).await.is_break() {
+                    break;
+                }
             }
-        };
-
-    let writer = tokio::spawn(write_loop(sink, rx, sent, close.clone()));
-    let mut handler = frames::Handler::new(state.clone(), user, conn_id, mailbox);
-    read_loop(&mut stream, &mut handler, &close).await;
+            Incoming::Binary => handler.reply(error(
+                ErrorCode::MalformedJson,
+                "binary frames are not part of the protocol; send JSON text".into(),
+                None,
+            )),
+            Incoming::Closed => break,
+        }
+    }
     close.close(1000, "bye");
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT * 2, writer).await;
+    let _ = writer.await;
 }
 
 /// Removes the connection from the hub on every exit path.
-struct Registration<'a> {
-    hub: &'a crate::hub::Hub,
+struct Registered<'a> {
+    hub: &'a Hub,
     id: ConnId,
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Registered<'_> {
     fn drop(&mut self) {
         self.hub.unregister(self.id);
     }
 }
 
-async fn await_hello(sink: &mut Sink, stream: &mut Stream) -> Option<Vec<Cursor>> {
+impl AppState {
+    /// A new bounded outbound queue with this server's limits.
+    pub fn mailbox(&self) -> (Mailbox, Outbox) {
+        Mailbox::new(
+            self.config.outbound_queue,
+            self.config.outbound_queue_bytes,
+            self.metrics.clone(),
+        )
+    }
+
+    /// The writer task of a connection, with this server's ping timing.
+    pub fn writer(
+        &self,
+        sink: Sink,
+        outbox: Outbox,
+        sent: SentPositions,
+        close: Arc<crate::hub::CloseSignal>,
+        liveness: Arc<Liveness>,
+    ) -> Writer {
+        Writer {
+            sink,
+            outbox,
+            sent,
+            close,
+            liveness,
+            heartbeat: writer::Heartbeat {
+                interval: Duration::from_secs_f64(self.config.ping_interval_secs.max(0.01)),
+                timeout: Duration::from_secs_f64(self.config.ping_timeout_secs.max(0.01)),
+            },
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+async fn await_hello(sink: &mut Sink, reader: &mut Reader<'_>) -> Option<Vec<Cursor>> {
     let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
     loop {
-        let next = tokio::time::timeout_at(deadline, stream.next()).await;
-        let text = match next {
+        let text = match tokio::time::timeout_at(deadline, reader.next()).await {
             Err(_) => {
-                let _ = send_close(sink, CLOSE_PROTOCOL, "no hello in time").await;
+                reader.close.close(CLOSE_PROTOCOL, "no hello in time");
                 return None;
             }
-            Ok(None) | Ok(Some(Err(_))) => return None,
-            Ok(Some(Ok(WsMessage::Text(text)))) => text,
-            Ok(Some(Ok(WsMessage::Close(_)))) => return None,
-            Ok(Some(Ok(_))) => continue,
+            Ok(Incoming::Closed) => return None,
+            Ok(Incoming::Binary) => {
+                let reply = error(
+                    ErrorCode::MalformedJson,
+                    "send JSON text frames".into(),
+                    None,
+                );
+                if sink.send(WsMessage::Text(frame(&reply))).await.is_err() {
+                    return None;
+                }
+                continue;
+            }
+            Ok(Incoming::Text(text)) => text,
         };
         let reply = match decode_client(&text) {
             Ok(ClientFrame::Hello { version, cursors }) if version == PROTOCOL_VERSION => {
                 return Some(cursors)
             }
             Ok(ClientFrame::Hello { version, .. }) => {
-                let message = format!("protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}");
-                let _ = sink
-                    .send(WsMessage::Text(frame(&error(
-                        ErrorCode::UnsupportedVersion,
-                        message,
-                        None,
-                    ))))
-                    .await;
-                let _ = send_close(sink, CLOSE_PROTOCOL, "unsupported protocol version").await;
+                let message = format!(
+                    "protocol version {version} is not supported; this server speaks {PROTOCOL_VERSION}"
+                );
+                let reply = error(ErrorCode::UnsupportedVersion, message, None);
+                let _ = sink.send(WsMessage::Text(frame(&reply))).await;
+                reader
+                    .close
+                    .close(CLOSE_PROTOCOL, "unsupported protocol version");
                 return None;
             }
             Ok(_) => error(ErrorCode::HelloRequired, "send `hello` first".into(), None),
@@ -142,86 +246,4 @@ pub fn error(code: ErrorCode, message: String, client_id: Option<String>) -> Ser
         message,
         client_id,
     }
-}
-
-async fn read_loop(
-    stream: &mut Stream,
-    handler: &mut frames::Handler,
-    close: &crate::hub::CloseSignal,
-) {
-    loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            _ = close.closed() => return,
-        };
-        let flow = match next {
-            Some(Ok(WsMessage::Text(text))) => handler.handle_text(&text).await,
-            Some(Ok(WsMessage::Binary(_))) => {
-                handler.reply(error(
-                    ErrorCode::MalformedJson,
-                    "binary frames are not part of the protocol; send JSON text".into(),
-                    None,
-                ));
-                ControlFlow::Continue(())
-            }
-            Some(Ok(WsMessage::Close(_))) | None => ControlFlow::Break(()),
-            Some(Ok(_)) => ControlFlow::Continue(()),
-            Some(Err(error)) => {
-                tracing::debug!(%error, "read failed");
-                ControlFlow::Break(())
-            }
-        };
-        if flow.is_break() {
-            return;
-        }
-    }
-}
-
-/// Drain the outbound queue into the socket until the connection closes,
-/// then send the close frame with the reason it was closed for.
-pub(crate) async fn write_loop(
-    mut sink: Sink,
-    mut rx: tokio::sync::mpsc::Receiver<Outbound>,
-    mut sent: SentPositions,
-    close: std::sync::Arc<crate::hub::CloseSignal>,
-) {
-    loop {
-        let item = tokio::select! {
-            biased;
-            _ = close.closed() => break,
-            item = rx.recv() => item,
-        };
-        let Some(item) = item else { break };
-        let text = match item {
-            Outbound::Frame(text) => text,
-            Outbound::Msg {
-                conv_id,
-                seq,
-                frame,
-            } => {
-                if !sent.advance(conv_id, seq) {
-                    continue;
-                }
-                frame
-            }
-        };
-        if sink.send(WsMessage::Text(text)).await.is_err() {
-            close.close(1006, "write failed");
-            return;
-        }
-    }
-    let (code, reason) = close.reason().unwrap_or((1000, "bye"));
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, send_close(&mut sink, code, reason)).await;
-}
-
-pub(crate) async fn send_close(
-    sink: &mut Sink,
-    code: u16,
-    reason: &'static str,
-) -> Result<(), axum::Error> {
-    sink.send(WsMessage::Close(Some(CloseFrame {
-        code,
-        reason: reason.into(),
-    })))
-    .await
 }

@@ -20,6 +20,12 @@ pub enum ApiError {
     InvalidName,
     #[error("password must be 1 to 256 characters")]
     InvalidPassword,
+    #[error("too many sign-in attempts; wait a minute and try again")]
+    TooManyAttempts,
+    #[error("this origin may not open a connection here")]
+    ForbiddenOrigin,
+    #[error("{0}")]
+    TooManyConnections(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -31,6 +37,10 @@ impl ApiError {
         match self {
             ApiError::Unauthorized | ApiError::WrongPassword => StatusCode::UNAUTHORIZED,
             ApiError::InvalidName | ApiError::InvalidPassword => StatusCode::BAD_REQUEST,
+            ApiError::TooManyAttempts | ApiError::TooManyConnections(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -41,6 +51,9 @@ impl ApiError {
             ApiError::WrongPassword => "wrong_password",
             ApiError::InvalidName => "invalid_name",
             ApiError::InvalidPassword => "invalid_password",
+            ApiError::TooManyAttempts => "too_many_attempts",
+            ApiError::ForbiddenOrigin => "forbidden_origin",
+            ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
         }
     }

@@ -8,8 +8,11 @@
 //!
 //! Guests carry no credentials, so these endpoints accept any `Origin`.
 
-use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::extract::ws::{WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -18,8 +21,11 @@ use serde::Deserialize;
 
 use app::protocol::{encode, valid_name, SeedFrame};
 
-use crate::conn::{send_close, write_loop, SentPositions};
-use crate::hub::{GuestRefusal, Mailbox};
+use super::error::Result;
+use crate::conn::reader::{Incoming, Reader};
+use crate::conn::writer::{send_close, Liveness};
+use crate::conn::SentPositions;
+use crate::hub::{GuestRefusal, IpSlot, Mailbox, Outbound};
 use crate::relay::{Party, Route, Submission};
 use crate::state::AppState;
 use crate::store::NewMessage;
@@ -35,33 +41,43 @@ pub fn router() -> Router<AppState> {
         .route("/ws/{username}", get(direct))
 }
 
-async fn group(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
-    super::ws::limits(ws).on_upgrade(move |socket| {
+async fn group(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Result<Response> {
+    let slot = super::ws::claim_ip(&state, peer)?;
+    Ok(super::ws::limits(ws, &state).on_upgrade(move |socket| {
         let tracker = state.connections.clone();
-        tracker.track_future(run_group(socket, state))
-    })
+        tracker.track_future(run_group(socket, state, slot))
+    }))
 }
 
-async fn run_group(socket: WebSocket, state: AppState) {
+async fn run_group(socket: WebSocket, state: AppState, _slot: IpSlot) {
     let (sink, mut stream) = socket.split();
-    let (mailbox, rx) = Mailbox::new(state.config.outbound_queue);
+    let (mailbox, outbox) = state.mailbox();
     let close = mailbox.close.clone();
+    let liveness = Liveness::new();
     let id = state.hub.join_group(mailbox);
-    let writer = tokio::spawn(write_loop(
+    let writer = state.writer(
         sink,
-        rx,
+        outbox,
         SentPositions::default(),
         close.clone(),
-    ));
+        liveness.clone(),
+    );
+    let writer = tokio::spawn(writer.run());
+    let mut reader = Reader {
+        stream: &mut stream,
+        close: &close,
+        liveness: &liveness,
+        max_bytes: state.config.max_message_bytes,
+    };
     loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            _ = close.closed() => break,
-        };
-        match next {
-            Some(Ok(WsMessage::Text(text))) => state.hub.broadcast_group(&text, id),
-            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-            Some(Ok(_)) => {}
+        match reader.next().await {
+            Incoming::Text(text) => state.hub.broadcast_group(&text, id),
+            Incoming::Binary => {}
+            Incoming::Closed => break,
         }
     }
     state.hub.leave_group(id);
@@ -71,13 +87,15 @@ async fn run_group(socket: WebSocket, state: AppState) {
 
 async fn direct(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(username): Path<String>,
     ws: WebSocketUpgrade,
-) -> Response {
-    super::ws::limits(ws).on_upgrade(move |socket| {
+) -> Result<Response> {
+    let slot = super::ws::claim_ip(&state, peer)?;
+    Ok(super::ws::limits(ws, &state).on_upgrade(move |socket| {
         let tracker = state.connections.clone();
-        tracker.track_future(run_direct(socket, state, username))
-    })
+        tracker.track_future(run_direct(socket, state, username, slot))
+    }))
 }
 
 /// Why a guest name cannot be used, if it cannot.
@@ -95,14 +113,15 @@ async fn refusal(state: &AppState, name: &str) -> Option<&'static str> {
     }
 }
 
-async fn run_direct(socket: WebSocket, state: AppState, name: String) {
+async fn run_direct(socket: WebSocket, state: AppState, name: String, _slot: IpSlot) {
     let (mut sink, mut stream) = socket.split();
     if let Some(reason) = refusal(&state, &name).await {
         let _ = send_close(&mut sink, CLOSE_POLICY, reason).await;
         return;
     }
-    let (mailbox, rx) = Mailbox::new(state.config.outbound_queue);
+    let (mailbox, outbox) = state.mailbox();
     let close = mailbox.close.clone();
+    let liveness = Liveness::new();
     let id = match state.hub.register_guest(&name, mailbox.clone()) {
         Ok(id) => id,
         Err(GuestRefusal::AlreadyConnected) => {
@@ -110,26 +129,30 @@ async fn run_direct(socket: WebSocket, state: AppState, name: String) {
             return;
         }
     };
-    let writer = tokio::spawn(write_loop(
+    let writer = state.writer(
         sink,
-        rx,
+        outbox,
         SentPositions::default(),
         close.clone(),
-    ));
+        liveness.clone(),
+    );
+    let writer = tokio::spawn(writer.run());
     let guest = Guest {
         state: &state,
         name: &name,
         mailbox: &mailbox,
     };
+    let mut reader = Reader {
+        stream: &mut stream,
+        close: &close,
+        liveness: &liveness,
+        max_bytes: state.config.max_message_bytes,
+    };
     loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            _ = close.closed() => break,
-        };
-        match next {
-            Some(Ok(WsMessage::Text(text))) => guest.handle(&text).await,
-            Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => break,
-            Some(Ok(_)) => {}
+        match reader.next().await {
+            Incoming::Text(text) => guest.handle(&text).await,
+            Incoming::Binary => guest.note("send JSON text frames".to_string()),
+            Incoming::Closed => break,
         }
     }
     state.hub.unregister_guest(&name, id);
@@ -139,7 +162,7 @@ async fn run_direct(socket: WebSocket, state: AppState, name: String) {
 
 /// What a guest sends; `sender` is read and ignored (the path name is used).
 #[derive(Deserialize)]
-struct Incoming {
+struct SeedIncoming {
     receiver: String,
     data: serde_json::Value,
 }
@@ -157,12 +180,11 @@ impl Guest<'_> {
             receiver: self.name.to_string(),
             data,
         };
-        self.mailbox
-            .offer(crate::hub::Outbound::Frame(encode(&frame).into()));
+        self.mailbox.offer(Outbound::Frame(encode(&frame).into()));
     }
 
     async fn handle(&self, text: &str) {
-        let Ok(incoming) = serde_json::from_str::<Incoming>(text) else {
+        let Ok(incoming) = serde_json::from_str::<SeedIncoming>(text) else {
             self.note(r#"malformed message: send JSON {"sender","receiver","data"}"#.to_string());
             return;
         };
@@ -232,6 +254,7 @@ impl Guest<'_> {
                 guest: self.name.to_string(),
             },
             origin: None,
+            received: Instant::now(),
         };
         if !self.state.relay.submit(submission).await {
             self.note("the server is shutting down; message not delivered".to_string());

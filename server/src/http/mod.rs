@@ -3,6 +3,7 @@
 pub mod error;
 pub mod health;
 pub mod legacy;
+pub mod metrics;
 pub mod session;
 pub mod ws;
 
@@ -18,7 +19,8 @@ pub fn router(state: AppState) -> Router {
     let mut router = Router::new()
         .merge(session::router())
         .merge(ws::router())
-        .merge(health::router());
+        .merge(health::router())
+        .merge(metrics::router());
     if state.config.seed_endpoints {
         router = router.merge(legacy::router());
     }

@@ -1,6 +1,8 @@
 //! `POST/GET/DELETE /api/session`: sign in (registering a free name), who am I, sign out.
 
-use axum::extract::{FromRequestParts, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::routing::post;
@@ -26,6 +28,8 @@ pub struct Authenticated {
     pub user: User,
     /// SHA-256 of the session token, which identifies the session.
     pub session: String,
+    /// When the session expires, in ms since the epoch.
+    pub expires_at: i64,
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -35,22 +39,34 @@ impl FromRequestParts<AppState> for Authenticated {
         let jar = CookieJar::from_headers(&parts.headers);
         let token = jar.get(COOKIE).ok_or(ApiError::Unauthorized)?.value();
         let session = auth::token_hash(token);
-        let user = state
+        let (user, expires_at) = state
             .store
             .session_user(&session)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        Ok(Authenticated { user, session })
+        Ok(Authenticated {
+            user,
+            session,
+            expires_at,
+        })
     }
 }
 
 async fn sign_in(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     jar: CookieJar,
     Json(form): Json<SignIn>,
 ) -> Result<(CookieJar, Json<SessionInfo>)> {
     if !valid_name(&form.username) {
         return Err(ApiError::InvalidName);
+    }
+    let by_ip = state.signins_by_ip.allow(&peer.ip().to_string());
+    let by_name = state
+        .signins_by_name
+        .allow(&crate::store::name_key(&form.username));
+    if !(by_ip && by_name) {
+        return Err(ApiError::TooManyAttempts);
     }
     if form.password.is_empty() || form.password.len() > 256 {
         return Err(ApiError::InvalidPassword);

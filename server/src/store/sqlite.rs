@@ -140,10 +140,10 @@ impl Store {
         Ok(())
     }
 
-    /// The user of a live session.
-    pub async fn session_user(&self, token_hash: &str) -> Result<Option<User>> {
+    /// The user of a live session, and when it expires.
+    pub async fn session_user(&self, token_hash: &str) -> Result<Option<(User, i64)>> {
         let row = sqlx::query(
-            "SELECT u.id, u.name FROM sessions s JOIN users u ON u.id = s.user_id
+            "SELECT u.id, u.name, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ? AND s.expires_at > ?",
         )
         .bind(token_hash)
@@ -151,10 +151,13 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {
-            Ok(User {
-                id: r.try_get("id")?,
-                name: r.try_get("name")?,
-            })
+            Ok((
+                User {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                },
+                r.try_get("expires_at")?,
+            ))
         })
         .transpose()
     }
@@ -247,6 +250,27 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(n as u32)
+    }
+
+    /// How many rooms `user_id` is in.
+    pub async fn room_count(&self, user_id: i64) -> Result<u32> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conv_id
+             WHERE m.user_id = ? AND c.kind = 'room'",
+        )
+        .bind(user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u32)
+    }
+
+    /// How many rooms exist.
+    pub async fn total_rooms(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM conversations WHERE kind = 'room'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Every room, with member counts and whether `user_id` is in it.
