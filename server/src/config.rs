@@ -32,9 +32,10 @@ pub struct Config {
     #[arg(long, env = "SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set)]
     pub secure_cookies: bool,
 
-    /// How long a sign-in lasts, in hours.
-    #[arg(long, env = "SESSION_HOURS", default_value_t = 24 * 30)]
-    pub session_hours: i64,
+    /// How long a sign-in lasts, in seconds (default 30 days). Connections
+    /// of an expired session are closed with 4001 within a second.
+    #[arg(long, env = "SESSION_TTL_SECS", default_value_t = 30 * 24 * 3600)]
+    pub session_ttl_secs: i64,
 
     /// Origins allowed to open `/api/ws`, comma-separated and compared
     /// exactly (scheme, host and port). Empty: only the server's own origin

@@ -64,7 +64,9 @@ pub async fn run(socket: WebSocket, state: AppState, peer: Peer) {
     };
     let Some(cursors) = await_hello(&mut sink, &mut reader).await else {
         if let Some((code, reason)) = close.reason() {
-            let _ = send_close(&mut sink, code, reason).await;
+            if send_close(&mut sink, code, reason).await.is_ok() {
+                reader::linger(&mut stream).await;
+            }
         }
         return;
     };
@@ -146,6 +148,7 @@ pub async fn run(socket: WebSocket, state: AppState, peer: Peer) {
     }
     close.close(1000, "bye");
     let _ = writer.await;
+    reader::linger(&mut stream).await;
 }
 
 /// Removes the connection from the hub on every exit path.

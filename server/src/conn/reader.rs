@@ -75,3 +75,21 @@ fn close_code_for(error: axum::Error) -> (u16, &'static str) {
         _ => (1011, "read failed"),
     }
 }
+
+/// How long a closing connection waits for the peer's close frame.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// After sending a close frame: read (and drop) what the peer still sends
+/// until its close frame, for at most [`LINGER`], so the TCP connection is
+/// not torn down under frames still in flight (which would reset it and
+/// could lose the close frame on the peer's side).
+pub async fn linger(stream: &mut super::Stream) {
+    let _ = tokio::time::timeout(LINGER, async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, WsMessage::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}

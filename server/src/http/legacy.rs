@@ -83,6 +83,7 @@ async fn run_group(socket: WebSocket, state: AppState, _slot: IpSlot) {
     state.hub.leave_group(id);
     close.close(1000, "bye");
     let _ = writer.await;
+    crate::conn::reader::linger(&mut stream).await;
 }
 
 async fn direct(
@@ -158,6 +159,7 @@ async fn run_direct(socket: WebSocket, state: AppState, name: String, _slot: IpS
     state.hub.unregister_guest(&name, id);
     close.close(1000, "bye");
     let _ = writer.await;
+    crate::conn::reader::linger(&mut stream).await;
 }
 
 /// What a guest sends; `sender` is read and ignored (the path name is used).

@@ -86,8 +86,8 @@ async fn sign_in(
         }
     };
     let token = auth::new_token();
-    let hours = state.config.session_hours.max(1);
-    let expires_at = now_ms() + hours * 3_600_000;
+    let ttl = state.config.session_ttl_secs.max(1);
+    let expires_at = now_ms() + ttl * 1000;
     state
         .store
         .create_session(&auth::token_hash(&token), user.id, expires_at)
@@ -97,7 +97,7 @@ async fn sign_in(
         .same_site(SameSite::Lax)
         .secure(state.config.secure_cookies)
         .path("/")
-        .max_age(time::Duration::hours(hours))
+        .max_age(time::Duration::seconds(ttl))
         .build();
     Ok((
         jar.add(cookie),
