@@ -1,0 +1,505 @@
+//! Resilience: slow consumers, liveness pings, graceful shutdown, a SIGKILL
+//! in the middle of traffic, and 10,000 connect/disconnect cycles.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::process::{free_port, ServerProcess};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("metric {name} missing"))
+}
+
+async fn metrics_of(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics answer")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
+/// Wait (bounded) until the server reports `n` open signed-in connections.
+/// The server's own bookkeeping is the event; there is nothing to await.
+async fn until_connections(addr: std::net::SocketAddr, n: f64) {
+    let deadline = Instant::now() + TIMEOUT * 2;
+    loop {
+        let now = metric(&metrics_of(addr).await, "parley_connections");
+        if now == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "connections stayed at {now}, expected {n}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_consumer_is_closed_others_unaffected_and_it_resumes_without_loss() {
+    let server = TestServer::start_with(|c| {
+        c.outbound_queue = 64;
+        c.outbound_queue_bytes = 256 * 1024;
+        c.ping_timeout_secs = 1.0;
+    })
+    .await;
+    let (_, mut alice, _) = server.user("alice").await;
+    let (_, mut carol, _) = server.user("carol").await;
+    let bob = server.sign_in("bob", "pw").await;
+    let (mut slow, _) = server.join(&bob).await;
+    carol.assert_quiet().await;
+    alice.assert_quiet().await;
+
+    // Bob stops reading. Alice writes until the server gives up on him;
+    // Carol keeps reading and must get every message, in order.
+    let body = "z".repeat(8 * 1024);
+    let mut sent = 0i64;
+    let mut last_seq = 0;
+    loop {
+        let acked = alice.post(&format!("m{sent}"), lobby(), &body).await;
+        sent += 1;
+        let got = carol.expect_message().await;
+        assert_eq!(got.seq, acked.seq);
+        assert_eq!(got.seq, last_seq + 1, "carol's delivery has a gap");
+        last_seq = got.seq;
+        let closes = metric(
+            &server.get("/metrics").await.text().await.unwrap(),
+            "parley_slow_consumer_closes_total",
+        );
+        if closes >= 1.0 {
+            break;
+        }
+        assert!(sent < 4000, "bob was never closed as a slow consumer");
+    }
+    // His connection is gone from the hub (its queue is freed).
+    until_connections(server.addr, 2.0).await;
+
+    // Bob reads what reached him before the close, then the close itself.
+    let mut seen = BTreeMap::new();
+    let close = loop {
+        match slow.recv_event().await {
+            Event::Frame(ServerFrame::Message { message }) => {
+                assert!(seen.insert(message.seq, message.id).is_none(), "duplicate");
+            }
+            Event::Frame(_) => {}
+            Event::Closed(close) => break close,
+        }
+    };
+    if let Some((code, _)) = close {
+        assert_eq!(code, 4008);
+    }
+    // He comes back with his cursor and gets exactly the rest.
+    let cursor_seq = seen.keys().next_back().copied().unwrap_or(0);
+    let (_back, welcome) = server
+        .join_with(&bob, vec![cursor(lobby(), cursor_seq)])
+        .await;
+    for message in welcome.backlog {
+        assert!(
+            seen.insert(message.seq, message.id).is_none(),
+            "duplicate on resume"
+        );
+    }
+    let seqs: Vec<i64> = seen.keys().copied().collect();
+    let first = seqs.first().copied().unwrap_or(1);
+    assert_eq!(
+        seqs,
+        (first..=last_seq).collect::<Vec<_>>(),
+        "bob missed messages"
+    );
+    assert_eq!(
+        seen.len() as i64,
+        sent,
+        "bob got every message exactly once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_pings_close_the_connection_answered_ones_keep_it() {
+    let server = TestServer::start_with(|c| {
+        c.ping_interval_secs = 0.2;
+        c.ping_timeout_secs = 0.3;
+    })
+    .await;
+    let alice = server.sign_in("alice", "pw").await;
+
+    // A peer that never answers (a dead or half-open connection): closed
+    // with 4002 about one interval plus one timeout after it went quiet.
+    let mut tcp = raw::upgrade(server.addr, &alice.cookie).await;
+    let hello = encode(&ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        cursors: vec![],
+    });
+    tcp.write_all(&raw::text_frame(hello.as_bytes(), Some([1, 2, 3, 4])))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    assert_eq!(raw::read_close_code(&mut tcp).await, Some(4002));
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(3), "closed after {elapsed:?}");
+
+    // A live client answers pings (tungstenite does while reading) and
+    // stays connected across many intervals.
+    let (mut live, _) = server.join(&alice).await;
+    let until = Instant::now() + Duration::from_millis(1500);
+    let mut n = 0;
+    while Instant::now() < until {
+        live.assert_quiet().await;
+        live.post(&format!("k{n}"), lobby(), "still here").await;
+        n += 1;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_closes_with_1001_and_keeps_every_acked_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let port = free_port();
+    let server = ServerProcess::start(&db, port, &[]).await;
+    let alice = sign_in_at(server.addr, "alice").await;
+    let mut ws = native(server.addr, &alice).await;
+    hello(&mut ws, vec![]).await;
+    // Ten sends in flight, then SIGTERM right away.
+    for i in 0..10 {
+        let frame = ClientFrame::Send {
+            client_id: format!("g{i}"),
+            conv: lobby(),
+            body: format!("in flight {i}"),
+        };
+        ws.send(WsMessage::text(encode(&frame))).await.unwrap();
+    }
+    let status = server.terminate().await;
+    assert!(status.success(), "{status:?}");
+    let mut acked = HashSet::new();
+    let mut close = None;
+    while let Ok(Some(Ok(message))) = tokio::time::timeout(TIMEOUT, ws.next()).await {
+        match message {
+            WsMessage::Text(text) => {
+                if let Ok(ServerFrame::Ack { client_id, .. }) = decode_server(&text) {
+                    acked.insert(client_id);
+                }
+            }
+            WsMessage::Close(frame) => {
+                close = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(close, Some(1001));
+    let server = ServerProcess::start(&db, port, &[]).await;
+    let mut ws = native(server.addr, &alice).await;
+    let (_, backlog) = hello(&mut ws, vec![cursor(lobby(), 0)]).await;
+    let stored: HashSet<String> = backlog.iter().filter_map(|m| m.client_id.clone()).collect();
+    assert!(
+        acked.is_subset(&stored),
+        "acked {acked:?}, stored {stored:?}"
+    );
+    // Nothing in flight was half-written: what was stored has gap-free seqs.
+    let seqs: Vec<i64> = backlog.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
+}
+
+// ---- a small resilient client ---------------------------------------------------
+
+async fn sign_in_at(addr: std::net::SocketAddr, name: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/session"))
+        .json(&serde_json::json!({"username": name, "password": "pw"}))
+        .send()
+        .await
+        .expect("sign-in");
+    assert_eq!(response.status(), 200);
+    session_cookie(&response).expect("cookie")
+}
+
+async fn try_native(addr: std::net::SocketAddr, cookie: &str) -> Option<Ws> {
+    let mut request = format!("ws://{addr}/api/ws").into_client_request().ok()?;
+    let headers = request.headers_mut();
+    headers.insert(
+        header::ORIGIN,
+        HeaderValue::from_str(&format!("http://{addr}")).ok()?,
+    );
+    headers.insert(header::COOKIE, HeaderValue::from_str(cookie).ok()?);
+    let (ws, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
+        .await
+        .ok()?
+        .ok()?;
+    Some(ws)
+}
+
+async fn native(addr: std::net::SocketAddr, cookie: &str) -> Ws {
+    try_native(addr, cookie).await.expect("native connection")
+}
+
+/// Say hello; the welcome's user and the backlog up to `synced`.
+async fn hello(ws: &mut Ws, cursors: Vec<Cursor>) -> (String, Vec<Message>) {
+    let frame = ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        cursors,
+    };
+    ws.send(WsMessage::text(encode(&frame))).await.unwrap();
+    let mut user = String::new();
+    let mut backlog = Vec::new();
+    loop {
+        let next = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("synced in time");
+        let Some(Ok(WsMessage::Text(text))) = next else {
+            panic!("connection ended during hello: {next:?}")
+        };
+        match decode_server(&text).unwrap() {
+            ServerFrame::Welcome { user: u, .. } => user = u,
+            ServerFrame::Message { message } => backlog.push(message),
+            ServerFrame::Synced {} => return (user, backlog),
+            _ => {}
+        }
+    }
+}
+
+/// What a resilient client ended with.
+#[derive(Default)]
+struct Outcome {
+    /// client id → (server id, seq) of every ack.
+    acked: HashMap<String, (i64, i64)>,
+    /// seq → id of every lobby message received (from others), each once.
+    received: BTreeMap<i64, i64>,
+    duplicates: usize,
+    reconnects: usize,
+}
+
+/// Sends `to_send` lobby messages (resending unacked ones with their
+/// original ids after every reconnect), reads everything, reconnects with
+/// its cursor whenever the connection drops, until everything is acked and
+/// `expect_received` messages from others arrived.
+async fn resilient_client(
+    addr: std::net::SocketAddr,
+    cookie: String,
+    name: &'static str,
+    to_send: usize,
+    expect_received: usize,
+    deadline: Instant,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let ids: Vec<String> = (0..to_send).map(|i| format!("{name}-{i}")).collect();
+    let mut last_seq = 0;
+    let mut next_new = 0;
+    loop {
+        assert!(Instant::now() < deadline, "{name}: did not finish in time");
+        let Some(mut ws) = try_native(addr, &cookie).await else {
+            tokio::time::sleep(Duration::from_millis(50)).await; // back off while the server is down
+            continue;
+        };
+        out.reconnects += 1;
+        let hello_frame = ClientFrame::Hello {
+            version: PROTOCOL_VERSION,
+            cursors: vec![cursor(lobby(), last_seq)],
+        };
+        if ws
+            .send(WsMessage::text(encode(&hello_frame)))
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        // Resend everything sent but not acked, with the same ids.
+        let mut in_flight: Vec<String> = ids[..next_new]
+            .iter()
+            .filter(|id| !out.acked.contains_key(*id))
+            .cloned()
+            .collect();
+        let mut ok = true;
+        for id in &in_flight {
+            ok &= send_lobby(&mut ws, id).await;
+        }
+        while ok {
+            if in_flight.len() < 8 && next_new < to_send {
+                let id = ids[next_new].clone();
+                next_new += 1;
+                ok = send_lobby(&mut ws, &id).await;
+                in_flight.push(id);
+                continue;
+            }
+            if out.acked.len() == to_send && out.received.len() >= expect_received {
+                let _ = ws.close(None).await;
+                return out;
+            }
+            let next = tokio::time::timeout(TIMEOUT, ws.next()).await;
+            let Ok(Some(Ok(WsMessage::Text(text)))) = next else {
+                if matches!(next, Ok(Some(Ok(_)))) {
+                    continue; // ping, pong
+                }
+                break; // dropped: reconnect
+            };
+            match decode_server(&text) {
+                Ok(ServerFrame::Ack {
+                    client_id, id, seq, ..
+                }) => {
+                    in_flight.retain(|c| *c != client_id);
+                    if let Some(prev) = out.acked.insert(client_id, (id, seq)) {
+                        assert_eq!(prev, (id, seq), "{name}: a resend was stored again");
+                    }
+                    last_seq = last_seq.max(seq);
+                }
+                Ok(ServerFrame::Message { message }) if message.conv == lobby() => {
+                    if out.received.insert(message.seq, message.id).is_some() {
+                        out.duplicates += 1;
+                    }
+                    last_seq = last_seq.max(message.seq);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn send_lobby(ws: &mut Ws, client_id: &str) -> bool {
+    let frame = ClientFrame::Send {
+        client_id: client_id.to_string(),
+        conv: lobby(),
+        body: format!("body of {client_id}"),
+    };
+    ws.send(WsMessage::text(encode(&frame))).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let port = free_port();
+    let server = ServerProcess::start(&db, port, &[]).await;
+    let addr = server.addr;
+    let alice = sign_in_at(addr, "alice").await;
+    let bob = sign_in_at(addr, "bob").await;
+    let carol = sign_in_at(addr, "carol").await;
+    // The observer is connected before any traffic, so it can tell when
+    // the kill lands in the middle of it.
+    let mut observer = native(addr, &sign_in_at(addr, "dave").await).await;
+    hello(&mut observer, vec![]).await;
+    const EACH: usize = 300;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let a = tokio::spawn(resilient_client(addr, alice, "alice", EACH, EACH, deadline));
+    let b = tokio::spawn(resilient_client(addr, bob, "bob", EACH, EACH, deadline));
+    let c = tokio::spawn(resilient_client(
+        addr,
+        carol,
+        "carol",
+        0,
+        2 * EACH,
+        deadline,
+    ));
+
+    // Kill the server once some messages are stored, while clients send.
+    let mut seen = 0;
+    while seen < EACH / 6 {
+        match tokio::time::timeout(TIMEOUT, observer.next()).await {
+            Ok(Some(Ok(WsMessage::Text(text)))) => {
+                if matches!(decode_server(&text), Ok(ServerFrame::Message { .. })) {
+                    seen += 1;
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("observer lost: {other:?}"),
+        }
+    }
+    server.kill().await;
+    let server = ServerProcess::start(&db, port, &[]).await;
+
+    let (a, b, c) = (a.await.unwrap(), b.await.unwrap(), c.await.unwrap());
+    for (name, out) in [("alice", &a), ("bob", &b), ("carol", &c)] {
+        assert_eq!(out.duplicates, 0, "{name} got duplicates");
+        assert!(out.reconnects >= 2, "{name} did not reconnect by itself");
+    }
+    assert_eq!(a.acked.len() + b.acked.len(), 2 * EACH);
+
+    // Everything acknowledged is stored exactly once, with gap-free seqs,
+    // and carol received each exactly once.
+    let dave = sign_in_at(server.addr, "dave").await;
+    let mut ws = native(server.addr, &dave).await;
+    let (_, history) = hello(&mut ws, vec![cursor(lobby(), 0)]).await;
+    assert_eq!(history.len(), 2 * EACH, "stored once each, nothing more");
+    let by_client: HashMap<String, (i64, i64)> = history
+        .iter()
+        .map(|m| (m.client_id.clone().unwrap_or_default(), (m.id, m.seq)))
+        .collect();
+    for (client_id, ack) in a.acked.iter().chain(b.acked.iter()) {
+        assert_eq!(
+            by_client.get(client_id),
+            Some(ack),
+            "{client_id} acked but not stored"
+        );
+    }
+    let seqs: Vec<i64> = history.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=2 * EACH as i64).collect::<Vec<_>>());
+    let carol_seqs: Vec<i64> = c.received.keys().copied().collect();
+    assert_eq!(carol_seqs, seqs, "carol got every message once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_connect_cycles_leak_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let server =
+        ServerProcess::start(&db, free_port(), &["--max-connections-per-user", "100000"]).await;
+    let addr = server.addr;
+    let cookie = sign_in_at(addr, "cycler").await;
+
+    async fn cycles(addr: std::net::SocketAddr, cookie: &str, total: usize) {
+        let workers = 16;
+        let per = total / workers;
+        let tasks: Vec<_> = (0..workers)
+            .map(|_| {
+                let cookie = cookie.to_string();
+                tokio::spawn(async move {
+                    for _ in 0..per {
+                        let mut ws = native(addr, &cookie).await;
+                        hello(&mut ws, vec![]).await;
+                        let _ = ws.close(None).await;
+                        // Wait for the server's side of the close handshake.
+                        while let Ok(Some(Ok(_))) = tokio::time::timeout(TIMEOUT, ws.next()).await {
+                        }
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap();
+        }
+        until_connections(addr, 0.0).await;
+    }
+
+    // Warm up allocator pools and database caches, then take the baseline.
+    cycles(addr, &cookie, 512).await;
+    let tasks_at = |text: &str| metric(text, "parley_runtime_alive_tasks");
+    let (fds0, rss0, tasks0) = (
+        server.open_fds(),
+        server.rss_kib(),
+        tasks_at(&metrics_of(addr).await),
+    );
+    cycles(addr, &cookie, 10_000).await;
+    let (fds1, rss1, tasks1) = (
+        server.open_fds(),
+        server.rss_kib(),
+        tasks_at(&metrics_of(addr).await),
+    );
+    println!("after 10,000 connect/disconnect cycles:");
+    println!("  open fds   {fds0} -> {fds1}");
+    println!("  live tasks {tasks0} -> {tasks1}");
+    println!("  RSS KiB    {rss0} -> {rss1}");
+    assert!(fds1 <= fds0 + 2, "file descriptors leak: {fds0} -> {fds1}");
+    assert!(tasks1 <= tasks0, "tasks leak: {tasks0} -> {tasks1}");
+    assert!(
+        rss1 <= rss0 + 16 * 1024,
+        "memory grows: {rss0} -> {rss1} KiB"
+    );
+}
