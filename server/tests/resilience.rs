@@ -162,10 +162,9 @@ async fn unanswered_pings_close_the_connection_answered_ones_keep_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_closes_with_1001_and_keeps_every_acked_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
+    let db = common::db::TestDb::new().await;
     let port = free_port();
-    let server = ServerProcess::start(&db, port, &[]).await;
+    let server = ServerProcess::start(&db.url, port, &[]).await;
     let alice = sign_in_at(server.addr, "alice").await;
     let mut ws = native(server.addr, &alice).await;
     hello(&mut ws, vec![]).await;
@@ -197,7 +196,7 @@ async fn graceful_shutdown_closes_with_1001_and_keeps_every_acked_message() {
         }
     }
     assert_eq!(close, Some(1001));
-    let server = ServerProcess::start(&db, port, &[]).await;
+    let server = ServerProcess::start(&db.url, port, &[]).await;
     let mut ws = native(server.addr, &alice).await;
     let (_, backlog) = hello(&mut ws, vec![cursor(lobby(), 0)]).await;
     let stored: HashSet<String> = backlog.iter().filter_map(|m| m.client_id.clone()).collect();
@@ -374,10 +373,9 @@ async fn send_lobby(ws: &mut Ws, client_id: &str) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
+    let db = common::db::TestDb::new().await;
     let port = free_port();
-    let server = ServerProcess::start(&db, port, &[]).await;
+    let server = ServerProcess::start(&db.url, port, &[]).await;
     let addr = server.addr;
     let alice = sign_in_at(addr, "alice").await;
     let bob = sign_in_at(addr, "bob").await;
@@ -413,7 +411,7 @@ async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
         }
     }
     server.kill().await;
-    let server = ServerProcess::start(&db, port, &[]).await;
+    let server = ServerProcess::start(&db.url, port, &[]).await;
 
     let (a, b, c) = (a.await.unwrap(), b.await.unwrap(), c.await.unwrap());
     for (name, out) in [("alice", &a), ("bob", &b), ("carol", &c)] {
@@ -447,10 +445,13 @@ async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_connect_cycles_leak_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
-    let server =
-        ServerProcess::start(&db, free_port(), &["--max-connections-per-user", "100000"]).await;
+    let db = common::db::TestDb::new().await;
+    let server = ServerProcess::start(
+        &db.url,
+        free_port(),
+        &["--max-connections-per-user", "100000"],
+    )
+    .await;
     let addr = server.addr;
     let cookie = sign_in_at(addr, "cycler").await;
 

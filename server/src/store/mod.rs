@@ -1,14 +1,15 @@
 //! Persistence: users, sessions, conversations, members and messages.
 //!
-//! SQLite is the embedded default. Every write that must be durable before it
+//! SQLite is the embedded default; PostgreSQL is for several nodes sharing
+//! one store. Every write that must be durable before it
 //! is acknowledged goes through [`Store::commit_batch`], which the relay calls
 //! with a group of messages so that one commit covers many of them.
 
-mod sqlite;
+mod sql;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use sqlite::Store;
+pub use sql::{Backend, Store};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -18,7 +19,7 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database url `{0}` (expected sqlite://FILE)")]
+    #[error("unsupported database url `{0}` (expected sqlite://FILE or postgres://…)")]
     UnsupportedUrl(String),
 }
 

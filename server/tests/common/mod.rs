@@ -8,16 +8,15 @@
 
 #![allow(dead_code)]
 
+pub mod db;
 pub mod process;
 pub mod raw;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Once;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
@@ -70,16 +69,15 @@ fn init_tracing() {
 
 // ---- server -------------------------------------------------------------------
 
-/// A running server on its own temporary database file.
+/// A running server on its own temporary database (see [`db::TestDb`]).
 pub struct TestServer {
     server: Option<server::Server>,
     pub addr: SocketAddr,
-    pub db_path: PathBuf,
     /// The configuration it was started with (reused by [`TestServer::restart`]).
     pub config: server::config::Config,
     http: reqwest::Client,
     // Last field: removed after everything above is dropped.
-    _dir: TempDir,
+    _db: db::TestDb,
 }
 
 impl TestServer {
@@ -93,21 +91,20 @@ impl TestServer {
     /// the rate limit sets it back in `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut server::config::Config)) -> Self {
         init_tracing();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db_path = dir.path().join("chat.db");
-        let mut config =
-            server::config::Config::for_database(format!("sqlite://{}", db_path.display()));
+        let db = db::TestDb::new().await;
+        let mut config = server::config::Config::for_database(db.url.clone());
         config.rate_per_sec = 100_000.0;
         config.rate_burst = 100_000.0;
+        config.signin_per_ip_per_min = 100_000;
+        config.signin_per_name_per_min = 100_000;
         tweak(&mut config);
         let server = server::start(config.clone()).await.expect("server starts");
         TestServer {
             addr: server.addr,
             server: Some(server),
-            db_path,
             config,
             http: reqwest::Client::new(),
-            _dir: dir,
+            _db: db,
         }
     }
 

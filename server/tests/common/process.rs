@@ -2,7 +2,7 @@
 //! SIGKILL or read its file descriptors and memory from /proc.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -24,13 +24,14 @@ pub fn free_port() -> u16 {
 }
 
 impl ServerProcess {
-    /// Start `target/…/server` on `port` with `db`, and return once it says
-    /// it is listening. Abuse limits are lifted; `extra` flags come last.
-    pub async fn start(db: &Path, port: u16, extra: &[&str]) -> Self {
+    /// Start `target/…/server` on `port` with the database at `url`, and
+    /// return once it says it is listening. Abuse limits are lifted; `extra`
+    /// flags come last.
+    pub async fn start(url: &str, port: u16, extra: &[&str]) -> Self {
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
             .args(["--addr", &addr.to_string()])
-            .args(["--database-url", &format!("sqlite://{}", db.display())])
+            .args(["--database-url", url])
             .args(["--rate-per-sec", "100000", "--rate-burst", "100000"])
             .args(["--signin-per-ip-per-min", "100000"])
             .args(["--signin-per-name-per-min", "100000"])

@@ -1,30 +1,53 @@
-//! The SQLite store (WAL mode, `synchronous=FULL`: a commit survives a crash).
+//! The store, on SQLite (the embedded default) or PostgreSQL (for several
+//! nodes), through sqlx's `Any` driver: one set of queries, two backends,
+//! each with its own migrations. Queries are written with `?` placeholders;
+//! [`Store::q`] numbers them `$1, $2, …` for PostgreSQL.
+//!
+//! SQLite runs in WAL mode with `synchronous=FULL`: a commit survives a crash.
 
-use std::str::FromStr;
+use std::borrow::Cow;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
-};
-use sqlx::Row;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::{
     name_key, now_ms, Committed, ConvKind, Membership, NewMessage, Result, RoomRow, StoreError,
     StoredMessage, User,
 };
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which database a store talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 const MESSAGE_COLUMNS: &str =
     "id, conv_id, seq, sender_id, sender_name, client_id, body, created_at";
 
-fn message_from_row(row: &SqliteRow) -> Result<StoredMessage> {
+fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
     Ok(StoredMessage {
         id: row.try_get("id")?,
         conv_id: row.try_get("conv_id")?,
@@ -38,24 +61,71 @@ fn message_from_row(row: &SqliteRow) -> Result<StoredMessage> {
 }
 
 impl Store {
-    /// Open (creating if needed) the database and apply migrations.
+    /// Open (creating a SQLite file if needed) the database and apply
+    /// migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        if !url.starts_with("sqlite:") {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
-        }
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let backend =
+            Backend::of(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
+        sqlx::any::install_default_drivers();
+        let (url, max_connections) = match backend {
+            Backend::Sqlite if !url.contains("mode=") => {
+                let sep = if url.contains('?') { '&' } else { '?' };
+                (format!("{url}{sep}mode=rwc"), 8)
+            }
+            Backend::Sqlite => (url.to_string(), 8),
+            Backend::Postgres => (url.to_string(), 16),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA busy_timeout = 10000",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA foreign_keys = ON",
+                        ] {
+                            conn.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The query text for this backend: `?` placeholders become `$1, $2, …`
+    /// for PostgreSQL. (No query here has a `?` inside a string literal.)
+    fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+        match self.backend {
+            Backend::Sqlite => Cow::Borrowed(sql),
+            Backend::Postgres => {
+                let mut out = String::with_capacity(sql.len() + 16);
+                let mut n = 0;
+                for c in sql.chars() {
+                    if c == '?' {
+                        n += 1;
+                        out.push('$');
+                        out.push_str(&n.to_string());
+                    } else {
+                        out.push(c);
+                    }
+                }
+                Cow::Owned(out)
+            }
+        }
     }
 
     /// Close every connection (checkpointing the WAL).
@@ -64,7 +134,7 @@ impl Store {
     }
 
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query(&self.q("SELECT 1")).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -72,10 +142,11 @@ impl Store {
 
     /// The user and password hash for a name (any case).
     pub async fn find_user(&self, name: &str) -> Result<Option<(User, String)>> {
-        let row = sqlx::query("SELECT id, name, password_hash FROM users WHERE name_key = ?")
-            .bind(name_key(name))
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query(&self.q("SELECT id, name, password_hash FROM users WHERE name_key = ?"))
+                .bind(name_key(name))
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(|r| {
             Ok((
                 User {
@@ -93,10 +164,10 @@ impl Store {
     pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<Option<User>> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        let inserted = sqlx::query(
+        let inserted = sqlx::query(&self.q(
             "INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (name_key) DO NOTHING RETURNING id",
-        )
+        ))
         .bind(name)
         .bind(name_key(name))
         .bind(password_hash)
@@ -108,8 +179,8 @@ impl Store {
         };
         let id: i64 = row.try_get("id")?;
         sqlx::query(
-            "INSERT INTO members (conv_id, user_id, read_seq, joined_at)
-             SELECT id, ?, last_seq, ? FROM conversations WHERE conv_key = 'room:lobby'",
+            &self.q("INSERT INTO members (conv_id, user_id, read_seq, joined_at)
+             SELECT id, ?, last_seq, ? FROM conversations WHERE conv_key = 'room:lobby'"),
         )
         .bind(id)
         .bind(now)
@@ -129,7 +200,7 @@ impl Store {
         expires_at: i64,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            &self.q("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"),
         )
         .bind(token_hash)
         .bind(user_id)
@@ -142,10 +213,10 @@ impl Store {
 
     /// The user of a live session, and when it expires.
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<(User, i64)>> {
-        let row = sqlx::query(
+        let row = sqlx::query(&self.q(
             "SELECT u.id, u.name, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ? AND s.expires_at > ?",
-        )
+        ))
         .bind(token_hash)
         .bind(now_ms())
         .fetch_optional(&self.pool)
@@ -163,7 +234,7 @@ impl Store {
     }
 
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        sqlx::query(&self.q("DELETE FROM sessions WHERE token_hash = ?"))
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
@@ -173,7 +244,7 @@ impl Store {
     // ---- conversations ------------------------------------------------------
 
     pub async fn room_id(&self, room: &str) -> Result<Option<i64>> {
-        let row = sqlx::query("SELECT id FROM conversations WHERE conv_key = ?")
+        let row = sqlx::query(&self.q("SELECT id FROM conversations WHERE conv_key = ?"))
             .bind(format!("room:{}", name_key(room)))
             .fetch_optional(&self.pool)
             .await?;
@@ -186,8 +257,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         let row = sqlx::query(
-            "INSERT INTO conversations (conv_key, kind, room_name, created_at) VALUES (?, 'room', ?, ?)
-             ON CONFLICT (conv_key) DO NOTHING RETURNING id",
+            &self.q("INSERT INTO conversations (conv_key, kind, room_name, created_at) VALUES (?, 'room', ?, ?)
+             ON CONFLICT (conv_key) DO NOTHING RETURNING id"),
         )
         .bind(format!("room:{key}"))
         .bind(&key)
@@ -199,7 +270,9 @@ impl Store {
         };
         let id: i64 = row.try_get("id")?;
         sqlx::query(
-            "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)",
+            &self.q(
+                "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)",
+            ),
         )
         .bind(id)
         .bind(creator)
@@ -212,11 +285,11 @@ impl Store {
 
     /// Add a member (nothing unread from before). False if already a member.
     pub async fn add_member(&self, conv_id: i64, user_id: i64) -> Result<bool> {
-        let done = sqlx::query(
+        let done = sqlx::query(&self.q(
             "INSERT INTO members (conv_id, user_id, read_seq, joined_at)
              SELECT id, ?, last_seq, ? FROM conversations WHERE id = ?
              ON CONFLICT (conv_id, user_id) DO NOTHING",
-        )
+        ))
         .bind(user_id)
         .bind(now_ms())
         .bind(conv_id)
@@ -227,7 +300,7 @@ impl Store {
 
     /// Remove a member. False if they were not one.
     pub async fn remove_member(&self, conv_id: i64, user_id: i64) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM members WHERE conv_id = ? AND user_id = ?")
+        let done = sqlx::query(&self.q("DELETE FROM members WHERE conv_id = ? AND user_id = ?"))
             .bind(conv_id)
             .bind(user_id)
             .execute(&self.pool)
@@ -236,7 +309,7 @@ impl Store {
     }
 
     pub async fn is_member(&self, conv_id: i64, user_id: i64) -> Result<bool> {
-        let row = sqlx::query("SELECT 1 FROM members WHERE conv_id = ? AND user_id = ?")
+        let row = sqlx::query(&self.q("SELECT 1 FROM members WHERE conv_id = ? AND user_id = ?"))
             .bind(conv_id)
             .bind(user_id)
             .fetch_optional(&self.pool)
@@ -245,7 +318,7 @@ impl Store {
     }
 
     pub async fn member_count(&self, conv_id: i64) -> Result<u32> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM members WHERE conv_id = ?")
+        let n: i64 = sqlx::query_scalar(&self.q("SELECT count(*) FROM members WHERE conv_id = ?"))
             .bind(conv_id)
             .fetch_one(&self.pool)
             .await?;
@@ -254,10 +327,10 @@ impl Store {
 
     /// How many rooms `user_id` is in.
     pub async fn room_count(&self, user_id: i64) -> Result<u32> {
-        let n: i64 = sqlx::query_scalar(
+        let n: i64 = sqlx::query_scalar(&self.q(
             "SELECT count(*) FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.user_id = ? AND c.kind = 'room'",
-        )
+        ))
         .bind(user_id)
         .fetch_one(&self.pool)
         .await?;
@@ -267,7 +340,7 @@ impl Store {
     /// How many rooms exist.
     pub async fn total_rooms(&self) -> Result<i64> {
         Ok(
-            sqlx::query_scalar("SELECT count(*) FROM conversations WHERE kind = 'room'")
+            sqlx::query_scalar(&self.q("SELECT count(*) FROM conversations WHERE kind = 'room'"))
                 .fetch_one(&self.pool)
                 .await?,
         )
@@ -276,10 +349,11 @@ impl Store {
     /// Every room, with member counts and whether `user_id` is in it.
     pub async fn list_rooms(&self, user_id: i64) -> Result<Vec<RoomRow>> {
         let rows = sqlx::query(
-            "SELECT c.id, c.room_name,
+            &self.q("SELECT c.id, c.room_name,
                     (SELECT count(*) FROM members m WHERE m.conv_id = c.id) AS members,
-                    EXISTS (SELECT 1 FROM members m WHERE m.conv_id = c.id AND m.user_id = ?) AS joined
-             FROM conversations c WHERE c.kind = 'room' ORDER BY c.room_name",
+                    CAST(CASE WHEN EXISTS (SELECT 1 FROM members m WHERE m.conv_id = c.id AND m.user_id = ?)
+                         THEN 1 ELSE 0 END AS BIGINT) AS joined
+             FROM conversations c WHERE c.kind = 'room' ORDER BY c.room_name"),
         )
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -290,7 +364,7 @@ impl Store {
                     conv_id: r.try_get("id")?,
                     name: r.try_get("room_name")?,
                     members: r.try_get::<i64, _>("members")? as u32,
-                    joined: r.try_get::<bool, _>("joined")?,
+                    joined: r.try_get::<i64, _>("joined")? != 0,
                 })
             })
             .collect()
@@ -322,7 +396,7 @@ impl Store {
         guest_name: Option<&str>,
         members: &[i64],
     ) -> Result<i64> {
-        if let Some(row) = sqlx::query("SELECT id FROM conversations WHERE conv_key = ?")
+        if let Some(row) = sqlx::query(&self.q("SELECT id FROM conversations WHERE conv_key = ?"))
             .bind(conv_key)
             .fetch_optional(&self.pool)
             .await?
@@ -331,25 +405,26 @@ impl Store {
         }
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        sqlx::query(
+        sqlx::query(&self.q(
             "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
              ON CONFLICT (conv_key) DO NOTHING",
-        )
+        ))
         .bind(conv_key)
         .bind(kind)
         .bind(guest_name)
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM conversations WHERE conv_key = ?")
-            .bind(conv_key)
-            .fetch_one(&mut *tx)
-            .await?;
+        let id: i64 =
+            sqlx::query_scalar(&self.q("SELECT id FROM conversations WHERE conv_key = ?"))
+                .bind(conv_key)
+                .fetch_one(&mut *tx)
+                .await?;
         for user in members {
-            sqlx::query(
+            sqlx::query(&self.q(
                 "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
                  ON CONFLICT (conv_id, user_id) DO NOTHING",
-            )
+            ))
             .bind(id)
             .bind(user)
             .bind(now)
@@ -362,21 +437,22 @@ impl Store {
 
     /// Every conversation `user_id` is in.
     pub async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(&self.q(
             "SELECT c.id, c.kind, c.room_name, c.guest_name, c.last_seq, m.read_seq,
                     (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
                       WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1) AS peer,
                     (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members
              FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.user_id = ? ORDER BY c.id",
-        )
+        ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        let own_name: Option<String> = sqlx::query_scalar("SELECT name FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let own_name: Option<String> =
+            sqlx::query_scalar(&self.q("SELECT name FROM users WHERE id = ?"))
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let kind: String = r.try_get("kind")?;
@@ -422,9 +498,9 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(&self.q(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ? AND seq > ? ORDER BY seq LIMIT ?"
-        ))
+        )))
         .bind(conv_id)
         .bind(after)
         .bind(limit as i64)
@@ -440,9 +516,9 @@ impl Store {
         before: i64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query(&self.q(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        ))
+        )))
         .bind(conv_id)
         .bind(before)
         .bind(limit as i64)
@@ -464,19 +540,34 @@ impl Store {
         user_id: i64,
         seq: i64,
     ) -> Result<Option<(i64, i64)>> {
-        let row = sqlx::query(
-            "UPDATE members SET read_seq = max(read_seq,
-                 min(?, (SELECT last_seq FROM conversations WHERE id = members.conv_id)))
-             WHERE conv_id = ? AND user_id = ?
-             RETURNING read_seq, (SELECT last_seq FROM conversations WHERE id = members.conv_id) AS last_seq",
-        )
-        .bind(seq)
+        let mut tx = self.pool.begin().await?;
+        let last: Option<i64> =
+            sqlx::query_scalar(&self.q("SELECT last_seq FROM conversations WHERE id = ?"))
+                .bind(conv_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(last) = last else {
+            return Ok(None);
+        };
+        let target = seq.min(last);
+        sqlx::query(&self.q(
+            "UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?",
+        ))
+        .bind(target)
         .bind(conv_id)
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .bind(target)
+        .execute(&mut *tx)
         .await?;
-        row.map(|r| Ok((r.try_get("read_seq")?, r.try_get("last_seq")?)))
-            .transpose()
+        let read: Option<i64> = sqlx::query_scalar(
+            &self.q("SELECT read_seq FROM members WHERE conv_id = ? AND user_id = ?"),
+        )
+        .bind(conv_id)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(read.map(|read| (read, last)))
     }
 
     /// Store a batch of messages in one transaction, in order. Each gets the
@@ -489,9 +580,9 @@ impl Store {
         let now = now_ms();
         for msg in batch {
             if let (Some(sender), Some(client_id)) = (msg.sender_id, msg.client_id.as_deref()) {
-                let existing = sqlx::query(&format!(
+                let existing = sqlx::query(&self.q(&format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_id = ?"
-                ))
+                )))
                 .bind(sender)
                 .bind(client_id)
                 .fetch_optional(&mut *tx)
@@ -501,15 +592,15 @@ impl Store {
                     continue;
                 }
             }
-            let seq: i64 = sqlx::query_scalar(
+            let seq: i64 = sqlx::query_scalar(&self.q(
                 "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-            )
+            ))
             .bind(msg.conv_id)
             .fetch_one(&mut *tx)
             .await?;
             let id: i64 = sqlx::query_scalar(
-                "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                &self.q("INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"),
             )
             .bind(msg.conv_id)
             .bind(seq)
@@ -522,12 +613,13 @@ impl Store {
             .await?;
             if let Some(sender) = msg.sender_id {
                 // Writing a message means having read the conversation up to it.
-                sqlx::query(
-                    "UPDATE members SET read_seq = max(read_seq, ?) WHERE conv_id = ? AND user_id = ?",
-                )
+                sqlx::query(&self.q(
+                    "UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?",
+                ))
                 .bind(seq)
                 .bind(msg.conv_id)
                 .bind(sender)
+                .bind(seq)
                 .execute(&mut *tx)
                 .await?;
             }
