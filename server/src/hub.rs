@@ -15,7 +15,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use app::protocol::{encode, ServerFrame};
+use app::protocol::{encode, Conv, ServerFrame};
 
 use crate::metrics::Metrics;
 
@@ -35,22 +35,37 @@ pub const CLOSE_PING_TIMEOUT: u16 = 4002;
 pub enum Outbound {
     /// A frame that carries no conversation position.
     Frame(Utf8Bytes),
-    /// A message (or the ack of one) at `seq` in stored conversation `conv_id`.
-    /// The writer skips any at or below what it already sent, which removes
-    /// the overlap between the resume backlog and live traffic.
+    /// A message at `seq` in stored conversation `conv_id`, as this
+    /// receiver sees the conversation (`view`). The writer skips any at or
+    /// below what it already sent (the overlap between the resume backlog
+    /// and live traffic), and fills a gap below it from the store (messages
+    /// relayed by several nodes can arrive out of order).
     Msg {
         conv_id: i64,
         seq: i64,
+        view: Arc<Conv>,
         frame: Utf8Bytes,
         /// When the message reached the server (for the latency histogram).
         received: Instant,
     },
+    /// The ack of this connection's own message at `seq`: written as is,
+    /// and it moves the connection's position like a delivered message.
+    Ack {
+        conv_id: i64,
+        seq: i64,
+        frame: Utf8Bytes,
+    },
+    /// The connection no longer follows `conv_id` (its user left the room).
+    Forget { conv_id: i64 },
 }
 
 impl Outbound {
     pub fn len(&self) -> usize {
         match self {
-            Outbound::Frame(frame) | Outbound::Msg { frame, .. } => frame.len(),
+            Outbound::Frame(frame) | Outbound::Msg { frame, .. } | Outbound::Ack { frame, .. } => {
+                frame.len()
+            }
+            Outbound::Forget { .. } => 0,
         }
     }
 
@@ -382,6 +397,15 @@ impl Hub {
                 subs.insert(id);
             } else {
                 subs.remove(&id);
+            }
+        }
+        if !subscribed {
+            // A later rejoin starts from what is live then, not from where
+            // the connection was when it left.
+            for id in inner.by_user.get(&user_id).into_iter().flatten() {
+                if let Some(conn) = inner.conns.get(id) {
+                    conn.mailbox.offer(Outbound::Forget { conv_id });
+                }
             }
         }
     }

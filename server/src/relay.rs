@@ -135,7 +135,7 @@ fn refuse(hub: &Hub, submission: &Submission, why: &str) {
     }
 }
 
-fn ack(hub: &Hub, origin: Option<ConnId>, conv: Conv, stored: &StoredMessage) {
+fn ack(hub: &Hub, origin: Option<ConnId>, conv: Conv, stored: &StoredMessage, fresh: bool) {
     let (Some(origin), Some(client_id)) = (origin, stored.client_id.clone()) else {
         return;
     };
@@ -146,7 +146,19 @@ fn ack(hub: &Hub, origin: Option<ConnId>, conv: Conv, stored: &StoredMessage) {
         seq: stored.seq,
         ts: stored.ts,
     };
-    hub.send_conn(origin, Outbound::Frame(frame(&ack)));
+    let frame = frame(&ack);
+    // A fresh ack moves the sender's position past its own message; the ack
+    // of a resend must get through whatever the position is.
+    let item = if fresh {
+        Outbound::Ack {
+            conv_id: stored.conv_id,
+            seq: stored.seq,
+            frame,
+        }
+    } else {
+        Outbound::Frame(frame)
+    };
+    hub.send_conn(origin, item);
 }
 
 /// The wire message for a stored one, as seen through `conv`.
@@ -163,13 +175,15 @@ pub fn wire_message(conv: Conv, stored: &StoredMessage) -> Message {
 }
 
 fn message_item(conv: Conv, stored: &StoredMessage, received: Instant) -> Outbound {
+    let frame = frame(&ServerFrame::Message {
+        message: wire_message(conv.clone(), stored),
+    });
     Outbound::Msg {
         received,
         conv_id: stored.conv_id,
         seq: stored.seq,
-        frame: frame(&ServerFrame::Message {
-            message: wire_message(conv, stored),
-        }),
+        view: Arc::new(conv),
+        frame,
     }
 }
 
@@ -187,12 +201,12 @@ fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
     let stored = match result {
         Committed::Duplicate(stored) => {
             // Acknowledged again, never stored or relayed twice.
-            ack(hub, origin, sender_view(&submission.route), &stored);
+            ack(hub, origin, sender_view(&submission.route), &stored, false);
             return;
         }
         Committed::Stored(stored) => stored,
     };
-    ack(hub, origin, sender_view(&submission.route), &stored);
+    ack(hub, origin, sender_view(&submission.route), &stored, true);
     match &submission.route {
         Route::Room { name } => {
             let item = message_item(Conv::Room(name.clone()), &stored, submission.received);

@@ -193,6 +193,8 @@ impl AppState {
                 timeout: Duration::from_secs_f64(self.config.ping_timeout_secs.max(0.01)),
             },
             metrics: self.metrics.clone(),
+            store: self.store.clone(),
+            user_name: String::new(),
         }
     }
 }

@@ -37,6 +37,16 @@ impl SentPositions {
             false
         }
     }
+
+    /// The last sequence sent in a conversation, if it is followed at all.
+    pub fn last(&self, conv_id: i64) -> Option<i64> {
+        self.0.get(&conv_id).copied()
+    }
+
+    /// Stop following a conversation.
+    pub fn forget(&mut self, conv_id: i64) {
+        self.0.remove(&conv_id);
+    }
 }
 
 /// The wire name of a stored conversation, as its member sees it.

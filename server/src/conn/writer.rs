@@ -9,13 +9,20 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage};
 use futures_util::SinkExt;
 use tokio::time::{sleep_until, timeout, Instant};
 
+use app::protocol::{Conv, ServerFrame};
+
 use super::sync::SentPositions;
 use super::Sink;
-use crate::hub::{CloseSignal, Outbound, Outbox, CLOSE_PING_TIMEOUT, CLOSE_SLOW_CONSUMER};
+use crate::hub::{frame, CloseSignal, Outbound, Outbox, CLOSE_PING_TIMEOUT, CLOSE_SLOW_CONSUMER};
 use crate::metrics::Metrics;
+use crate::relay::wire_message;
+use crate::store::Store;
 
 /// How long the writer may take to flush its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest gap the writer fills from the store; past it the client is
+/// asked to reconnect and resume instead.
+const MAX_GAP_FILL: i64 = 1000;
 
 /// When the peer was last heard from, shared by the reader (which records)
 /// and the writer (which pings and judges).
@@ -60,6 +67,10 @@ pub struct Writer {
     pub liveness: Arc<Liveness>,
     pub heartbeat: Heartbeat,
     pub metrics: Arc<Metrics>,
+    /// For filling gaps: the store has every message that was relayed.
+    pub store: Store,
+    /// The connection's user (empty for guests, who get no stored messages).
+    pub user_name: String,
 }
 
 impl Writer {
@@ -104,15 +115,37 @@ impl Writer {
     async fn write_item(&mut self, item: Outbound) -> bool {
         match item {
             Outbound::Frame(text) => self.write(WsMessage::Text(text)).await,
-            Outbound::Msg {
+            Outbound::Forget { conv_id } => {
+                self.sent.forget(conv_id);
+                true
+            }
+            Outbound::Ack {
                 conv_id,
                 seq,
                 frame,
+            } => {
+                // Messages of others below our own may still be on their way
+                // from another node: send them from the store first.
+                if !self.fill_gap(conv_id, seq, None).await {
+                    return false;
+                }
+                self.sent.advance(conv_id, seq);
+                self.write(WsMessage::Text(frame)).await
+            }
+            Outbound::Msg {
+                conv_id,
+                seq,
+                view,
+                frame,
                 received,
             } => {
-                if !self.sent.advance(conv_id, seq) {
+                if self.sent.last(conv_id).is_some_and(|last| seq <= last) {
                     return true;
                 }
+                if !self.fill_gap(conv_id, seq, Some(&view)).await {
+                    return false;
+                }
+                self.sent.advance(conv_id, seq);
                 let ok = self.write(WsMessage::Text(frame)).await;
                 if ok {
                     self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
@@ -121,6 +154,55 @@ impl Writer {
                 ok
             }
         }
+    }
+
+    /// Send, from the store, whatever of `conv_id` lies between the last
+    /// sequence sent and `seq` (exclusive). Single-node traffic arrives in
+    /// order and never has a gap; across nodes it can. Without a `view`
+    /// (before an ack) the conversation's wire name is taken from the
+    /// caller's own later message, so only the position moves.
+    async fn fill_gap(&mut self, conv_id: i64, seq: i64, view: Option<&Conv>) -> bool {
+        let Some(last) = self.sent.last(conv_id) else {
+            return true; // not followed yet: start from here
+        };
+        let missing = seq - last - 1;
+        if missing <= 0 {
+            return true;
+        }
+        if missing > MAX_GAP_FILL {
+            self.close
+                .close(CLOSE_SLOW_CONSUMER, "too far behind: reconnect and resume");
+            return false;
+        }
+        let view = match view {
+            Some(view) => view.clone(),
+            None => match self.store.conversation_kind(conv_id, &self.user_name).await {
+                Ok(Some(kind)) => super::sync::wire_conv(&kind),
+                _ => return true,
+            },
+        };
+        let page = match self
+            .store
+            .messages_after(conv_id, last, missing as u32)
+            .await
+        {
+            Ok(page) => page,
+            Err(error) => {
+                tracing::error!(%error, "filling a gap failed");
+                self.close.close(1011, "server error");
+                return false;
+            }
+        };
+        for stored in page.into_iter().filter(|m| m.seq < seq) {
+            self.sent.advance(conv_id, stored.seq);
+            let frame = frame(&ServerFrame::Message {
+                message: wire_message(view.clone(), &stored),
+            });
+            if !self.write(WsMessage::Text(frame)).await {
+                return false;
+            }
+        }
+        true
     }
 
     /// Write one frame; a peer that takes longer than the ping timeout to

@@ -482,6 +482,40 @@ impl Store {
             .collect()
     }
 
+    /// What a conversation is, as `user_name` sees it (a direct one is named
+    /// after the other participant).
+    pub async fn conversation_kind(
+        &self,
+        conv_id: i64,
+        user_name: &str,
+    ) -> Result<Option<ConvKind>> {
+        let row = sqlx::query(&self.q("SELECT c.kind, c.room_name, c.guest_name,
+                    (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
+                      WHERE p.conv_id = c.id AND u.name_key <> ? LIMIT 1) AS peer
+             FROM conversations c WHERE c.id = ?"))
+        .bind(name_key(user_name))
+        .bind(conv_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let kind: String = r.try_get("kind")?;
+        Ok(Some(match kind.as_str() {
+            "room" => ConvKind::Room {
+                name: r.try_get("room_name")?,
+            },
+            "guest" => ConvKind::Guest {
+                guest: r.try_get("guest_name")?,
+            },
+            _ => ConvKind::Dm {
+                peer: r
+                    .try_get::<Option<String>, _>("peer")?
+                    .unwrap_or_else(|| user_name.to_string()),
+            },
+        }))
+    }
+
     /// The membership of one conversation, if `user_id` is in it.
     pub async fn membership(&self, conv_id: i64, user_id: i64) -> Result<Option<Membership>> {
         Ok(self
