@@ -93,6 +93,20 @@ pub struct Config {
     #[arg(long, env = "PING_INTERVAL_SECS", default_value_t = 25.0)]
     pub ping_interval_secs: f64,
 
+    /// Redis for cluster mode (`redis://127.0.0.1:6379`): nodes relay to
+    /// each other through it. Use with a shared PostgreSQL store.
+    #[arg(long, env = "REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// This node's name in the cluster (default: random).
+    #[arg(long, env = "NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Seconds a node's presence lives in Redis without a refresh; a dead
+    /// node's users go offline within this plus a third of it.
+    #[arg(long, env = "PRESENCE_TTL_SECS", default_value_t = 15.0)]
+    pub presence_ttl_secs: f64,
+
     /// Seconds a connection has to answer a ping before it is closed.
     #[arg(long, env = "PING_TIMEOUT_SECS", default_value_t = 10.0)]
     pub ping_timeout_secs: f64,

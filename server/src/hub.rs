@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use app::protocol::{encode, Conv, ServerFrame};
 
+use crate::cluster::{ClusterLink, Event};
 use crate::metrics::Metrics;
 
 pub type ConnId = u64;
@@ -203,6 +204,10 @@ struct Inner {
     by_user: HashMap<i64, Vec<ConnId>>,
     names: HashMap<i64, String>,
     room_subs: HashMap<i64, HashSet<ConnId>>,
+    /// Lowercase names of users online on this node.
+    local_keys: HashSet<String>,
+    /// Names of users online on other nodes, per node (cluster mode).
+    remote: HashMap<String, HashSet<String>>,
     guests: HashMap<String, GuestConn>,
     group: HashMap<ConnId, Mailbox>,
 }
@@ -227,6 +232,7 @@ pub struct Hub {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     ips: Mutex<HashMap<IpAddr, usize>>,
+    cluster: OnceLock<ClusterLink>,
 }
 
 /// One connection's claim on its IP address's allowance; released on drop.
@@ -329,14 +335,23 @@ impl Hub {
         let first = conns.len() == 1;
         inner.names.insert(user_id, user_name.to_string());
         if first {
-            let frame = frame(&ServerFrame::Presence {
+            let was_online = inner.online_anywhere(user_name);
+            inner.local_keys.insert(user_name.to_ascii_lowercase());
+            if !was_online {
+                let frame = presence_frame(user_name, true);
+                broadcast_native(&inner, &frame, Some(id));
+            }
+            self.publish(Event::Presence {
                 user: user_name.to_string(),
                 online: true,
             });
-            broadcast_native(&inner, &frame, Some(id));
         }
         let mut online: Vec<String> = inner.names.values().cloned().collect();
+        for names in inner.remote.values() {
+            online.extend(names.iter().cloned());
+        }
         online.sort_unstable_by_key(|n| n.to_ascii_lowercase());
+        online.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
         (id, online)
     }
 
@@ -344,7 +359,77 @@ impl Hub {
     /// was their last connection.
     pub fn unregister(&self, id: ConnId) {
         let mut inner = self.lock();
-        remove_native(&mut inner, id);
+        if let Some(name) = remove_native(&mut inner, id) {
+            self.publish(Event::Presence {
+                user: name,
+                online: false,
+            });
+        }
+    }
+
+    // ---- cluster mode ---------------------------------------------------------
+
+    pub fn set_cluster(&self, link: ClusterLink) {
+        let _ = self.cluster.set(link);
+    }
+
+    /// Tell the other nodes, in cluster mode; nothing otherwise.
+    pub fn publish(&self, event: Event) {
+        if let Some(link) = self.cluster.get() {
+            link.publish(event);
+        }
+    }
+
+    /// Names of users online on this node.
+    pub fn local_online_names(&self) -> Vec<String> {
+        self.lock().names.values().cloned().collect()
+    }
+
+    /// Another node says `user` came online or went offline there.
+    pub fn remote_presence(&self, node: &str, user: &str, online: bool) {
+        let mut inner = self.lock();
+        let before = inner.online_anywhere(user);
+        let names = inner.remote.entry(node.to_string()).or_default();
+        if online {
+            names.insert(user.to_string());
+        } else {
+            names.retain(|n| !n.eq_ignore_ascii_case(user));
+        }
+        if inner.online_anywhere(user) != before {
+            broadcast_native(&inner, &presence_frame(user, !before), None);
+        }
+    }
+
+    /// The other nodes' online users, as read from Redis; announces every
+    /// change (a node that died takes its users offline here).
+    pub fn set_remote_online(&self, remote: HashMap<String, HashSet<String>>) {
+        let mut inner = self.lock();
+        let union = |r: &HashMap<String, HashSet<String>>| -> HashSet<String> {
+            r.values()
+                .flatten()
+                .map(|n| n.to_ascii_lowercase())
+                .collect()
+        };
+        let names = |r: &HashMap<String, HashSet<String>>| -> HashMap<String, String> {
+            r.values()
+                .flatten()
+                .map(|n| (n.to_ascii_lowercase(), n.clone()))
+                .collect()
+        };
+        let before = union(&inner.remote);
+        let mut display = names(&inner.remote);
+        display.extend(names(&remote));
+        inner.remote = remote;
+        let after = union(&inner.remote);
+        for key in before.symmetric_difference(&after) {
+            if inner.local_keys.contains(key) {
+                continue;
+            }
+            if let Some(name) = display.get(key) {
+                let frame = presence_frame(name, after.contains(key));
+                broadcast_native(&inner, &frame, None);
+            }
+        }
     }
 
     pub fn send_conn(&self, id: ConnId, item: Outbound) {
@@ -520,10 +605,9 @@ fn broadcast_native(inner: &Inner, frame: &Utf8Bytes, except: Option<ConnId>) {
     }
 }
 
-fn remove_native(inner: &mut Inner, id: ConnId) {
-    let Some(conn) = inner.conns.remove(&id) else {
-        return;
-    };
+/// Remove a connection; the user's name when it was their last one here.
+fn remove_native(inner: &mut Inner, id: ConnId) -> Option<String> {
+    let conn = inner.conns.remove(&id)?;
     for room in &conn.rooms {
         if let Some(subs) = inner.room_subs.get_mut(room) {
             subs.remove(&id);
@@ -539,14 +623,33 @@ fn remove_native(inner: &mut Inner, id: ConnId) {
         }
         None => false,
     };
-    if last {
-        inner.by_user.remove(&conn.user_id);
-        if let Some(name) = inner.names.remove(&conn.user_id) {
-            let frame = frame(&ServerFrame::Presence {
-                user: name,
-                online: false,
-            });
-            broadcast_native(inner, &frame, None);
-        }
+    if !last {
+        return None;
+    }
+    inner.by_user.remove(&conn.user_id);
+    let name = inner.names.remove(&conn.user_id)?;
+    inner.local_keys.remove(&name.to_ascii_lowercase());
+    if !inner.online_anywhere(&name) {
+        broadcast_native(inner, &presence_frame(&name, false), None);
+    }
+    Some(name)
+}
+
+fn presence_frame(user: &str, online: bool) -> Utf8Bytes {
+    frame(&ServerFrame::Presence {
+        user: user.to_string(),
+        online,
+    })
+}
+
+impl Inner {
+    /// Online on this node or, in cluster mode, on any other.
+    fn online_anywhere(&self, user: &str) -> bool {
+        let key = user.to_ascii_lowercase();
+        self.local_keys.contains(&key)
+            || self
+                .remote
+                .values()
+                .any(|names| names.iter().any(|n| n.eq_ignore_ascii_case(user)))
     }
 }

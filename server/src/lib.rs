@@ -5,6 +5,7 @@
 //! relay ([`relay`], which stores through [`store`]) → fan-out ([`hub`]).
 
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod http;
@@ -47,6 +48,8 @@ pub enum StartError {
     Store(#[from] StoreError),
     #[error("cannot listen on the address: {0}")]
     Bind(#[from] std::io::Error),
+    #[error("bad Redis URL: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// A running server.
@@ -77,6 +80,21 @@ impl Server {
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let store = Store::open(&config.database_url).await?;
     let hub = Hub::new();
+    let mut cluster_tasks = Vec::new();
+    if let Some(url) = &config.redis_url {
+        let node = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| hex::encode(rand::random::<[u8; 4]>()));
+        let ttl = Duration::from_secs_f64(config.presence_ttl_secs.max(0.3));
+        let timing = cluster::PresenceTiming {
+            ttl,
+            interval: ttl / 3,
+        };
+        let (_link, tasks) = cluster::start(url, node.clone(), hub.clone(), timing)?;
+        tracing::info!(node, "cluster mode: relaying through Redis");
+        cluster_tasks = tasks;
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let (relay, relay_task) =
         Relay::start(store.clone(), hub.clone(), metrics.clone(), RELAY_QUEUE);
@@ -94,7 +112,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         config: Arc::new(config),
     };
     let stop = CancellationToken::new();
-    let task = tokio::spawn(serve(listener, state, relay_task, stop.clone()));
+    let stop_serving = stop.clone();
+    let task = tokio::spawn(async move {
+        serve(listener, state, relay_task, stop_serving).await;
+        for task in cluster_tasks {
+            task.abort();
+        }
+    });
     Ok(Server { addr, stop, task })
 }
 

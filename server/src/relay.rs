@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use app::protocol::{encode, Conv, ErrorCode, Message, SeedFrame, ServerFrame};
 
+use crate::cluster::Event;
 use crate::hub::{frame, ConnId, Hub, Outbound};
 use crate::metrics::Metrics;
 use crate::store::{Committed, NewMessage, Store, StoredMessage};
@@ -23,14 +24,15 @@ use crate::store::{Committed, NewMessage, Store, StoredMessage};
 pub const MAX_BATCH: usize = 512;
 
 /// A user as the relay needs them: id and display name.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Party {
     pub id: i64,
     pub name: String,
 }
 
 /// Where a stored message goes after the commit.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "to", rename_all = "snake_case")]
 pub enum Route {
     Room {
         name: String,
@@ -207,26 +209,37 @@ fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
         Committed::Stored(stored) => stored,
     };
     ack(hub, origin, sender_view(&submission.route), &stored, true);
-    match &submission.route {
+    fan_out(hub, &submission.route, &stored, origin, submission.received);
+    hub.publish(Event::Message {
+        route: submission.route.clone(),
+        stored,
+    });
+}
+
+/// Deliver a stored message to this node's connections: every connection
+/// of every receiver except `origin` (which has its ack).
+pub fn fan_out(
+    hub: &Hub,
+    route: &Route,
+    stored: &StoredMessage,
+    origin: Option<ConnId>,
+    received: Instant,
+) {
+    match route {
         Route::Room { name } => {
-            let item = message_item(Conv::Room(name.clone()), &stored, submission.received);
+            let item = message_item(Conv::Room(name.clone()), stored, received);
             hub.send_room(stored.conv_id, &item, origin);
         }
         Route::Dm { sender, receiver } => {
-            let to_sender = message_item(
-                Conv::Dm(receiver.name.clone()),
-                &stored,
-                submission.received,
-            );
+            let to_sender = message_item(Conv::Dm(receiver.name.clone()), stored, received);
             hub.send_user(sender.id, &to_sender, origin);
             if receiver.id != sender.id {
-                let to_receiver =
-                    message_item(Conv::Dm(sender.name.clone()), &stored, submission.received);
+                let to_receiver = message_item(Conv::Dm(sender.name.clone()), stored, received);
                 hub.send_user(receiver.id, &to_receiver, None);
             }
         }
         Route::ToGuest { user, guest } => {
-            let item = message_item(Conv::Guest(guest.clone()), &stored, submission.received);
+            let item = message_item(Conv::Guest(guest.clone()), stored, received);
             hub.send_user(user.id, &item, origin);
             let seed = SeedFrame {
                 sender: user.name.clone(),
@@ -236,7 +249,7 @@ fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
             hub.send_guest(guest, encode(&seed).into());
         }
         Route::FromGuest { user, guest } => {
-            let item = message_item(Conv::Guest(guest.clone()), &stored, submission.received);
+            let item = message_item(Conv::Guest(guest.clone()), stored, received);
             hub.send_user(user.id, &item, None);
         }
     }

@@ -15,6 +15,7 @@ use app::protocol::{
 
 use super::error;
 use super::sync::conversation_info;
+use crate::cluster::Event;
 use crate::hub::{frame, ConnId, Mailbox, Outbound};
 use crate::limits::TokenBucket;
 use crate::relay::{wire_message, Party, Route, Submission};
@@ -367,11 +368,21 @@ impl Handler {
         Ok(())
     }
 
-    /// Tell all of this user's connections they are in a room now.
-    async fn announce_joined(&mut self, conv_id: i64) -> Outcome {
+    /// (Un)subscribe every connection of this user to a room, on every node.
+    fn follow_room(&self, conv_id: i64, joined: bool) {
         self.state
             .hub
-            .set_room_subscription(self.me.id, conv_id, true);
+            .set_room_subscription(self.me.id, conv_id, joined);
+        self.state.hub.publish(Event::Membership {
+            user_id: self.me.id,
+            conv_id,
+            joined,
+        });
+    }
+
+    /// Tell all of this user's connections they are in a room now.
+    async fn announce_joined(&mut self, conv_id: i64) -> Outcome {
+        self.follow_room(conv_id, true);
         if let Some(m) = self.state.store.membership(conv_id, self.me.id).await? {
             let joined = Outbound::Frame(frame(&ServerFrame::Joined {
                 info: conversation_info(&m),
@@ -450,9 +461,7 @@ impl Handler {
                 format!("you are not in room `{name}`"),
             ));
         }
-        self.state
-            .hub
-            .set_room_subscription(self.me.id, conv_id, false);
+        self.follow_room(conv_id, false);
         let left = Outbound::Frame(frame(&ServerFrame::Left { room: name.clone() }));
         self.state.hub.send_user(self.me.id, &left, None);
         self.member_event(conv_id, name, false).await

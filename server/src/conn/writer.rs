@@ -146,12 +146,10 @@ impl Writer {
                     return false;
                 }
                 self.sent.advance(conv_id, seq);
-                let ok = self.write(WsMessage::Text(frame)).await;
-                if ok {
-                    self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
-                    self.metrics.delivery_latency.observe(received.elapsed());
-                }
-                ok
+                // Counted as the frame is handed to the socket.
+                self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                self.metrics.delivery_latency.observe(received.elapsed());
+                self.write(WsMessage::Text(frame)).await
             }
         }
     }

@@ -130,6 +130,9 @@ async fn sign_out(
 ) -> Result<(StatusCode, CookieJar)> {
     state.store.delete_session(&auth.session).await?;
     state.hub.close_session(&auth.session);
+    state.hub.publish(crate::cluster::Event::SignOut {
+        session: auth.session.clone(),
+    });
     Ok((
         StatusCode::NO_CONTENT,
         jar.remove(Cookie::build(COOKIE).path("/")),

@@ -65,7 +65,7 @@ pub struct RoomRow {
 }
 
 /// A stored message, as read back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredMessage {
     pub id: i64,
     pub conv_id: i64,
