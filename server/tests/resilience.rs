@@ -7,11 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::process::{free_port, ServerProcess};
+use common::resilient::*;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{header, HeaderValue};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 fn metric(text: &str, name: &str) -> f64 {
@@ -209,168 +208,6 @@ async fn graceful_shutdown_closes_with_1001_and_keeps_every_acked_message() {
     assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>());
 }
 
-// ---- a small resilient client ---------------------------------------------------
-
-async fn sign_in_at(addr: std::net::SocketAddr, name: &str) -> String {
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/api/session"))
-        .json(&serde_json::json!({"username": name, "password": "pw"}))
-        .send()
-        .await
-        .expect("sign-in");
-    assert_eq!(response.status(), 200);
-    session_cookie(&response).expect("cookie")
-}
-
-async fn try_native(addr: std::net::SocketAddr, cookie: &str) -> Option<Ws> {
-    let mut request = format!("ws://{addr}/api/ws").into_client_request().ok()?;
-    let headers = request.headers_mut();
-    headers.insert(
-        header::ORIGIN,
-        HeaderValue::from_str(&format!("http://{addr}")).ok()?,
-    );
-    headers.insert(header::COOKIE, HeaderValue::from_str(cookie).ok()?);
-    let (ws, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(request))
-        .await
-        .ok()?
-        .ok()?;
-    Some(ws)
-}
-
-async fn native(addr: std::net::SocketAddr, cookie: &str) -> Ws {
-    try_native(addr, cookie).await.expect("native connection")
-}
-
-/// Say hello; the welcome's user and the backlog up to `synced`.
-async fn hello(ws: &mut Ws, cursors: Vec<Cursor>) -> (String, Vec<Message>) {
-    let frame = ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        cursors,
-    };
-    ws.send(WsMessage::text(encode(&frame))).await.unwrap();
-    let mut user = String::new();
-    let mut backlog = Vec::new();
-    loop {
-        let next = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("synced in time");
-        let Some(Ok(WsMessage::Text(text))) = next else {
-            panic!("connection ended during hello: {next:?}")
-        };
-        match decode_server(&text).unwrap() {
-            ServerFrame::Welcome { user: u, .. } => user = u,
-            ServerFrame::Message { message } => backlog.push(message),
-            ServerFrame::Synced {} => return (user, backlog),
-            _ => {}
-        }
-    }
-}
-
-/// What a resilient client ended with.
-#[derive(Default)]
-struct Outcome {
-    /// client id → (server id, seq) of every ack.
-    acked: HashMap<String, (i64, i64)>,
-    /// seq → id of every lobby message received (from others), each once.
-    received: BTreeMap<i64, i64>,
-    duplicates: usize,
-    reconnects: usize,
-}
-
-/// Sends `to_send` lobby messages (resending unacked ones with their
-/// original ids after every reconnect), reads everything, reconnects with
-/// its cursor whenever the connection drops, until everything is acked and
-/// `expect_received` messages from others arrived.
-async fn resilient_client(
-    addr: std::net::SocketAddr,
-    cookie: String,
-    name: &'static str,
-    to_send: usize,
-    expect_received: usize,
-    deadline: Instant,
-) -> Outcome {
-    let mut out = Outcome::default();
-    let ids: Vec<String> = (0..to_send).map(|i| format!("{name}-{i}")).collect();
-    let mut last_seq = 0;
-    let mut next_new = 0;
-    loop {
-        assert!(Instant::now() < deadline, "{name}: did not finish in time");
-        let Some(mut ws) = try_native(addr, &cookie).await else {
-            tokio::time::sleep(Duration::from_millis(50)).await; // back off while the server is down
-            continue;
-        };
-        out.reconnects += 1;
-        let hello_frame = ClientFrame::Hello {
-            version: PROTOCOL_VERSION,
-            cursors: vec![cursor(lobby(), last_seq)],
-        };
-        if ws
-            .send(WsMessage::text(encode(&hello_frame)))
-            .await
-            .is_err()
-        {
-            continue;
-        }
-        // Resend everything sent but not acked, with the same ids.
-        let mut in_flight: Vec<String> = ids[..next_new]
-            .iter()
-            .filter(|id| !out.acked.contains_key(*id))
-            .cloned()
-            .collect();
-        let mut ok = true;
-        for id in &in_flight {
-            ok &= send_lobby(&mut ws, id).await;
-        }
-        while ok {
-            if in_flight.len() < 8 && next_new < to_send {
-                let id = ids[next_new].clone();
-                next_new += 1;
-                ok = send_lobby(&mut ws, &id).await;
-                in_flight.push(id);
-                continue;
-            }
-            if out.acked.len() == to_send && out.received.len() >= expect_received {
-                let _ = ws.close(None).await;
-                return out;
-            }
-            let next = tokio::time::timeout(TIMEOUT, ws.next()).await;
-            let Ok(Some(Ok(WsMessage::Text(text)))) = next else {
-                if matches!(next, Ok(Some(Ok(_)))) {
-                    continue; // ping, pong
-                }
-                break; // dropped: reconnect
-            };
-            match decode_server(&text) {
-                Ok(ServerFrame::Ack {
-                    client_id, id, seq, ..
-                }) => {
-                    in_flight.retain(|c| *c != client_id);
-                    if let Some(prev) = out.acked.insert(client_id, (id, seq)) {
-                        assert_eq!(prev, (id, seq), "{name}: a resend was stored again");
-                    }
-                    last_seq = last_seq.max(seq);
-                }
-                Ok(ServerFrame::Message { message }) if message.conv == lobby() => {
-                    if out.received.insert(message.seq, message.id).is_some() {
-                        out.duplicates += 1;
-                    }
-                    last_seq = last_seq.max(message.seq);
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-async fn send_lobby(ws: &mut Ws, client_id: &str) -> bool {
-    let frame = ClientFrame::Send {
-        client_id: client_id.to_string(),
-        conv: lobby(),
-        body: format!("body of {client_id}"),
-    };
-    ws.send(WsMessage::text(encode(&frame))).await.is_ok()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
     let db = common::db::TestDb::new().await;
@@ -386,10 +223,24 @@ async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
     hello(&mut observer, vec![]).await;
     const EACH: usize = 300;
     let deadline = Instant::now() + Duration::from_secs(90);
-    let a = tokio::spawn(resilient_client(addr, alice, "alice", EACH, EACH, deadline));
-    let b = tokio::spawn(resilient_client(addr, bob, "bob", EACH, EACH, deadline));
+    let a = tokio::spawn(resilient_client(
+        vec![addr],
+        alice,
+        "alice",
+        EACH,
+        EACH,
+        deadline,
+    ));
+    let b = tokio::spawn(resilient_client(
+        vec![addr],
+        bob,
+        "bob",
+        EACH,
+        EACH,
+        deadline,
+    ));
     let c = tokio::spawn(resilient_client(
-        addr,
+        vec![addr],
         carol,
         "carol",
         0,

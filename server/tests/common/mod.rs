@@ -11,6 +11,8 @@
 pub mod db;
 pub mod process;
 pub mod raw;
+pub mod resilient;
+pub mod services;
 
 use std::net::SocketAddr;
 use std::sync::Once;

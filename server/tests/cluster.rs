@@ -1,0 +1,416 @@
+//! Cluster mode: several server processes on one PostgreSQL database,
+//! relaying through Redis. Real services: a fresh database on the machine's
+//! PostgreSQL, and a Redis server of the test's own.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::db::TestDb;
+use common::process::{free_port, ServerProcess};
+use common::resilient::*;
+use common::services::{Proxy, RedisProcess};
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+/// Presence refreshes every 0.5 s and expires after 1.5 s in these tests.
+const PRESENCE_TTL: &str = "1.5";
+
+async fn node(db: &str, redis: &str, port: u16, name: &str) -> ServerProcess {
+    ServerProcess::start(
+        db,
+        port,
+        &[
+            "--redis-url",
+            redis,
+            "--node-id",
+            name,
+            "--presence-ttl-secs",
+            PRESENCE_TTL,
+        ],
+    )
+    .await
+}
+
+/// Two nodes on a fresh database and a Redis of their own.
+async fn two_nodes() -> (TestDb, RedisProcess, ServerProcess, ServerProcess) {
+    let db = TestDb::postgres().await;
+    let redis = RedisProcess::start().await;
+    let a = node(&db.url, &redis.url(), free_port(), "a").await;
+    let b = node(&db.url, &redis.url(), free_port(), "b").await;
+    (db, redis, a, b)
+}
+
+/// Read frames until one matches; panics on timeout or close.
+async fn until(ws: &mut Ws, what: &str, mut pred: impl FnMut(&ServerFrame) -> bool) -> ServerFrame {
+    let deadline = tokio::time::Instant::now() + TIMEOUT * 2;
+    loop {
+        let next = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} in time"));
+        match next {
+            Some(Ok(WsMessage::Text(text))) => {
+                let frame = decode_server(&text).expect("server frame");
+                if pred(&frame) {
+                    return frame;
+                }
+            }
+            Some(Ok(_)) => {}
+            other => panic!("connection ended waiting for {what}: {other:?}"),
+        }
+    }
+}
+
+async fn message(ws: &mut Ws) -> Message {
+    match until(ws, "a message", |f| {
+        matches!(f, ServerFrame::Message { .. })
+    })
+    .await
+    {
+        ServerFrame::Message { message } => message,
+        _ => unreachable!(),
+    }
+}
+
+async fn send(ws: &mut Ws, client_id: &str, conv: Conv, body: &str) {
+    let frame = ClientFrame::Send {
+        client_id: client_id.into(),
+        conv,
+        body: body.into(),
+    };
+    ws.send(WsMessage::text(encode(&frame))).await.unwrap();
+}
+
+async fn post(ws: &mut Ws, client_id: &str, conv: Conv, body: &str) -> i64 {
+    send(ws, client_id, conv, body).await;
+    let id = client_id.to_string();
+    match until(
+        ws,
+        "an ack",
+        |f| matches!(f, ServerFrame::Ack { client_id, .. } if *client_id == id),
+    )
+    .await
+    {
+        ServerFrame::Ack { seq, .. } => seq,
+        _ => unreachable!(),
+    }
+}
+
+/// Read `n` messages; each seq once, in order, without a gap.
+async fn read_all(ws: &mut Ws, n: usize) -> BTreeMap<i64, i64> {
+    let mut seen = BTreeMap::new();
+    while seen.len() < n {
+        let m = message(ws).await;
+        assert!(
+            seen.insert(m.seq, m.id).is_none(),
+            "duplicate seq {}",
+            m.seq
+        );
+        assert_eq!(
+            m.seq as usize,
+            seen.len(),
+            "out of order or gap at {}",
+            m.seq
+        );
+    }
+    seen
+}
+
+async fn user(addr: SocketAddr, name: &str, cursors: Vec<Cursor>) -> (String, Ws, Vec<Message>) {
+    let cookie = sign_in_at(addr, name).await;
+    let mut ws = native(addr, &cookie).await;
+    let (_, backlog) = hello(&mut ws, cursors).await;
+    (cookie, ws, backlog)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_nodes_chat_in_rooms_and_by_dm_and_offline_messages_follow_them() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    let (_, mut bob, _) = user(b.addr, "bob", vec![]).await;
+    // Carol registers on B and goes away.
+    let carol_cookie = sign_in_at(b.addr, "carol").await;
+
+    // A room message from node A reaches node B, and back.
+    post(&mut alice, "a1", lobby(), "hello from A").await;
+    let got = message(&mut bob).await;
+    assert_eq!(
+        (got.sender.as_str(), got.body.as_str()),
+        ("alice", "hello from A")
+    );
+    post(&mut bob, "b1", lobby(), "hello from B").await;
+    assert_eq!(message(&mut alice).await.body, "hello from B");
+
+    // Direct messages both ways.
+    post(&mut alice, "a2", dm("bob"), "psst").await;
+    let got = message(&mut bob).await;
+    assert_eq!((got.conv, got.body.as_str()), (dm("alice"), "psst"));
+    post(&mut bob, "b2", dm("alice"), "yes?").await;
+    assert_eq!(message(&mut alice).await.conv, dm("bob"));
+
+    // A room created and joined across nodes.
+    alice
+        .send(WsMessage::text(encode(&ClientFrame::CreateRoom {
+            room: "ops".into(),
+        })))
+        .await
+        .unwrap();
+    until(&mut alice, "joined", |f| {
+        matches!(f, ServerFrame::Joined { .. })
+    })
+    .await;
+    bob.send(WsMessage::text(encode(&ClientFrame::JoinRoom {
+        room: "ops".into(),
+    })))
+    .await
+    .unwrap();
+    until(&mut bob, "joined", |f| {
+        matches!(f, ServerFrame::Joined { .. })
+    })
+    .await;
+    post(&mut alice, "a3", room("ops"), "ops on A").await;
+    assert_eq!(message(&mut bob).await.conv, room("ops"));
+
+    // Carol was offline; she connects to node A and gets what was sent on
+    // node B while she was away.
+    post(&mut bob, "b3", dm("carol"), "for later").await;
+    let mut carol = native(a.addr, &carol_cookie).await;
+    let (_, backlog) = hello(&mut carol, vec![]).await;
+    assert!(
+        backlog
+            .iter()
+            .any(|m| m.conv == dm("bob") && m.body == "for later"),
+        "{backlog:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sequence_numbers_stay_gap_free_with_writers_on_both_nodes() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    let (_, mut bob, _) = user(b.addr, "bob", vec![]).await;
+    let (_, mut carol, _) = user(a.addr, "carol", vec![]).await;
+    let (_, mut dave, _) = user(b.addr, "dave", vec![]).await;
+    const EACH: usize = 100;
+    // Both write at once, pipelined, without waiting for acks.
+    let writers = async {
+        for i in 0..EACH {
+            send(&mut alice, &format!("a{i}"), lobby(), "from A").await;
+            send(&mut bob, &format!("b{i}"), lobby(), "from B").await;
+        }
+    };
+    let (_, carols, daves) = tokio::join!(
+        writers,
+        read_all(&mut carol, 2 * EACH),
+        read_all(&mut dave, 2 * EACH)
+    );
+    assert_eq!(carols, daves, "both nodes delivered the same messages");
+    let seqs: Vec<i64> = carols.keys().copied().collect();
+    assert_eq!(seqs, (1..=2 * EACH as i64).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_moves_to_another_node_resumes_without_gap_or_duplicate() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    let (bob_cookie, mut bob, _) = user(a.addr, "bob", vec![]).await;
+    let mut last = 0;
+    for i in 0..20 {
+        post(&mut alice, &format!("m{i}"), lobby(), "before").await;
+        last = message(&mut bob).await.seq;
+    }
+    drop(bob); // the connection to A is gone mid-conversation
+    for i in 20..40 {
+        post(&mut alice, &format!("m{i}"), lobby(), "while away").await;
+    }
+    // Bob comes back through the load balancer, which picks node B.
+    let mut bob = native(b.addr, &bob_cookie).await;
+    let (_, backlog) = hello(&mut bob, vec![cursor(lobby(), last)]).await;
+    let mut seqs: Vec<i64> = backlog.iter().map(|m| m.seq).collect();
+    for i in 40..50 {
+        post(&mut alice, &format!("m{i}"), lobby(), "live").await;
+        seqs.push(message(&mut bob).await.seq);
+    }
+    assert_eq!(seqs, (last + 1..=50).collect::<Vec<_>>());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_nothing_acknowledged_and_its_clients_move() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let (a_addr, b_addr) = (a.addr, b.addr);
+    let alice = sign_in_at(a_addr, "alice").await;
+    let bob = sign_in_at(b_addr, "bob").await;
+    let carol = sign_in_at(a_addr, "carol").await;
+    let (_, mut observer, _) = user(b_addr, "dave", vec![]).await;
+    const EACH: usize = 200;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    // Alice and carol start on A, bob on B; each falls back to the other node.
+    let a_first = vec![a_addr, b_addr];
+    let b_first = vec![b_addr, a_addr];
+    let ta = tokio::spawn(resilient_client(
+        a_first.clone(),
+        alice,
+        "alice",
+        EACH,
+        EACH,
+        deadline,
+    ));
+    let tb = tokio::spawn(resilient_client(b_first, bob, "bob", EACH, EACH, deadline));
+    let tc = tokio::spawn(resilient_client(
+        a_first,
+        carol,
+        "carol",
+        0,
+        2 * EACH,
+        deadline,
+    ));
+    let mut seen = 0;
+    while seen < EACH / 4 {
+        message(&mut observer).await;
+        seen += 1;
+    }
+    a.kill().await;
+    // B goes on: the observer on B keeps receiving.
+    message(&mut observer).await;
+    let (oa, ob, oc) = (ta.await.unwrap(), tb.await.unwrap(), tc.await.unwrap());
+    for (name, out) in [("alice", &oa), ("bob", &ob), ("carol", &oc)] {
+        assert_eq!(out.duplicates, 0, "{name} got duplicates");
+    }
+    assert!(
+        oa.reconnects >= 2 && oc.reconnects >= 2,
+        "A's clients moved to B"
+    );
+    let (_, mut check, history) = user(b_addr, "erin", vec![cursor(lobby(), 0)]).await;
+    assert_eq!(history.len(), 2 * EACH, "every message stored exactly once");
+    for (client_id, ack) in oa.acked.iter().chain(ob.acked.iter()) {
+        assert!(
+            history
+                .iter()
+                .any(|m| m.client_id.as_deref() == Some(client_id) && (m.id, m.seq) == *ack),
+            "{client_id} acked but not stored"
+        );
+    }
+    let carol_seqs: Vec<i64> = oc.received.keys().copied().collect();
+    assert_eq!(carol_seqs, (1..=2 * EACH as i64).collect::<Vec<_>>());
+    let _ = check.close(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_nodes_reconnect_and_nothing_is_missed() {
+    let (_db, mut redis, a, b) = two_nodes().await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    let (bob_cookie, mut bob, _) = user(b.addr, "bob", vec![]).await;
+    post(&mut alice, "before", lobby(), "before").await;
+    assert_eq!(message(&mut bob).await.seq, 1);
+
+    redis.kill().await;
+    // The store still takes messages while Redis is down.
+    for i in 0..5 {
+        post(
+            &mut alice,
+            &format!("down{i}"),
+            lobby(),
+            "while Redis is down",
+        )
+        .await;
+    }
+    let port = redis.port;
+    let _redis = RedisProcess::start_on(port).await;
+
+    // Nodes reconnect by themselves: keep posting until bob gets one live.
+    // What he missed comes first (filled in from the store), in order.
+    let mut seqs = Vec::new();
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while seqs.last().copied().unwrap_or(0) < 7 {
+        assert!(
+            Instant::now() < deadline,
+            "nodes never reconnected to Redis"
+        );
+        post(&mut alice, &format!("after{n}"), lobby(), "after").await;
+        n += 1;
+        let live = tokio::time::timeout(Duration::from_secs(1), message(&mut bob)).await;
+        if let Ok(m) = live {
+            seqs.push(m.seq);
+            while seqs.last().copied() < Some(6 + n as i64) {
+                seqs.push(message(&mut bob).await.seq);
+            }
+        }
+    }
+    assert_eq!(
+        seqs,
+        (2..=6 + n as i64).collect::<Vec<_>>(),
+        "in order, nothing missed"
+    );
+
+    // And a client that resumes gets everything from the store.
+    let mut again = native(b.addr, &bob_cookie).await;
+    let (_, backlog) = hello(&mut again, vec![cursor(lobby(), 1)]).await;
+    assert_eq!(backlog.len() as i64, 5 + n as i64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_refuses_sends_and_acknowledges_nothing() {
+    let db = TestDb::postgres().await;
+    let redis = RedisProcess::start().await;
+    let pg: SocketAddr = "127.0.0.1:5432".parse().unwrap();
+    let proxy = Proxy::start(pg).await;
+    let url = db.url.replace("127.0.0.1:5432", &proxy.addr.to_string());
+    let a = node(&url, &redis.url(), free_port(), "a").await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    post(&mut alice, "ok1", lobby(), "fine").await;
+
+    proxy.cut();
+    send(&mut alice, "lost?", lobby(), "while the store is away").await;
+    let refused = until(&mut alice, "a refusal", |f| {
+        matches!(f, ServerFrame::Ack { .. } | ServerFrame::Error { .. })
+    })
+    .await;
+    match refused {
+        ServerFrame::Error {
+            code, client_id, ..
+        } => {
+            assert_eq!(code, ErrorCode::Internal);
+            assert_eq!(client_id.as_deref(), Some("lost?"));
+        }
+        other => panic!("acknowledged without a store: {other:?}"),
+    }
+    let health = reqwest::get(format!("http://{}/healthz", a.addr))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+
+    proxy.restore();
+    // The client resends; now it is stored, once.
+    let seq = post(&mut alice, "lost?", lobby(), "while the store is away").await;
+    assert_eq!(seq, 2, "the refused send was never stored");
+    let health = reqwest::get(format!("http://{}/healthz", a.addr))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_spans_nodes_and_a_dead_nodes_users_go_offline() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let (_, mut bob, _) = user(b.addr, "bob", vec![]).await;
+    let (_, _alice, _) = user(a.addr, "alice", vec![]).await;
+    until(
+        &mut bob,
+        "alice online",
+        |f| matches!(f, ServerFrame::Presence { user, online: true } if user == "alice"),
+    )
+    .await;
+    let killed = Instant::now();
+    a.kill().await;
+    until(
+        &mut bob,
+        "alice offline",
+        |f| matches!(f, ServerFrame::Presence { user, online: false } if user == "alice"),
+    )
+    .await;
+    assert!(killed.elapsed() < Duration::from_secs(30));
+}
