@@ -76,6 +76,11 @@ pub struct Config {
     #[arg(long, env = "MAX_ROOMS_PER_USER", default_value_t = 200)]
     pub max_rooms_per_user: u32,
 
+    /// Longest new user, room or guest name (at most 32, the protocol's
+    /// limit); existing longer names keep working.
+    #[arg(long, env = "MAX_NAME_LEN", default_value_t = 32)]
+    pub max_name_len: usize,
+
     /// Sign-in attempts per name per minute (429 beyond).
     #[arg(long, env = "SIGNIN_PER_NAME_PER_MIN", default_value_t = 10)]
     pub signin_per_name_per_min: u32,
@@ -113,6 +118,11 @@ pub struct Config {
 }
 
 impl Config {
+    /// Is `name` acceptable as a new user, room or guest name here?
+    pub fn new_name_ok(&self, name: &str) -> bool {
+        app::protocol::valid_name(name) && name.len() <= self.max_name_len
+    }
+
     /// Defaults for tests and embedding: everything as if no flag was given.
     pub fn for_database(database_url: impl Into<String>) -> Self {
         let mut config = Config::parse_from(["server"]);

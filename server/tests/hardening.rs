@@ -363,3 +363,27 @@ async fn invalid_utf8_closes_with_1007_and_unmasked_frames_with_1002() {
     tcp.read_exact(&mut first).await.unwrap();
     assert_eq!(first[0], 0x81, "a text frame (welcome) comes back");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_names_are_limited_in_length() {
+    let server = TestServer::start_with(|c| c.max_name_len = 8).await;
+    let refused = server.post_session("ninechars", "pw").await;
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_name");
+    let (_, mut alice, _) = server.user("eightchr").await;
+    alice
+        .send(&ClientFrame::CreateRoom {
+            room: "ninechars".into(),
+        })
+        .await;
+    alice.expect_error(ErrorCode::InvalidName).await;
+    alice
+        .send(&ClientFrame::CreateRoom {
+            room: "eightchr".into(),
+        })
+        .await;
+    assert!(matches!(alice.next().await, ServerFrame::Joined { .. }));
+    let mut guest = server.direct_guest("ninechars").await;
+    assert_eq!(guest.expect_close().await.map(|c| c.0), Some(1008));
+}

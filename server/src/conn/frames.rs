@@ -416,10 +416,13 @@ impl Handler {
     }
 
     async fn create_room(&mut self, room: String) -> Outcome {
-        if !app::protocol::valid_name(&room) {
+        if !self.state.config.new_name_ok(&room) {
             return Err(Refusal::new(
                 ErrorCode::InvalidName,
-                "room names are 1 to 32 letters, digits, `_` or `-`",
+                format!(
+                    "room names are 1 to {} letters, digits, `_` or `-`",
+                    self.state.config.max_name_len.min(32)
+                ),
             ));
         }
         self.check_room_allowance().await?;

@@ -18,6 +18,8 @@ pub enum ApiError {
     WrongPassword,
     #[error("names are 1 to 32 letters, digits, `_` or `-`")]
     InvalidName,
+    #[error("new names are at most {0} characters here")]
+    NameTooLong(usize),
     #[error("password must be 1 to 256 characters")]
     InvalidPassword,
     #[error("too many sign-in attempts; wait a minute and try again")]
@@ -36,7 +38,9 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::WrongPassword => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidName | ApiError::InvalidPassword => StatusCode::BAD_REQUEST,
+            ApiError::InvalidName | ApiError::NameTooLong(_) | ApiError::InvalidPassword => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::TooManyAttempts | ApiError::TooManyConnections(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -49,7 +53,7 @@ impl ApiError {
         match self {
             ApiError::Unauthorized => "unauthorized",
             ApiError::WrongPassword => "wrong_password",
-            ApiError::InvalidName => "invalid_name",
+            ApiError::InvalidName | ApiError::NameTooLong(_) => "invalid_name",
             ApiError::InvalidPassword => "invalid_password",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::ForbiddenOrigin => "forbidden_origin",

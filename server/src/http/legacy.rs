@@ -19,7 +19,7 @@ use axum::Router;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
-use app::protocol::{encode, valid_name, SeedFrame};
+use app::protocol::{encode, SeedFrame};
 
 use super::error::Result;
 use crate::conn::reader::{Incoming, Reader};
@@ -101,7 +101,7 @@ async fn direct(
 
 /// Why a guest name cannot be used, if it cannot.
 async fn refusal(state: &AppState, name: &str) -> Option<&'static str> {
-    if !valid_name(name) || name.eq_ignore_ascii_case(SERVER) {
+    if !state.config.new_name_ok(name) || name.eq_ignore_ascii_case(SERVER) {
         return Some("invalid name: use 1 to 32 letters, digits, _ or -");
     }
     match state.store.find_user(name).await {

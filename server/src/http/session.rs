@@ -74,6 +74,9 @@ async fn sign_in(
     let (user, registered) = match state.store.find_user(&form.username).await? {
         Some((user, hash)) => (check(&form.password, hash).await.map(|_| user)?, false),
         None => {
+            if !state.config.new_name_ok(&form.username) {
+                return Err(ApiError::NameTooLong(state.config.max_name_len));
+            }
             let hash = auth::hash_password(form.password.clone()).await?;
             match state.store.create_user(&form.username, &hash).await? {
                 Some(user) => (user, true),
