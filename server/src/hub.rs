@@ -129,6 +129,13 @@ impl Outbox {
         self.queued_bytes.fetch_sub(item.len(), Ordering::Relaxed);
         Some(item)
     }
+
+    /// The next item if one is already queued.
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        let item = self.rx.try_recv().ok()?;
+        self.queued_bytes.fetch_sub(item.len(), Ordering::Relaxed);
+        Some(item)
+    }
 }
 
 impl Mailbox {
@@ -493,6 +500,14 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Does connection `id` follow room `conv_id` (its user is a member)?
+    pub fn is_subscribed(&self, id: ConnId, conv_id: i64) -> bool {
+        self.lock()
+            .conns
+            .get(&id)
+            .is_some_and(|c| c.rooms.contains(&conv_id))
     }
 
     pub fn is_online(&self, user_id: i64) -> bool {

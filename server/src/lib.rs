@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::config::LeptosOptions;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,8 @@ use state::AppState;
 use store::{Store, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// Kernel send buffer of each accepted socket.
+const SEND_BUFFER: usize = 256 * 1024;
 /// How often sessions that expired are looked for among open connections.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
@@ -135,6 +138,13 @@ async fn serve(
         stop.cancelled().await;
         hub.close_all(CLOSE_GOING_AWAY, "server shutting down");
     };
+    // No Nagle delay on small frames; a bounded kernel send buffer, so a
+    // peer that stops reading fills its queue (and is cut off) in bounded
+    // time instead of the kernel buffering megabytes for it.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER);
+    });
     if let Err(error) = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),

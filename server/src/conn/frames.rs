@@ -239,7 +239,11 @@ impl Handler {
         match conv {
             Conv::Room(name) => {
                 let (conv_id, name) = self.room(name).await?;
-                if !self.state.store.is_member(conv_id, self.me.id).await? {
+                // The hub knows which rooms this connection follows, which
+                // saves a query per message; the store decides when it does not.
+                let member = self.state.hub.is_subscribed(self.conn, conv_id)
+                    || self.state.store.is_member(conv_id, self.me.id).await?;
+                if !member {
                     return Err(Refusal::new(
                         ErrorCode::NotMember,
                         format!("you are not in room `{name}`; join it first"),

@@ -20,6 +20,8 @@ use crate::store::Store;
 
 /// How long the writer may take to flush its close frame.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Most frames written between two flushes.
+const MAX_BATCH: usize = 256;
 /// The largest gap the writer fills from the store; past it the client is
 /// asked to reconnect and resume instead.
 const MAX_GAP_FILL: i64 = 1000;
@@ -93,7 +95,7 @@ impl Writer {
                 _ = sleep_until(next_ping) => {
                     let now = Instant::now();
                     next_ping = now + self.heartbeat.interval;
-                    if !self.write(WsMessage::Ping(Default::default())).await {
+                    if !(self.write(WsMessage::Ping(Default::default())).await && self.flush().await) {
                         break;
                     }
                     if pong_due.is_none() {
@@ -102,7 +104,7 @@ impl Writer {
                 }
                 item = self.outbox.recv() => {
                     let Some(item) = item else { break };
-                    if !self.write_item(item).await {
+                    if !self.write_batch(item).await {
                         break;
                     }
                 }
@@ -110,6 +112,24 @@ impl Writer {
         }
         let (code, reason) = self.close.reason().unwrap_or((1000, "bye"));
         let _ = timeout(CLOSE_TIMEOUT, send_close(&mut self.sink, code, reason)).await;
+    }
+
+    /// Write `first` and whatever else is already queued (up to
+    /// [`MAX_BATCH`] frames), then flush once: one system call for many
+    /// frames when traffic is heavy, no delay when it is light.
+    async fn write_batch(&mut self, first: Outbound) -> bool {
+        if !self.write_item(first).await {
+            return false;
+        }
+        for _ in 1..MAX_BATCH {
+            let Some(item) = self.outbox.try_recv() else {
+                break;
+            };
+            if !self.write_item(item).await {
+                return false;
+            }
+        }
+        self.flush().await
     }
 
     async fn write_item(&mut self, item: Outbound) -> bool {
@@ -203,16 +223,33 @@ impl Writer {
         true
     }
 
-    /// Write one frame; a peer that takes longer than the ping timeout to
-    /// take it is a slow consumer.
+    /// Queue one frame in the socket's write buffer (written out when it
+    /// fills, or at the next [`Writer::flush`]).
     async fn write(&mut self, message: WsMessage) -> bool {
-        match timeout(self.heartbeat.timeout, self.sink.send(message)).await {
+        let fed = timeout(self.heartbeat.timeout, self.sink.feed(message)).await;
+        self.judge(fed)
+    }
+
+    async fn flush(&mut self) -> bool {
+        let flushed = timeout(self.heartbeat.timeout, self.sink.flush()).await;
+        self.judge(flushed)
+    }
+
+    /// A peer that takes longer than the ping timeout to take what is
+    /// written is a slow consumer.
+    fn judge(&self, outcome: Result<Result<(), axum::Error>, tokio::time::error::Elapsed>) -> bool {
+        match outcome {
             Ok(Ok(())) => true,
             Ok(Err(_)) => {
                 self.close.close(1011, "write failed");
                 false
             }
             Err(_) => {
+                if !self.close.is_closed() {
+                    self.metrics
+                        .slow_consumer_closes
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 self.close
                     .close(CLOSE_SLOW_CONSUMER, "slow consumer: socket not drained");
                 false

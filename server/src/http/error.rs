@@ -28,6 +28,8 @@ pub enum ApiError {
     ForbiddenOrigin,
     #[error("{0}")]
     TooManyConnections(&'static str),
+    #[error("the server is busy; try again in a moment")]
+    Busy,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -45,6 +47,7 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::InvalidPassword => "invalid_password",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::ForbiddenOrigin => "forbidden_origin",
+            ApiError::Busy => "busy",
             ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
         }

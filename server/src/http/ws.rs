@@ -20,6 +20,9 @@ use crate::conn::Peer;
 use crate::hub::IpSlot;
 use crate::state::AppState;
 
+/// Initial read buffer of each WebSocket.
+const READ_BUFFER: usize = 4 * 1024;
+
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/ws", get(upgrade))
 }
@@ -28,7 +31,10 @@ pub fn router() -> Router<AppState> {
 /// so that an oversize one closes with 1009).
 pub fn limits(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
     let max = state.config.max_message_bytes;
-    ws.max_message_size(max).max_frame_size(max)
+    // A small read buffer (it grows for large frames) keeps idle sockets cheap.
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(READ_BUFFER)
 }
 
 /// Is `origin` allowed? Exact comparison only: scheme, host and port.

@@ -102,6 +102,17 @@ impl Store {
         Ok(Store { pool, backend })
     }
 
+    /// A write transaction. On SQLite it takes the write lock at `BEGIN`
+    /// (`BEGIN IMMEDIATE`), where the busy timeout applies: a deferred
+    /// transaction that reads first and writes later would fail at once
+    /// with "database is locked" when another writer got there first.
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -162,7 +173,7 @@ impl Store {
     /// Register a name; `None` when it was taken meanwhile. The new user joins
     /// the lobby with nothing unread.
     pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<Option<User>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         let inserted = sqlx::query(&self.q(
             "INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?, ?, ?, ?)
@@ -254,7 +265,7 @@ impl Store {
     /// Create a room with its creator as the first member; `None` if it exists.
     pub async fn create_room(&self, room: &str, creator: i64) -> Result<Option<i64>> {
         let key = name_key(room);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         let row = sqlx::query(
             &self.q("INSERT INTO conversations (conv_key, kind, room_name, created_at) VALUES (?, 'room', ?, ?)
@@ -403,7 +414,7 @@ impl Store {
         {
             return Ok(row.try_get("id")?);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         sqlx::query(&self.q(
             "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
@@ -574,7 +585,7 @@ impl Store {
         user_id: i64,
         seq: i64,
     ) -> Result<Option<(i64, i64)>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let last: Option<i64> =
             sqlx::query_scalar(&self.q("SELECT last_seq FROM conversations WHERE id = ?"))
                 .bind(conv_id)
@@ -609,7 +620,7 @@ impl Store {
     /// is already stored comes back as [`Committed::Duplicate`]. Nothing is
     /// visible to anyone before the commit.
     pub async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Committed>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
         let now = now_ms();
         for msg in batch {
