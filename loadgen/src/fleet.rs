@@ -1,0 +1,490 @@
+//! Setting up many users and sockets, and the receiving side of each socket.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{Future, StreamExt};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::net::{self, Ws};
+use crate::payload::Stamp;
+use crate::stats::{Recorder, ServerProc, Tracker};
+use crate::wire::{classify, Incoming};
+
+pub type Sink = SplitSink<Ws, Message>;
+pub type Stream = SplitStream<Ws>;
+
+/// Options every scenario shares.
+#[derive(Args, Clone, Debug)]
+pub struct Common {
+    /// Server address; must be on loopback (127.0.0.0/8 or ::1).
+    #[arg(long, default_value = "127.0.0.1:8700")]
+    pub addr: SocketAddr,
+    /// PID of the server, to read its RSS and CPU time from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Password of every generated user.
+    #[arg(long, default_value = "loadgen-password")]
+    pub password: String,
+    /// Prefix of user names (default: unique per run). Rooms are always
+    /// unique per run.
+    #[arg(long)]
+    pub user_prefix: Option<String>,
+    /// Sign-ins in flight at once (each costs the server an argon2id hash).
+    #[arg(long, default_value_t = 4)]
+    pub signin_concurrency: usize,
+    /// Socket setups (connect, upgrade, hello, synced) in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub connect_concurrency: usize,
+    /// File of `user<TAB>cookie` lines: sessions of earlier runs against the
+    /// same database are reused instead of signing in again.
+    #[arg(long)]
+    pub session_cache: Option<PathBuf>,
+    /// Hard limit on the whole run, in seconds; the run fails past it.
+    #[arg(long, default_value_t = 900)]
+    pub max_secs: u64,
+}
+
+impl Common {
+    pub fn proc(&self) -> Option<ServerProc> {
+        self.server_pid.map(|pid| ServerProc { pid })
+    }
+}
+
+/// Names unique to this run.
+#[derive(Clone, Debug)]
+pub struct Names {
+    pub run: String,
+    pub users: String,
+}
+
+impl Names {
+    pub fn new(common: &Common) -> Names {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let run = base36((nanos / 1000) as u64 % 36u64.pow(6));
+        let users = common
+            .user_prefix
+            .clone()
+            .unwrap_or_else(|| format!("lg{run}"));
+        Names { run, users }
+    }
+
+    pub fn user(&self, i: usize) -> String {
+        format!("{}u{i}", self.users)
+    }
+
+    pub fn publisher(&self, i: usize) -> String {
+        format!("{}p{i}", self.users)
+    }
+
+    pub fn room(&self, i: usize) -> String {
+        format!("lg{}r{i}", self.run)
+    }
+}
+
+fn base36(mut n: u64) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(digits[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Sign every name in (bounded concurrency), reusing cached sessions.
+/// Returns name → `Cookie` header value.
+pub async fn sign_in_all(
+    common: &Common,
+    http: &reqwest::Client,
+    names: &[String],
+) -> Result<HashMap<String, String>> {
+    let start = Instant::now();
+    let mut cookies: HashMap<String, String> = HashMap::new();
+    if let Some(path) = &common.session_cache {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let cached: HashMap<&str, &str> =
+                text.lines().filter_map(|l| l.split_once('\t')).collect();
+            let mut checks = JoinSet::new();
+            let gate = Arc::new(Semaphore::new(common.connect_concurrency.max(1)));
+            for name in names {
+                if let Some(cookie) = cached.get(name.as_str()) {
+                    let (http, name, cookie, gate) =
+                        (http.clone(), name.clone(), cookie.to_string(), gate.clone());
+                    let server = common.addr;
+                    checks.spawn(async move {
+                        let _permit = gate.acquire_owned().await;
+                        let alive = net::session_alive(&http, server, &cookie).await;
+                        (name, cookie, alive)
+                    });
+                }
+            }
+            while let Some(done) = checks.join_next().await {
+                let (name, cookie, alive) = done?;
+                if alive {
+                    cookies.insert(name, cookie);
+                }
+            }
+        }
+    }
+    let missing: Vec<String> = names
+        .iter()
+        .filter(|n| !cookies.contains_key(*n))
+        .cloned()
+        .collect();
+    let reused = cookies.len();
+    let fresh = for_each_bounded(
+        missing.clone(),
+        common.signin_concurrency,
+        "sign-in",
+        |name| {
+            let http = http.clone();
+            let server = common.addr;
+            let password = common.password.clone();
+            async move {
+                let cookie = net::sign_in(&http, server, &name, &password).await?;
+                Ok((name, cookie))
+            }
+        },
+    )
+    .await?;
+    if let Some(path) = &common.session_cache {
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        for (name, cookie) in &fresh {
+            writeln!(file, "{name}\t{cookie}")?;
+        }
+    }
+    cookies.extend(fresh);
+    eprintln!(
+        "signed in {} users ({} new, {} reused sessions) in {:.1?}",
+        names.len(),
+        names.len() - reused,
+        reused,
+        start.elapsed()
+    );
+    Ok(cookies)
+}
+
+/// Run `f` on every item with at most `limit` in flight; results in input
+/// order. Fails on the first error.
+pub async fn for_each_bounded<I, T, F, Fut>(
+    items: Vec<I>,
+    limit: usize,
+    what: &str,
+    f: F,
+) -> Result<Vec<T>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = Result<T>> + Send + 'static,
+{
+    let total = items.len();
+    let gate = Arc::new(Semaphore::new(limit.max(1)));
+    let mut set = JoinSet::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let gate = gate.clone();
+        let fut = f(item);
+        set.spawn(async move {
+            let _permit = gate.acquire_owned().await;
+            (i, fut.await)
+        });
+    }
+    let mut out: Vec<Option<T>> = (0..total).map(|_| None).collect();
+    let mut last_report = Instant::now();
+    let mut done_count = 0;
+    while let Some(done) = set.join_next().await {
+        let (i, result) = done?;
+        out[i] = Some(result.with_context(|| format!("{what} #{i}"))?);
+        done_count += 1;
+        if last_report.elapsed() > Duration::from_secs(5) {
+            eprintln!("  {what}: {done_count}/{total} of the last batch done");
+            last_report = Instant::now();
+        }
+    }
+    Ok(out
+        .into_iter()
+        .map(|o| o.expect("every task reported"))
+        .collect())
+}
+
+/// What a socket speaks, for its reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    /// `/api/ws`.
+    Native,
+    /// The seed's group endpoint `/ws`: our stamp is the whole text.
+    Group,
+    /// The seed's direct endpoint `/ws/{name}`: our stamp is in `data`.
+    Direct,
+}
+
+/// How many receivers a publish of `(publisher, stream)` has.
+pub type Recipients = Arc<dyn Fn(u32, u32) -> u64 + Send + Sync>;
+
+/// Read a socket until it closes, counting deliveries and acks.
+pub async fn read_loop(
+    mut stream: Stream,
+    rec: Arc<Recorder>,
+    shard: usize,
+    proto: Proto,
+    recipients: Recipients,
+) {
+    let mut tracker = Tracker::default();
+    loop {
+        let text = match stream.next().await {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(close))) => {
+                let code = close.map(|c| u16::from(c.code).to_string());
+                rec.closed(code.unwrap_or_else(|| "close without code".into()));
+                return;
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(error)) => {
+                rec.closed(format!("error: {error}"));
+                return;
+            }
+            None => {
+                rec.closed("eof".into());
+                return;
+            }
+        };
+        match proto {
+            Proto::Group => match Stamp::parse_body(&text) {
+                Some(stamp) => tracker.record(&rec, shard, stamp),
+                None => {
+                    rec.foreign.fetch_add(1, Relaxed);
+                }
+            },
+            Proto::Direct => {
+                let frame: Option<serde_json::Value> = serde_json::from_str(&text).ok();
+                let data = frame
+                    .as_ref()
+                    .and_then(|f| f.get("data"))
+                    .and_then(|d| d.as_str());
+                let sender = frame
+                    .as_ref()
+                    .and_then(|f| f.get("sender"))
+                    .and_then(|d| d.as_str());
+                match (sender, data.and_then(Stamp::parse_body)) {
+                    (Some("server"), _) | (_, None) => rec.error(format!("note: {text}")),
+                    (_, Some(stamp)) => tracker.record(&rec, shard, stamp),
+                }
+            }
+            Proto::Native => match classify(&text) {
+                Incoming::Message { body } => match body.and_then(Stamp::parse_body) {
+                    Some(stamp) => tracker.record(&rec, shard, stamp),
+                    None => {
+                        rec.foreign.fetch_add(1, Relaxed);
+                    }
+                },
+                Incoming::Ack { client_id } => {
+                    rec.acks.fetch_add(1, Relaxed);
+                    if let Some((p, s)) = Stamp::parse_client_id(client_id) {
+                        rec.expected.fetch_add(recipients(p, s), Relaxed);
+                    }
+                }
+                Incoming::Error { code, client_id } if code == "internal" => {
+                    rec.refused(format!("error frame {code} for {client_id:?}"))
+                }
+                Incoming::Error { code, client_id } => {
+                    rec.error(format!("error frame {code} for {client_id:?}"))
+                }
+                _ => {}
+            },
+        }
+    }
+}
+
+/// Wait until every expected delivery arrived and every publish was
+/// acknowledged (native), or `within` passed. Returns how long it took.
+pub async fn drain(rec: &Recorder, native: bool, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let c = rec.counts();
+        let acked = !native || c.acks + c.errors + c.refused >= c.sent;
+        if acked && c.unique >= c.expected {
+            return start.elapsed();
+        }
+        if start.elapsed() > within {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Paces sends at `rate` per second: how many are due now.
+pub struct Pacer {
+    start: Instant,
+    rate: f64,
+    done: u64,
+}
+
+impl Pacer {
+    pub fn new(rate: f64) -> Pacer {
+        Pacer {
+            start: Instant::now(),
+            rate,
+            done: 0,
+        }
+    }
+
+    pub fn due(&mut self) -> u64 {
+        let due = (self.start.elapsed().as_secs_f64() * self.rate) as u64;
+        let n = due.saturating_sub(self.done);
+        self.done = due.max(self.done);
+        n
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.start.elapsed()
+    }
+}
+
+/// A tick of the publish loops (timer resolution is 1 ms).
+pub fn ticker() -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(Duration::from_millis(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    tick
+}
+
+/// A tiny deterministic PRNG (xorshift64*), so runs are repeatable.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n.max(1)
+    }
+}
+
+/// One socket of a scenario: its sending half, and its reader (aborted
+/// when the connection is dropped) or, for a consumer that does not read,
+/// its receiving half.
+pub struct Conn {
+    pub sink: Sink,
+    pub unread: Option<Stream>,
+    pub timing: Option<net::Opened>,
+    pub reader: ReaderGuard,
+}
+
+/// Aborts a socket's reader (which owns the socket's receiving half, and so
+/// keeps it open) when dropped.
+pub struct ReaderGuard(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        if let Some(reader) = &self.0 {
+            reader.abort();
+        }
+    }
+}
+
+/// How to set up one socket.
+#[derive(Clone)]
+pub struct Setup {
+    pub idx: usize,
+    pub path: String,
+    pub cookie: Option<String>,
+    /// Room to enter after `synced` (native), creating it when `.1`.
+    pub room: Option<(String, bool)>,
+    /// Start a reader (false: a consumer that never reads).
+    pub read: bool,
+    pub proto: Proto,
+}
+
+/// Receive buffer of a consumer that stops reading, in bytes.
+const SLOW_RECV_BUFFER: u32 = 4096;
+
+/// Connect, handshake (native: hello → synced, then the room), and start
+/// reading at once so that no socket ever sits undrained during setup.
+pub async fn open(
+    server: SocketAddr,
+    setup: Setup,
+    rec: Arc<Recorder>,
+    recipients: Recipients,
+) -> Result<Conn> {
+    // A consumer that stops reading gets a small receive window, like a
+    // client on a slow link, so that the server notices within seconds.
+    let recv_buffer = (!setup.read).then_some(SLOW_RECV_BUFFER);
+    let (ws, timing) = match &setup.cookie {
+        Some(cookie) => {
+            let (mut ws, timing) =
+                net::open_native_with(server, setup.idx, cookie, recv_buffer).await?;
+            if let Some((room, create)) = &setup.room {
+                net::enter_room(&mut ws, room, *create).await?;
+            }
+            (ws, Some(timing))
+        }
+        None => (
+            tokio::time::timeout(
+                net::STEP_TIMEOUT,
+                net::ws_connect_with(server, setup.idx, &setup.path, None, recv_buffer),
+            )
+            .await
+            .map_err(|_| anyhow::anyhow!("upgrade timed out"))??,
+            None,
+        ),
+    };
+    let (sink, stream) = ws.split();
+    let (unread, reader) = if setup.read {
+        let task = tokio::spawn(read_loop(stream, rec, setup.idx, setup.proto, recipients));
+        (None, Some(task))
+    } else {
+        (Some(stream), None)
+    };
+    Ok(Conn {
+        sink,
+        unread,
+        timing,
+        reader: ReaderGuard(reader),
+    })
+}
+
+/// Open many sockets with bounded concurrency, in order.
+pub async fn open_all(
+    common: &Common,
+    setups: Vec<Setup>,
+    rec: &Arc<Recorder>,
+    recipients: &Recipients,
+    what: &str,
+) -> Result<Vec<Conn>> {
+    let start = Instant::now();
+    let n = setups.len();
+    let server = common.addr;
+    let conns = for_each_bounded(setups, common.connect_concurrency, what, |setup| {
+        open(server, setup, rec.clone(), recipients.clone())
+    })
+    .await?;
+    if n > 0 {
+        eprintln!("{what}: {n} sockets in {:.1?}", start.elapsed());
+    }
+    Ok(conns)
+}

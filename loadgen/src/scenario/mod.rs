@@ -1,0 +1,8 @@
+//! The benchmark scenarios of `docs/benchmarks.md`.
+
+pub mod fanout;
+pub mod idle;
+pub mod rooms;
+pub mod smoke;
+pub mod store;
+pub mod storm;
