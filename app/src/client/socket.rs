@@ -1,0 +1,206 @@
+//! The browser WebSocket behind [`Connection`] (hydrate builds only).
+//!
+//! Each socket event updates the connection's signals; server frames are
+//! folded into its [`Chat`](super::Chat) and the replies sent back. While
+//! the connection is wanted, a dropped socket is reopened after a backoff
+//! of 0.5 s doubling up to 15 s, with jitter.
+
+use gloo_timers::callback::Timeout;
+use leptos::prelude::*;
+use wasm_bindgen::{closure::Closure, JsCast};
+use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
+
+use super::connection::SOCKET_PATH;
+use super::{Connection, ReadyState};
+use crate::protocol::{decode_server, encode, ClientFrame};
+
+const FIRST_RETRY_MS: u32 = 500;
+const MAX_RETRY_MS: u32 = 15_000;
+
+/// The mutable, browser-only half of a [`Connection`].
+#[derive(Default)]
+pub(crate) struct Socket {
+    live: Option<Live>,
+    /// `connect` was called and `disconnect` was not.
+    wanted: bool,
+    /// Failed attempts since the last successful open.
+    failures: u32,
+    /// The pending reconnect; dropping it cancels it.
+    retry: Option<Timeout>,
+}
+
+/// A socket with its event handlers, which live exactly as long as it.
+struct Live {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(Event)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_error: Closure<dyn FnMut(Event)>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        // Detach first: a replaced socket must never call into freed handlers.
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+        if self.ws.ready_state() <= WebSocket::OPEN {
+            let _ = self.ws.close();
+        }
+    }
+}
+
+pub(super) fn connect(conn: Connection) {
+    let busy = conn.socket.try_update_value(|s| {
+        s.wanted = true;
+        s.retry.is_some()
+            || s.live
+                .as_ref()
+                .is_some_and(|l| l.ws.ready_state() <= WebSocket::OPEN)
+    });
+    if busy == Some(false) {
+        open(conn);
+    }
+}
+
+pub(super) fn disconnect(conn: Connection) {
+    let closing = conn.socket.try_update_value(|s| {
+        s.wanted = false;
+        s.retry = None;
+        match &s.live {
+            Some(live) if live.ws.ready_state() <= WebSocket::OPEN => {
+                let _ = live.ws.close();
+                true
+            }
+            _ => false,
+        }
+    });
+    if closing == Some(true) {
+        conn.ready_state.try_set(ReadyState::Closing);
+    }
+}
+
+pub(super) fn transmit(conn: Connection, frame: &ClientFrame) {
+    let text = encode(frame);
+    conn.socket.try_with_value(|s| match &s.live {
+        Some(live) if live.ws.ready_state() == WebSocket::OPEN => {
+            if let Err(error) = live.ws.send_with_str(&text) {
+                leptos::logging::warn!("socket send failed: {error:?}");
+            }
+        }
+        // Not open: anything that matters is still in the outbox and goes
+        // out after the next handshake.
+        _ => {}
+    });
+}
+
+/// `ws://host/api/ws`, or `wss://` when the page came over HTTPS.
+fn socket_url() -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = match location.protocol().ok()?.as_str() {
+        "https:" => "wss",
+        _ => "ws",
+    };
+    Some(format!("{scheme}://{}{SOCKET_PATH}", location.host().ok()?))
+}
+
+fn open(conn: Connection) {
+    let Some(url) = socket_url() else {
+        return;
+    };
+    let ws = match WebSocket::new(&url) {
+        Ok(ws) => ws,
+        Err(error) => {
+            leptos::logging::warn!("cannot open {url}: {error:?}");
+            conn.ready_state.try_set(ReadyState::Closed);
+            schedule_retry(conn);
+            return;
+        }
+    };
+
+    let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        conn.socket.try_update_value(|s| s.failures = 0);
+        conn.ready_state.try_set(ReadyState::Open);
+        if let Some(hello) = conn.chat.try_with_untracked(|chat| chat.hello()) {
+            transmit(conn, &hello);
+        }
+    });
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        let Some(text) = event.data().as_string() else {
+            return;
+        };
+        match decode_server(&text) {
+            Ok(frame) => {
+                let replies = conn
+                    .chat
+                    .try_update(|chat| chat.apply(frame))
+                    .unwrap_or_default();
+                for reply in &replies {
+                    transmit(conn, reply);
+                }
+            }
+            Err(error) => leptos::logging::warn!("ignoring a server frame: {error}"),
+        }
+    });
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        leptos::logging::log!("socket closed ({}) {}", event.code(), event.reason());
+        conn.chat.try_update(|chat| chat.disconnected());
+        conn.ready_state.try_set(ReadyState::Closed);
+        if conn.socket.try_with_value(|s| s.wanted) == Some(true) {
+            schedule_retry(conn);
+        }
+    });
+    let socket = ws.clone();
+    let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
+        // The browser tells nothing more; a `close` event follows.
+        conn.ready_state
+            .try_set(ReadyState::from_code(socket.ready_state()));
+    });
+
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    ws.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+    let live = Live {
+        ws,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_close: on_close,
+        _on_error: on_error,
+    };
+    // Replacing drops (and detaches) a previous, closed socket.
+    conn.socket.try_update_value(|s| s.live = Some(live));
+    conn.ready_state.try_set(ReadyState::Connecting);
+}
+
+fn schedule_retry(conn: Connection) {
+    let Some(delay) = conn.socket.try_update_value(|s| {
+        let delay = backoff(s.failures);
+        s.failures = s.failures.saturating_add(1);
+        delay
+    }) else {
+        return;
+    };
+    let timeout = Timeout::new(delay, move || {
+        let wanted = conn.socket.try_update_value(|s| {
+            s.retry = None;
+            s.wanted
+        });
+        if wanted == Some(true) {
+            open(conn);
+        }
+    });
+    conn.socket.try_update_value(|s| s.retry = Some(timeout));
+}
+
+/// Milliseconds to wait after `failures` failed attempts: exponential,
+/// capped, and spread over the upper half so clients do not stampede.
+fn backoff(failures: u32) -> u32 {
+    let ceiling = FIRST_RETRY_MS
+        .saturating_mul(1 << failures.min(16))
+        .min(MAX_RETRY_MS);
+    let spread = f64::from(ceiling / 2) * js_sys::Math::random();
+    ceiling / 2 + spread as u32
+}

@@ -1,0 +1,54 @@
+//! Parley's user interface, compiled twice: into the server (feature `ssr`)
+//! to render pages, and into the browser bundle (feature `hydrate`) to make
+//! them live.
+
+pub mod protocol;
+
+pub mod client;
+pub mod components;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    StaticSegment,
+};
+
+use crate::components::{home::HomePage, not_found::NotFound};
+
+/// The HTML document around [`App`]; the server renders it for every page.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="light dark"/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: head metadata and the routes.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/parley.css"/>
+        <Title text="Parley"/>
+        <Router>
+            <Routes fallback=NotFound>
+                <Route path=StaticSegment("") view=HomePage/>
+            </Routes>
+        </Router>
+    }
+}
