@@ -27,12 +27,16 @@ pub type Stream = SplitStream<Ws>;
 /// Options every scenario shares.
 #[derive(Args, Clone, Debug)]
 pub struct Common {
-    /// Server address; must be on loopback (127.0.0.0/8 or ::1).
-    #[arg(long, default_value = "127.0.0.1:8700")]
-    pub addr: SocketAddr,
-    /// PID of the server, to read its RSS and CPU time from /proc.
-    #[arg(long)]
-    pub server_pid: Option<u32>,
+    /// Server address; must be on loopback (127.0.0.0/8 or ::1). Repeat it
+    /// for the nodes of a cluster: socket number i connects to the
+    /// (i mod n)-th address, so the sockets alternate between the nodes;
+    /// sign-ins and other HTTP requests go to the first.
+    #[arg(long = "addr", default_value = "127.0.0.1:8700")]
+    pub addrs: Vec<SocketAddr>,
+    /// PID of the server, to read its RSS and CPU time from /proc. Repeat it
+    /// for several nodes: RSS and CPU are then the sums over them.
+    #[arg(long = "server-pid")]
+    pub server_pids: Vec<u32>,
     /// Password of every generated user.
     #[arg(long, default_value = "loadgen-password")]
     pub password: String,
@@ -57,9 +61,37 @@ pub struct Common {
 
 impl Common {
     pub fn proc(&self) -> Option<ServerProc> {
-        self.server_pid.map(|pid| ServerProc { pid })
+        (!self.server_pids.is_empty()).then(|| ServerProc {
+            pids: self.server_pids.clone(),
+        })
+    }
+
+    /// The first server address (HTTP requests, single-node scenarios).
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs.first().copied().unwrap_or(DEFAULT_ADDR)
+    }
+
+    /// How many server addresses (cluster nodes) the sockets alternate over.
+    pub fn nodes(&self) -> usize {
+        self.addrs.len().max(1)
+    }
+
+    /// The node socket number `idx` connects to.
+    pub fn node_of(&self, idx: usize) -> usize {
+        idx % self.nodes()
+    }
+
+    /// The address socket number `idx` connects to.
+    pub fn addr_for(&self, idx: usize) -> SocketAddr {
+        self.addrs
+            .get(self.node_of(idx))
+            .copied()
+            .unwrap_or(DEFAULT_ADDR)
     }
 }
+
+const DEFAULT_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8700);
 
 /// Names unique to this run.
 #[derive(Clone, Debug)]
@@ -128,7 +160,7 @@ pub async fn sign_in_all(
                 if let Some(cookie) = cached.get(name.as_str()) {
                     let (http, name, cookie, gate) =
                         (http.clone(), name.clone(), cookie.to_string(), gate.clone());
-                    let server = common.addr;
+                    let server = common.addr();
                     checks.spawn(async move {
                         let _permit = gate.acquire_owned().await;
                         let alive = net::session_alive(&http, server, &cookie).await;
@@ -156,7 +188,7 @@ pub async fn sign_in_all(
         "sign-in",
         |name| {
             let http = http.clone();
-            let server = common.addr;
+            let server = common.addr();
             let password = common.password.clone();
             async move {
                 let cookie = net::sign_in(&http, server, &name, &password).await?;
@@ -478,9 +510,13 @@ pub async fn open_all(
 ) -> Result<Vec<Conn>> {
     let start = Instant::now();
     let n = setups.len();
-    let server = common.addr;
     let conns = for_each_bounded(setups, common.connect_concurrency, what, |setup| {
-        open(server, setup, rec.clone(), recipients.clone())
+        open(
+            common.addr_for(setup.idx),
+            setup,
+            rec.clone(),
+            recipients.clone(),
+        )
     })
     .await?;
     if n > 0 {

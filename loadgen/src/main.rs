@@ -94,7 +94,9 @@ async fn run(command: Command) -> Result<bool> {
         }
     };
     let common = common.expect("every scenario has common options");
-    net::check_loopback(&common.addr)?;
+    for addr in &common.addrs {
+        net::check_loopback(addr)?;
+    }
     bounded(common.max_secs, fut).await
 }
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -18,7 +18,12 @@ const SHARDS: usize = 16;
 
 /// Everything the receivers and publishers of one run count.
 pub struct Recorder {
+    /// Latency of deliveries between sockets on the same node (all of
+    /// them when there is one node).
     shards: Vec<Mutex<Histogram<u64>>>,
+    /// Latency of deliveries whose publisher is on another node.
+    cross: Vec<Mutex<Histogram<u64>>>,
+    placement: OnceLock<Placement>,
     /// `message` frames (or `/ws` texts) that carried one of our stamps.
     pub delivered: AtomicU64,
     /// First arrivals of a (stream, seq) at a receiver.
@@ -81,10 +86,20 @@ impl Counts {
     }
 }
 
+/// Which node each socket is on, to tell cross-node deliveries apart.
+pub struct Placement {
+    /// Socket number i is on node `i % nodes`.
+    pub nodes: usize,
+    /// The socket number of a stamp's publisher.
+    pub publisher_socket: Box<dyn Fn(u32) -> usize + Send + Sync>,
+}
+
 impl Default for Recorder {
     fn default() -> Self {
         Recorder {
             shards: (0..SHARDS).map(|_| Mutex::new(histogram())).collect(),
+            cross: (0..SHARDS).map(|_| Mutex::new(histogram())).collect(),
+            placement: OnceLock::new(),
             delivered: AtomicU64::new(0),
             unique: AtomicU64::new(0),
             duplicates: AtomicU64::new(0),
@@ -106,22 +121,50 @@ impl Recorder {
         Arc::new(Self::default())
     }
 
-    pub fn latency(&self, shard: usize, micros: u64) {
-        let mut h = self.shards[shard % SHARDS]
+    /// Say which node each socket is on (a cluster run); latencies are then
+    /// kept apart for same-node and cross-node deliveries.
+    pub fn set_placement(&self, placement: Placement) {
+        let _ = self.placement.set(placement);
+    }
+
+    /// Whether a delivery from `publisher` to socket `receiver` crossed nodes.
+    pub fn is_cross(&self, receiver: usize, publisher: u32) -> bool {
+        match self.placement.get() {
+            Some(p) if p.nodes > 1 => {
+                receiver % p.nodes != (p.publisher_socket)(publisher) % p.nodes
+            }
+            _ => false,
+        }
+    }
+
+    /// Record a delivery latency at socket `shard`.
+    pub fn latency(&self, shard: usize, micros: u64, cross: bool) {
+        let shards = if cross { &self.cross } else { &self.shards };
+        let mut h = shards[shard % SHARDS]
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         h.saturating_record(micros.max(1));
     }
 
-    /// Merge and clear the latency histograms.
+    /// Merge and clear the latency histograms (same-node and cross-node).
     pub fn take_latency(&self) -> Histogram<u64> {
-        let mut all = histogram();
-        for shard in &self.shards {
-            let mut h = shard.lock().unwrap_or_else(|e| e.into_inner());
-            let _ = all.add(&*h);
-            h.reset();
-        }
+        let (mut all, cross) = self.take_latency_split();
+        let _ = all.add(&cross);
         all
+    }
+
+    /// Merge and clear the latency histograms: (same node, cross node).
+    pub fn take_latency_split(&self) -> (Histogram<u64>, Histogram<u64>) {
+        let take = |shards: &[Mutex<Histogram<u64>>]| {
+            let mut all = histogram();
+            for shard in shards {
+                let mut h = shard.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = all.add(&*h);
+                h.reset();
+            }
+            all
+        };
+        (take(&self.shards), take(&self.cross))
     }
 
     pub fn counts(&self) -> Counts {
@@ -233,7 +276,8 @@ impl Tracker {
     pub fn record(&mut self, rec: &Recorder, shard: usize, stamp: crate::payload::Stamp) {
         let now = crate::payload::now_ns();
         rec.delivered.fetch_add(1, Relaxed);
-        rec.latency(shard, now.saturating_sub(stamp.sent_ns) / 1000);
+        let cross = rec.is_cross(shard, stamp.publisher);
+        rec.latency(shard, now.saturating_sub(stamp.sent_ns) / 1000, cross);
         match self.observe(stamp.publisher, stamp.stream, stamp.seq) {
             Seen::New => {
                 rec.unique.fetch_add(1, Relaxed);
@@ -249,39 +293,50 @@ impl Tracker {
     }
 }
 
-/// The server process, read from `/proc`.
-#[derive(Clone, Copy, Debug)]
+/// The server process (or the processes of a cluster's nodes, summed),
+/// read from `/proc`.
+#[derive(Clone, Debug)]
 pub struct ServerProc {
-    pub pid: u32,
+    pub pids: Vec<u32>,
 }
 
 /// Clock ticks per second of `/proc/PID/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
 
 impl ServerProc {
-    /// Resident memory in KiB (`VmRSS`).
+    /// Resident memory in KiB (`VmRSS`), summed over the processes.
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
+        self.pids.iter().map(|&pid| rss_kib(pid)).sum()
     }
 
-    /// CPU time used so far (user + system), in seconds.
+    /// CPU time used so far (user + system), in seconds, summed.
     pub fn cpu_secs(&self) -> Option<f64> {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
-        // Fields after the command name, which is in parentheses.
-        let rest = &stat[stat.rfind(')')? + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of the whole line.
-        let utime: u64 = fields.get(11)?.parse().ok()?;
-        let stime: u64 = fields.get(12)?.parse().ok()?;
-        Some((utime + stime) as f64 / TICKS_PER_SEC)
+        self.pids.iter().map(|&pid| cpu_secs(pid)).sum()
     }
+}
+
+/// Resident memory of `pid` in KiB (`VmRSS`).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// CPU time `pid` used so far (user + system), in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / TICKS_PER_SEC)
 }
 
 /// CPU seconds all processes used (from `/proc/stat`), and this process.
@@ -297,10 +352,7 @@ fn machine_and_self_cpu() -> (Option<f64>, Option<f64>) {
         let busy = f.first()? + f.get(1)? + f.get(2)? + f.get(5)? + f.get(6)? + f.get(7)?;
         Some(busy as f64 / TICKS_PER_SEC)
     });
-    let me = ServerProc {
-        pid: std::process::id(),
-    }
-    .cpu_secs();
+    let me = cpu_secs(std::process::id());
     (machine, me)
 }
 
@@ -342,7 +394,7 @@ impl Usage {
     /// Start watching (samples RSS every 100 ms for the peak).
     pub fn start(proc: Option<ServerProc>) -> Usage {
         let peak_rss = Arc::new(AtomicU64::new(0));
-        let sampler = proc.map(|p| {
+        let sampler = proc.clone().map(|p| {
             let peak = peak_rss.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_millis(100));
@@ -355,8 +407,8 @@ impl Usage {
             })
         });
         Usage {
+            cpu0: proc.as_ref().and_then(|p| p.cpu_secs()),
             proc,
-            cpu0: proc.and_then(|p| p.cpu_secs()),
             machine0: machine_and_self_cpu(),
             start: std::time::Instant::now(),
             peak_rss,
@@ -374,7 +426,7 @@ impl Usage {
             (Some(a), Some(b)) => Some(100.0 * (a - b) / wall),
             _ => None,
         };
-        let server = delta(self.proc.and_then(|p| p.cpu_secs()), self.cpu0);
+        let server = delta(self.proc.as_ref().and_then(|p| p.cpu_secs()), self.cpu0);
         let (machine1, me1) = machine_and_self_cpu();
         let machine = delta(machine1, self.machine0.0);
         let loadgen = delta(me1, self.machine0.1);
@@ -382,7 +434,7 @@ impl Usage {
             (Some(m), Some(s), Some(l)) => Some((m - s - l).max(0.0)),
             _ => None,
         };
-        let rss = self.proc.and_then(|p| p.rss_kib());
+        let rss = self.proc.as_ref().and_then(|p| p.rss_kib());
         let peak = self.peak_rss.load(Relaxed).max(rss.unwrap_or(0));
         (
             CpuSplit {
@@ -390,7 +442,7 @@ impl Usage {
                 loadgen,
                 others,
             },
-            self.proc.map(|_| peak),
+            self.proc.as_ref().map(|_| peak),
         )
     }
 }
@@ -495,10 +547,42 @@ mod tests {
     }
 
     #[test]
+    fn cross_node_deliveries_are_kept_apart() {
+        let rec = Recorder::new();
+        // Without a placement everything is on one node.
+        assert!(!rec.is_cross(1, 1));
+        rec.set_placement(Placement {
+            nodes: 2,
+            publisher_socket: Box::new(|p| p as usize - 1),
+        });
+        // Publisher 1 is socket 0 (node 0), publisher 2 socket 1 (node 1).
+        assert!(!rec.is_cross(4, 1));
+        assert!(rec.is_cross(5, 1));
+        assert!(rec.is_cross(4, 2));
+        let stamp = |publisher| crate::payload::Stamp {
+            publisher,
+            stream: 0,
+            seq: 1,
+            sent_ns: 0,
+        };
+        let mut t = Tracker::default();
+        t.record(&rec, 4, stamp(1));
+        t.record(&rec, 4, stamp(2));
+        t.record(&rec, 6, stamp(2));
+        let (same, cross) = rec.take_latency_split();
+        assert_eq!((same.len(), cross.len()), (1, 2));
+        assert_eq!(rec.take_latency().len(), 0);
+    }
+
+    #[test]
     fn proc_of_this_process_is_readable() {
         let me = ServerProc {
-            pid: std::process::id(),
+            pids: vec![std::process::id(), std::process::id()],
         };
+        let one = ServerProc {
+            pids: vec![std::process::id()],
+        };
+        assert!(me.rss_kib().unwrap() >= one.rss_kib().unwrap());
         assert!(me.rss_kib().unwrap() > 0);
         assert!(me.cpu_secs().is_some());
     }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, ReaderGuard, Recipients, Setup, Sink};
 use crate::payload::{now_ns, Stamp};
-use crate::stats::{self, ms, opt, verdict, Recorder, Table, Usage};
+use crate::stats::{self, ms, opt, verdict, Placement, Recorder, Table, Usage};
 use crate::wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -74,11 +74,20 @@ struct Publisher {
 
 pub async fn run(a: FanoutArgs) -> Result<Outcome> {
     let common = &a.common;
-    let server = common.addr;
+    let server = common.addr();
     let http = crate::net::http_client()?;
     let names = Names::new(common);
     let rec = Recorder::new();
     let native = a.protocol == FanProto::Native;
+    let nodes = common.nodes();
+    if nodes > 1 && !native {
+        anyhow::bail!("several --addr (cluster nodes) need --protocol native: /ws guests are local to their node");
+    }
+    // Publisher number p (from 1) is socket p - 1; socket i is on node i % n.
+    rec.set_placement(Placement {
+        nodes,
+        publisher_socket: Box::new(|p| (p as usize).saturating_sub(1)),
+    });
     let slow = (((a.listeners as f64) * a.slow_percent / 100.0).round() as usize).min(a.listeners);
     let stride = a.listeners.checked_div(slow).unwrap_or(0);
     let is_slow = |j: usize| slow > 0 && j.is_multiple_of(stride) && j / stride < slow;
@@ -164,7 +173,18 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         "setup {:.1?}; every publish goes to {per_publish} reading sockets\n",
         setup_time
     );
-    let mut table = Table::new(&[
+    if nodes > 1 {
+        let addrs: Vec<String> = common.addrs.iter().map(|a| a.to_string()).collect();
+        println!(
+            "{nodes} nodes ({}); socket i (publishers first) is on node i mod {nodes}; \
+             publishers per node: {:?}; server CPU and RSS are summed over the nodes\n",
+            addrs.join(", "),
+            (0..nodes)
+                .map(|n| (0..a.publishers).filter(|&i| i % nodes == n).count())
+                .collect::<Vec<_>>()
+        );
+    }
+    let mut header = vec![
         "publishes/s",
         "offered deliveries/s",
         "delivered/s",
@@ -172,6 +192,18 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         "p99",
         "p99.9",
         "max",
+    ];
+    if nodes > 1 {
+        header.extend([
+            "same-node deliveries",
+            "same-node p50",
+            "same-node p99",
+            "cross-node deliveries",
+            "cross-node p50",
+            "cross-node p99",
+        ]);
+    }
+    header.extend([
         "lost",
         "dup",
         "reordered",
@@ -180,6 +212,7 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         stats::CPU_COLUMN,
         "server RSS peak",
     ]);
+    let mut table = Table::new(&header);
     let mut clean = true;
     let mut best_clean_rate = 0.0f64;
     let mut p99_at_100: Option<u64> = None;
@@ -216,7 +249,9 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         fleet::drain(&rec, native, Duration::from_secs_f64(a.drain_secs)).await;
         let (cpu, rss) = usage.finish();
         let c = rec.counts() - before;
-        let h = rec.take_latency();
+        let (same, cross) = rec.take_latency_split();
+        let mut h = same.clone();
+        let _ = h.add(&cross);
         let delivered_per_sec = (at_end.delivered - before.delivered) as f64 / window.as_secs_f64();
         let ok = c.lost() == 0 && c.duplicates == 0 && c.reordered == 0 && c.errors == 0;
         clean &= ok;
@@ -226,7 +261,7 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         if (rate - 100.0).abs() < 1e-9 {
             p99_at_100 = Some(h.value_at_quantile(0.99));
         }
-        table.row(vec![
+        let mut row = vec![
             format!("{rate:.0}"),
             format!("{:.0}", rate * per_publish as f64),
             format!("{delivered_per_sec:.0}"),
@@ -234,6 +269,17 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
             ms(h.value_at_quantile(0.99)),
             ms(h.value_at_quantile(0.999)),
             ms(h.max()),
+        ];
+        if nodes > 1 {
+            for part in [&same, &cross] {
+                row.extend([
+                    part.len().to_string(),
+                    ms(part.value_at_quantile(0.5)),
+                    ms(part.value_at_quantile(0.99)),
+                ]);
+            }
+        }
+        row.extend([
             c.lost().to_string(),
             c.duplicates.to_string(),
             c.reordered.to_string(),
@@ -242,6 +288,7 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
             cpu.describe(),
             opt(rss.map(|r| format!("{:.1} MiB", r as f64 / 1024.0))),
         ]);
+        table.row(row);
         eprintln!(
             "rate {rate}: sent {} acked {} expected {} unique {} delivered/s {delivered_per_sec:.0}",
             c.sent, c.acks, c.expected, c.unique

@@ -78,7 +78,7 @@ pub async fn run(a: IdleArgs) -> Result<Outcome> {
     let open_time = start.elapsed();
     tokio::time::sleep(Duration::from_secs_f64(a.settle_secs)).await;
     let rss_open = proc.rss_kib().unwrap_or(0);
-    let usage = Usage::start(Some(proc));
+    let usage = Usage::start(Some(proc.clone()));
     let hold_start = Instant::now();
     let mut peak = rss_open;
     while hold_start.elapsed() < Duration::from_secs_f64(a.hold_secs) {

@@ -104,8 +104,8 @@ pub async fn run(a: SmokeArgs) -> Result<bool> {
     let http = crate::net::http_client()?;
     crate::net::wait_healthy(&http, addr, Duration::from_secs(20)).await?;
     let common = Common {
-        addr,
-        server_pid: Some(server.child.id()),
+        addrs: vec![addr],
+        server_pids: vec![server.child.id()],
         password: "smoke-password".into(),
         user_prefix: None,
         signin_concurrency: 4,

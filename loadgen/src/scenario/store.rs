@@ -56,7 +56,7 @@ struct Tally {
 
 pub async fn run(a: StoreArgs) -> Result<Outcome> {
     let common = &a.common;
-    let server = common.addr;
+    let server = common.addr();
     let http = net::http_client()?;
     let names = Names::new(common);
     let all: Vec<String> = (0..a.connections).map(|u| names.user(u)).collect();
