@@ -35,6 +35,8 @@ use state::AppState;
 use store::{Store, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// Connections the kernel queues before the server accepts them.
+const ACCEPT_BACKLOG: u32 = 8192;
 /// Kernel send buffer of each accepted socket.
 const SEND_BUFFER: usize = 256 * 1024;
 /// How often sessions that expired are looked for among open connections.
@@ -101,7 +103,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     let metrics = Arc::new(metrics::Metrics::default());
     let (relay, relay_task) =
         Relay::start(store.clone(), hub.clone(), metrics.clone(), RELAY_QUEUE);
-    let listener = TcpListener::bind(config.addr).await?;
+    let listener = listen(config.addr)?;
     let addr = listener.local_addr()?;
     let state = AppState {
         leptos: leptos_options(&config, addr),
@@ -123,6 +125,20 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         }
     });
     Ok(Server { addr, stop, task })
+}
+
+/// Bind with a deep accept queue: a burst of connections (everyone
+/// reconnecting after a restart) must not overflow it and wait for SYN
+/// retransmits.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
 }
 
 async fn serve(
