@@ -10,11 +10,15 @@ pub mod components;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
-    components::{Route, Router, Routes},
-    StaticSegment,
+    components::{ParentRoute, Route, Router, Routes},
+    ParamSegment, StaticSegment,
 };
 
-use crate::components::{home::HomePage, not_found::NotFound};
+use crate::components::{
+    conversation::{ConversationRoute, LobbyRoute},
+    not_found::NotFound,
+    shell::Shell,
+};
 
 /// The HTML document around [`App`]; the server renders it for every page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -38,6 +42,11 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 }
 
 /// The application: head metadata and the routes.
+///
+/// `/` shows the lobby; every conversation has its own address:
+/// `/c/room/{name}`, `/c/dm/{username}` and `/c/guest/{name}`. They all
+/// share one [`Shell`] (session, socket, sidebar), so moving between
+/// conversations never reconnects.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -47,7 +56,13 @@ pub fn App() -> impl IntoView {
         <Title text="Parley"/>
         <Router>
             <Routes fallback=NotFound>
-                <Route path=StaticSegment("") view=HomePage/>
+                <ParentRoute path=StaticSegment("") view=Shell>
+                    <Route path=StaticSegment("") view=LobbyRoute/>
+                    <Route
+                        path=(StaticSegment("c"), ParamSegment("kind"), ParamSegment("name"))
+                        view=ConversationRoute
+                    />
+                </ParentRoute>
             </Routes>
         </Router>
     }

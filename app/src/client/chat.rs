@@ -1,4 +1,4 @@
-//! What the browser knows about the conversation on screen, as plain data.
+//! What the browser knows about every conversation, as plain data.
 //!
 //! Server frames fold into a [`Chat`] with [`Chat::apply`], which answers
 //! with the frames to send back. Nothing here touches the browser, so the
@@ -7,15 +7,21 @@
 //! Sending is at-least-once: a message waits in the outbox until the server
 //! acknowledges its `client_id`, and everything still waiting is sent again
 //! after each reconnect (the server stores a repeated `client_id` only once).
+//! Receiving is exactly-once on screen: messages are kept by `seq` and `id`,
+//! and each reconnect resumes every conversation after the last `seq` held.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::protocol::{
-    ClientFrame, Conv, Cursor, Message, ServerFrame, LOBBY, MAX_BODY_BYTES, PROTOCOL_VERSION,
+    ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode, Message, RoomInfo, ServerFrame, LOBBY,
+    MAX_BODY_BYTES, PROTOCOL_VERSION,
 };
 
-/// How many recent messages to ask for when the timeline is empty.
+/// How many messages to ask for per history page.
 pub const HISTORY_PAGE: u32 = 50;
+
+/// How long a `typing` notice lasts, in milliseconds.
+pub const TYPING_MS: f64 = 5_000.0;
 
 /// Where a message on screen stands.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -69,63 +75,81 @@ impl std::fmt::Display for DraftError {
     }
 }
 
+/// Conversation ids compare without regard to case (names are unique that way).
+pub fn key_of(conv: &Conv) -> Conv {
+    let name = conv.name().to_ascii_lowercase();
+    match conv {
+        Conv::Room(_) => Conv::Room(name),
+        Conv::Dm(_) => Conv::Dm(name),
+        Conv::Guest(_) => Conv::Guest(name),
+    }
+}
+
+/// What we know of one conversation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Thread {
+    /// The name as the server spells it.
+    pub display: String,
+    /// Stored messages, ordered by `seq`, each `seq` and `id` once.
+    pub messages: Vec<Message>,
+    pub unread: i64,
+    pub members: Option<u32>,
+    /// Older messages exist on the server (unknown until asked: `true`).
+    pub has_more: bool,
+    /// A history page was asked for and has not arrived.
+    pub loading: bool,
+    /// We asked for its history at least once on this page.
+    pub fetched: bool,
+    /// Why the conversation cannot be used (unknown room, not a member, …).
+    pub problem: Option<(ErrorCode, String)>,
+    /// Who is typing, with when the notice expires (ms).
+    pub typing: BTreeMap<String, i64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Outgoing {
     client_id: String,
+    conv: Conv,
     body: String,
     error: Option<String>,
 }
 
-/// The lobby as this browser sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Every conversation as this browser sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Chat {
-    conv: Conv,
     /// The signed-in user, once the server has said who we are.
     user: Option<String>,
-    /// Stored messages, ordered by `seq`, each `seq` once.
-    messages: Vec<Message>,
+    threads: BTreeMap<Conv, Thread>,
     outbox: Vec<Outgoing>,
     online: BTreeSet<String>,
+    /// The conversation on screen (key form).
+    viewing: Option<Conv>,
+    /// The page is visible (reading clears unread counts only then).
+    hidden: bool,
     /// The server answered `hello` on the current connection.
     greeted: bool,
+    /// The backlog after `welcome` has arrived (its messages are already
+    /// counted in the welcome's unread numbers).
+    synced: bool,
     /// The last error the server reported that belongs to no message.
     notice: Option<String>,
-}
-
-impl Default for Chat {
-    fn default() -> Self {
-        Chat::new(Conv::Room(LOBBY.to_owned()))
-    }
+    /// The answer to the last `list_rooms`.
+    rooms: Vec<RoomInfo>,
 }
 
 impl Chat {
-    pub fn new(conv: Conv) -> Self {
-        Chat {
-            conv,
-            user: None,
-            messages: Vec::new(),
-            outbox: Vec::new(),
-            online: BTreeSet::new(),
-            greeted: false,
-            notice: None,
-        }
-    }
-
-    /// The conversation shown.
-    pub fn conv(&self) -> &Conv {
-        &self.conv
-    }
-
-    /// The first frame of a connection: resume after the last stored
-    /// message we hold, if any.
+    /// The first frame of a connection: resume every conversation after the
+    /// last stored message we hold.
     pub fn hello(&self) -> ClientFrame {
         let cursors = self
-            .last_seq()
-            .map(|seq| Cursor {
-                conv: self.conv.clone(),
-                seq,
+            .threads
+            .values()
+            .filter_map(|t| {
+                t.messages.last().map(|m| Cursor {
+                    conv: m.conv.clone(),
+                    seq: m.seq,
+                })
             })
-            .into_iter()
             .collect();
         ClientFrame::Hello {
             version: PROTOCOL_VERSION,
@@ -136,7 +160,76 @@ impl Chat {
     /// The connection closed: nothing can be sent until the next `welcome`.
     pub fn disconnected(&mut self) {
         self.greeted = false;
+        self.synced = false;
         self.online.clear();
+        for thread in self.threads.values_mut() {
+            thread.loading = false;
+            thread.typing.clear();
+        }
+    }
+
+    pub fn greeted(&self) -> bool {
+        self.greeted
+    }
+
+    /// Show `conv`; returns the frames to send (history, read).
+    pub fn view(&mut self, conv: Option<Conv>) -> Vec<ClientFrame> {
+        self.viewing = conv.as_ref().map(key_of);
+        let Some(conv) = conv else {
+            return Vec::new();
+        };
+        let key = key_of(&conv);
+        let thread = self.threads.entry(key.clone()).or_insert_with(|| Thread {
+            display: conv.name().to_owned(),
+            has_more: true,
+            ..Thread::default()
+        });
+        // A problem is worth asking about again when we come back.
+        if thread.problem.is_some() {
+            thread.problem = None;
+            thread.fetched = false;
+        }
+        let mut replies = Vec::new();
+        if self.greeted {
+            replies.extend(self.first_page(&key));
+            replies.extend(self.read_frame(&key));
+        }
+        replies
+    }
+
+    /// `conv` leaves the screen (unless another view has taken over already).
+    pub fn unview(&mut self, conv: &Conv) {
+        if self.viewing.as_ref() == Some(&key_of(conv)) {
+            self.viewing = None;
+        }
+    }
+
+    /// The page became visible or hidden.
+    pub fn set_hidden(&mut self, hidden: bool) -> Vec<ClientFrame> {
+        self.hidden = hidden;
+        match (&self.viewing, self.greeted, hidden) {
+            (Some(key), true, false) => self.read_frame(&key.clone()).into_iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Ask for the page before the oldest message held in the conversation on screen.
+    pub fn older(&mut self) -> Option<ClientFrame> {
+        let key = self.viewing.clone()?;
+        if !self.greeted {
+            return None;
+        }
+        let thread = self.threads.get_mut(&key)?;
+        if thread.loading || !thread.has_more || thread.problem.is_some() {
+            return None;
+        }
+        let first = thread.messages.first()?;
+        thread.loading = true;
+        Some(ClientFrame::History {
+            conv: first.conv.clone(),
+            before: Some(first.seq),
+            limit: Some(HISTORY_PAGE),
+        })
     }
 
     /// Put a message in the outbox. Returns the frame to send now, or
@@ -145,6 +238,7 @@ impl Chat {
     pub fn queue(
         &mut self,
         client_id: String,
+        conv: Conv,
         body: &str,
     ) -> Result<Option<ClientFrame>, DraftError> {
         let body = body.trim();
@@ -156,41 +250,94 @@ impl Chat {
         }
         let outgoing = Outgoing {
             client_id,
+            conv,
             body: body.to_owned(),
             error: None,
         };
-        let frame = self.greeted.then(|| self.send_frame(&outgoing));
+        let frame = self.greeted.then(|| send_frame(&outgoing));
         self.outbox.push(outgoing);
         Ok(frame)
     }
 
-    /// Fold one server frame in; returns the frames to send in reply.
-    pub fn apply(&mut self, frame: ServerFrame) -> Vec<ClientFrame> {
+    /// Drop a refused message from the outbox.
+    pub fn discard(&mut self, client_id: &str) {
+        self.outbox.retain(|o| o.client_id != client_id);
+    }
+
+    /// Fold one server frame in at time `now` (ms); returns the frames to send in reply.
+    pub fn apply(&mut self, frame: ServerFrame, now: i64) -> Vec<ClientFrame> {
         let mut replies = Vec::new();
         match frame {
-            ServerFrame::Welcome { user, online, .. } => {
+            ServerFrame::Welcome {
+                user,
+                conversations,
+                online,
+                ..
+            } => {
                 self.user = Some(user);
                 self.online = online.into_iter().collect();
                 self.greeted = true;
+                self.synced = false;
                 self.notice = None;
-                if self.messages.is_empty() {
-                    replies.push(ClientFrame::History {
-                        conv: self.conv.clone(),
-                        before: None,
-                        limit: Some(HISTORY_PAGE),
-                    });
+                // Rooms we no longer belong to drop out of the list.
+                let listed: BTreeSet<Conv> =
+                    conversations.iter().map(|i| key_of(&i.conv)).collect();
+                self.threads.retain(|k, t| {
+                    !matches!(k, Conv::Room(_))
+                        || listed.contains(k)
+                        || Some(k) == self.viewing.as_ref()
+                        || t.problem.is_some()
+                });
+                for info in conversations {
+                    self.upsert(info);
+                }
+                if let Some(key) = self.viewing.clone() {
+                    replies.extend(self.first_page(&key));
                 }
                 replies.extend(
                     self.outbox
                         .iter()
                         .filter(|o| o.error.is_none())
-                        .map(|o| self.send_frame(o)),
+                        .map(send_frame),
                 );
             }
-            ServerFrame::Message { message } => self.insert(message),
-            ServerFrame::History { conv, messages, .. } if conv == self.conv => {
+            ServerFrame::Synced {} => {
+                self.synced = true;
+                if let Some(key) = self.viewing.clone() {
+                    replies.extend(self.read_frame(&key));
+                }
+            }
+            ServerFrame::Message { message } => {
+                let key = key_of(&message.conv);
+                let fresh = self.insert(message.clone());
+                if fresh {
+                    let mine = Some(message.sender.as_str()) == self.user.as_deref();
+                    if let Some(thread) = self.threads.get_mut(&key) {
+                        thread.typing.remove(&message.sender);
+                        if !mine && self.synced {
+                            thread.unread += 1;
+                        }
+                    }
+                    if Some(&key) == self.viewing.as_ref() {
+                        replies.extend(self.read_frame(&key));
+                    }
+                }
+            }
+            ServerFrame::History {
+                conv,
+                messages,
+                has_more,
+            } => {
+                let key = key_of(&conv);
+                let thread = self.thread(&conv);
+                thread.loading = false;
+                thread.has_more = has_more;
+                thread.problem = None;
                 for message in messages {
                     self.insert(message);
+                }
+                if Some(&key) == self.viewing.as_ref() {
+                    replies.extend(self.read_frame(&key));
                 }
             }
             ServerFrame::Ack {
@@ -199,7 +346,7 @@ impl Chat {
                 conv,
                 seq,
                 ts,
-            } if conv == self.conv => {
+            } => {
                 if let Some(at) = self.outbox.iter().position(|o| o.client_id == client_id) {
                     let outgoing = self.outbox.remove(at);
                     let sender = self.user.clone().unwrap_or_default();
@@ -214,11 +361,69 @@ impl Chat {
                     });
                 }
             }
+            ServerFrame::Rooms { rooms } => self.rooms = rooms,
+            ServerFrame::Joined { info } => {
+                self.upsert(info.clone());
+                let key = key_of(&info.conv);
+                if Some(&key) == self.viewing.as_ref() && self.greeted {
+                    if let Some(thread) = self.threads.get_mut(&key) {
+                        thread.fetched = false;
+                        thread.problem = None;
+                    }
+                    replies.extend(self.first_page(&key));
+                }
+                if let Some(room) = self
+                    .rooms
+                    .iter_mut()
+                    .find(|r| r.room.eq_ignore_ascii_case(info.conv.name()))
+                {
+                    room.joined = true;
+                }
+            }
+            ServerFrame::Left { room } => {
+                let key = key_of(&Conv::Room(room.clone()));
+                if Some(&key) == self.viewing.as_ref() {
+                    if let Some(thread) = self.threads.get_mut(&key) {
+                        thread.problem = Some((
+                            ErrorCode::NotMember,
+                            format!("You left #{room}. Join it again to read and write here."),
+                        ));
+                    }
+                } else {
+                    self.threads.remove(&key);
+                }
+                if let Some(r) = self
+                    .rooms
+                    .iter_mut()
+                    .find(|r| r.room.eq_ignore_ascii_case(&room))
+                {
+                    r.joined = false;
+                }
+            }
+            ServerFrame::Member { room, members, .. } => {
+                let key = key_of(&Conv::Room(room));
+                if let Some(thread) = self.threads.get_mut(&key) {
+                    thread.members = Some(members);
+                }
+            }
             ServerFrame::Presence { user, online } => {
                 if online {
                     self.online.insert(user);
                 } else {
                     self.online.remove(&user);
+                }
+            }
+            ServerFrame::Typing { conv, user } => {
+                if Some(user.as_str()) != self.user.as_deref() {
+                    let key = key_of(&conv);
+                    if let Some(thread) = self.threads.get_mut(&key) {
+                        thread.typing.insert(user, now + TYPING_MS as i64);
+                    }
+                }
+            }
+            ServerFrame::Read { conv, unread, .. } => {
+                if let Some(thread) = self.threads.get_mut(&key_of(&conv)) {
+                    thread.unread = unread.max(0);
                 }
             }
             ServerFrame::Error {
@@ -230,39 +435,85 @@ impl Chat {
                     o.error = Some(message);
                 }
             }
-            ServerFrame::Error { message, .. } => self.notice = Some(message),
-            _ => {}
+            ServerFrame::Error { code, message, .. } => match code {
+                // Answers to asking for the conversation on screen.
+                ErrorCode::UnknownRoom
+                | ErrorCode::UnknownUser
+                | ErrorCode::NotMember
+                | ErrorCode::GuestOffline
+                    if self.viewing.is_some() =>
+                {
+                    let key = self
+                        .viewing
+                        .clone()
+                        .unwrap_or_else(|| Conv::Room(String::new()));
+                    if let Some(thread) = self.threads.get_mut(&key) {
+                        if thread.loading || thread.messages.is_empty() {
+                            thread.loading = false;
+                            thread.problem = Some((code, message));
+                        } else {
+                            self.notice = Some(message);
+                        }
+                    }
+                }
+                _ => self.notice = Some(message),
+            },
+            ServerFrame::Pong { .. } => {}
         }
         replies
     }
 
-    /// The rows to show: stored messages by `seq`, then the outbox.
-    pub fn entries(&self) -> Vec<Entry> {
+    /// The rows of a conversation: stored messages by `seq`, then its outbox.
+    pub fn entries(&self, conv: &Conv) -> Vec<Entry> {
         let me = self.user.as_deref();
-        let stored = self.messages.iter().map(|m| Entry {
-            key: format!("m{}", m.id),
-            sender: m.sender.clone(),
-            body: m.body.clone(),
-            ts: Some(m.ts),
-            mine: Some(m.sender.as_str()) == me,
-            delivery: Delivery::Sent,
-        });
-        let waiting = self.outbox.iter().map(|o| Entry {
-            key: format!("c{}", o.client_id),
-            sender: me.unwrap_or_default().to_owned(),
-            body: o.body.clone(),
-            ts: None,
-            mine: true,
-            delivery: match &o.error {
-                Some(reason) => Delivery::Failed(reason.clone()),
-                None => Delivery::Sending,
-            },
-        });
+        let key = key_of(conv);
+        let stored = self
+            .threads
+            .get(&key)
+            .map(|t| t.messages.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|m| Entry {
+                key: format!("m{}", m.id),
+                sender: m.sender.clone(),
+                body: m.body.clone(),
+                ts: Some(m.ts),
+                mine: Some(m.sender.as_str()) == me,
+                delivery: Delivery::Sent,
+            });
+        let waiting = self
+            .outbox
+            .iter()
+            .filter(|o| key_of(&o.conv) == key)
+            .map(|o| Entry {
+                key: format!("c{}", o.client_id),
+                sender: me.unwrap_or_default().to_owned(),
+                body: o.body.clone(),
+                ts: None,
+                mine: true,
+                delivery: match &o.error {
+                    Some(reason) => Delivery::Failed(reason.clone()),
+                    None => Delivery::Sending,
+                },
+            });
         stored.chain(waiting).collect()
+    }
+
+    /// The conversations for the sidebar (problems left out).
+    pub fn threads(&self) -> impl Iterator<Item = (&Conv, &Thread)> {
+        self.threads.iter().filter(|(_, t)| t.problem.is_none())
+    }
+
+    pub fn thread_of(&self, conv: &Conv) -> Option<&Thread> {
+        self.threads.get(&key_of(conv))
     }
 
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
+    }
+
+    pub fn is_online(&self, user: &str) -> bool {
+        self.online.iter().any(|u| u.eq_ignore_ascii_case(user))
     }
 
     /// Who is online, by name.
@@ -274,22 +525,101 @@ impl Chat {
         self.notice.as_deref()
     }
 
-    pub fn last_seq(&self) -> Option<i64> {
-        self.messages.last().map(|m| m.seq)
+    pub fn clear_notice(&mut self) {
+        self.notice = None;
     }
 
-    fn send_frame(&self, outgoing: &Outgoing) -> ClientFrame {
-        ClientFrame::Send {
-            client_id: outgoing.client_id.clone(),
-            conv: self.conv.clone(),
-            body: outgoing.body.clone(),
-        }
+    pub fn rooms(&self) -> &[RoomInfo] {
+        &self.rooms
     }
 
-    fn insert(&mut self, message: Message) {
-        if message.conv != self.conv {
-            return;
+    /// Messages written and not yet acknowledged.
+    pub fn pending(&self) -> usize {
+        self.outbox.iter().filter(|o| o.error.is_none()).count()
+    }
+
+    /// The highest `seq` held in `conv`.
+    pub fn last_seq(&self, conv: &Conv) -> Option<i64> {
+        self.thread_of(conv)
+            .and_then(|t| t.messages.last())
+            .map(|m| m.seq)
+    }
+
+    /// Some typing notice has expired by `now`.
+    pub fn typing_expired(&self, now: i64) -> bool {
+        self.threads
+            .values()
+            .any(|t| t.typing.values().any(|until| *until <= now))
+    }
+
+    /// Drop expired typing notices; true when something changed.
+    pub fn expire_typing(&mut self, now: i64) -> bool {
+        let mut changed = false;
+        for thread in self.threads.values_mut() {
+            let before = thread.typing.len();
+            thread.typing.retain(|_, until| *until > now);
+            changed |= thread.typing.len() != before;
         }
+        changed
+    }
+
+    fn thread(&mut self, conv: &Conv) -> &mut Thread {
+        self.threads.entry(key_of(conv)).or_insert_with(|| Thread {
+            display: conv.name().to_owned(),
+            has_more: true,
+            ..Thread::default()
+        })
+    }
+
+    fn upsert(&mut self, info: ConversationInfo) {
+        let thread = self.thread(&info.conv);
+        thread.display = info.conv.name().to_owned();
+        thread.unread = info.unread.max(0);
+        if info.members.is_some() {
+            thread.members = info.members;
+        }
+        thread.problem = None;
+    }
+
+    /// The newest page, once per conversation and page.
+    fn first_page(&mut self, key: &Conv) -> Option<ClientFrame> {
+        let thread = self.threads.get_mut(key)?;
+        if thread.fetched || thread.loading {
+            return None;
+        }
+        thread.fetched = true;
+        thread.loading = true;
+        let conv = match key {
+            Conv::Room(_) => Conv::Room(thread.display.clone()),
+            Conv::Dm(_) => Conv::Dm(thread.display.clone()),
+            Conv::Guest(_) => Conv::Guest(thread.display.clone()),
+        };
+        Some(ClientFrame::History {
+            conv,
+            before: None,
+            limit: Some(HISTORY_PAGE),
+        })
+    }
+
+    /// Mark the conversation read up to its newest message, when it has unread ones.
+    fn read_frame(&mut self, key: &Conv) -> Option<ClientFrame> {
+        if self.hidden || !self.greeted {
+            return None;
+        }
+        let thread = self.threads.get_mut(key)?;
+        let last = thread.messages.last()?;
+        if thread.unread == 0 {
+            return None;
+        }
+        thread.unread = 0;
+        Some(ClientFrame::Read {
+            conv: last.conv.clone(),
+            seq: last.seq,
+        })
+    }
+
+    /// Keep a message once; true when it was new.
+    fn insert(&mut self, message: Message) -> bool {
         // Our own message, stored before we saw its ack (the connection
         // dropped in between): it is no longer waiting.
         if let Some(client_id) = &message.client_id {
@@ -297,33 +627,63 @@ impl Chat {
                 self.outbox.retain(|o| &o.client_id != client_id);
             }
         }
-        if let Err(at) = self.messages.binary_search_by_key(&message.seq, |m| m.seq) {
-            self.messages.insert(at, message);
+        let display = message.conv.name().to_owned();
+        let thread = self.thread(&message.conv);
+        if thread.display.is_empty() {
+            thread.display = display;
+        }
+        if thread.messages.iter().any(|m| m.id == message.id) {
+            return false;
+        }
+        match thread
+            .messages
+            .binary_search_by_key(&message.seq, |m| m.seq)
+        {
+            Ok(_) => false,
+            Err(at) => {
+                thread.messages.insert(at, message);
+                true
+            }
         }
     }
+}
+
+fn send_frame(outgoing: &Outgoing) -> ClientFrame {
+    ClientFrame::Send {
+        client_id: outgoing.client_id.clone(),
+        conv: outgoing.conv.clone(),
+        body: outgoing.body.clone(),
+    }
+}
+
+/// The lobby conversation.
+pub fn lobby() -> Conv {
+    Conv::Room(LOBBY.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn lobby() -> Conv {
-        Conv::Room(LOBBY.into())
-    }
-
     fn welcome(user: &str) -> ServerFrame {
         ServerFrame::Welcome {
             version: PROTOCOL_VERSION,
             user: user.into(),
-            conversations: vec![],
+            conversations: vec![ConversationInfo {
+                conv: lobby(),
+                last_seq: 0,
+                read_seq: 0,
+                unread: 0,
+                members: Some(1),
+            }],
             online: vec![user.into()],
         }
     }
 
-    fn message(seq: i64, sender: &str, body: &str, client_id: Option<&str>) -> Message {
+    fn message(conv: Conv, seq: i64, sender: &str, body: &str, client_id: Option<&str>) -> Message {
         Message {
             id: 100 + seq,
-            conv: lobby(),
+            conv,
             seq,
             sender: sender.into(),
             body: body.into(),
@@ -332,21 +692,18 @@ mod tests {
         }
     }
 
-    fn bodies(chat: &Chat) -> Vec<(String, &'static str)> {
-        chat.entries()
+    fn bodies(chat: &Chat, conv: &Conv) -> Vec<(String, &'static str)> {
+        chat.entries(conv)
             .into_iter()
             .map(|e| (e.body, e.delivery.as_str()))
             .collect()
     }
 
     #[test]
-    fn first_hello_has_no_cursor_and_welcome_asks_for_history() {
+    fn viewing_asks_for_history_once() {
         let mut chat = Chat::default();
-        assert_eq!(
-            crate::protocol::encode(&chat.hello()),
-            r#"{"type":"hello","version":1,"cursors":[]}"#
-        );
-        let replies = chat.apply(welcome("alice"));
+        assert!(chat.view(Some(lobby())).is_empty());
+        let replies = chat.apply(welcome("alice"), 0);
         assert_eq!(
             replies,
             vec![ClientFrame::History {
@@ -355,172 +712,112 @@ mod tests {
                 limit: Some(HISTORY_PAGE)
             }]
         );
-        assert_eq!(chat.user(), Some("alice"));
+        assert!(chat.view(Some(lobby())).is_empty());
     }
 
     #[test]
-    fn messages_are_ordered_by_seq_and_kept_once() {
+    fn messages_are_ordered_and_kept_once_and_resumed() {
         let mut chat = Chat::default();
-        chat.apply(welcome("alice"));
-        chat.apply(ServerFrame::Message {
-            message: message(3, "bob", "three", None),
-        });
-        chat.apply(ServerFrame::History {
-            conv: lobby(),
-            messages: vec![
-                message(1, "bob", "one", None),
-                message(3, "bob", "three", None),
-            ],
-            has_more: false,
-        });
-        chat.apply(ServerFrame::Message {
-            message: message(2, "carol", "two", None),
-        });
+        chat.apply(welcome("alice"), 0);
+        chat.apply(ServerFrame::Synced {}, 0);
+        let bob = Conv::Dm("bob".into());
+        chat.apply(
+            ServerFrame::Message {
+                message: message(lobby(), 3, "bob", "three", None),
+            },
+            0,
+        );
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: vec![
+                    message(lobby(), 1, "bob", "one", None),
+                    message(lobby(), 3, "bob", "three", None),
+                ],
+                has_more: false,
+            },
+            0,
+        );
+        chat.apply(
+            ServerFrame::Message {
+                message: message(bob.clone(), 7, "bob", "psst", None),
+            },
+            0,
+        );
         assert_eq!(
-            bodies(&chat),
-            [
-                ("one".into(), "sent"),
-                ("two".into(), "sent"),
-                ("three".into(), "sent")
+            bodies(&chat, &lobby()),
+            [("one".into(), "sent"), ("three".into(), "sent")]
+        );
+        assert_eq!(chat.thread_of(&bob).map(|t| t.unread), Some(1));
+        chat.disconnected();
+        let ClientFrame::Hello { cursors, .. } = chat.hello() else {
+            panic!()
+        };
+        assert_eq!(
+            cursors,
+            vec![
+                Cursor {
+                    conv: lobby(),
+                    seq: 3
+                },
+                Cursor { conv: bob, seq: 7 },
             ]
         );
-        assert_eq!(chat.last_seq(), Some(3));
     }
 
     #[test]
-    fn other_conversations_are_ignored_for_now() {
+    fn outbox_waits_for_welcome_and_ack() {
         let mut chat = Chat::default();
-        chat.apply(ServerFrame::Message {
-            message: Message {
-                conv: Conv::Dm("bob".into()),
-                ..message(1, "bob", "psst", None)
-            },
-        });
-        assert!(chat.entries().is_empty());
-    }
-
-    #[test]
-    fn a_send_waits_for_its_ack() {
-        let mut chat = Chat::default();
-        chat.apply(welcome("alice"));
-        let frame = chat.queue("c-1".into(), "  hi <b>all</b> ").unwrap();
-        assert_eq!(
-            frame.map(|f| crate::protocol::encode(&f)).as_deref(),
-            Some(
-                r#"{"type":"send","client_id":"c-1","conv":{"room":"lobby"},"body":"hi <b>all</b>"}"#
-            )
-        );
-        assert_eq!(bodies(&chat), [("hi <b>all</b>".into(), "sending")]);
-
-        chat.apply(ServerFrame::Ack {
+        assert_eq!(chat.queue("c-1".into(), lobby(), "  hi "), Ok(None));
+        assert_eq!(bodies(&chat, &lobby()), [("hi".into(), "sending")]);
+        let replies = chat.apply(welcome("alice"), 0);
+        assert!(replies.contains(&ClientFrame::Send {
             client_id: "c-1".into(),
-            id: 9,
             conv: lobby(),
-            seq: 4,
-            ts: 5,
-        });
-        let entries = chat.entries();
-        assert_eq!(entries.len(), 1);
-        assert_eq!(entries[0].delivery, Delivery::Sent);
-        assert_eq!(entries[0].sender, "alice");
-        assert!(entries[0].mine);
-        assert_eq!(chat.last_seq(), Some(4));
-    }
-
-    #[test]
-    fn the_outbox_is_sent_again_after_a_reconnect() {
-        let mut chat = Chat::default();
-        assert_eq!(chat.queue("c-1".into(), "offline"), Ok(None));
-        chat.apply(welcome("alice"));
-        chat.apply(ServerFrame::Message {
-            message: message(1, "bob", "hey", None),
-        });
-        chat.disconnected();
-        assert_eq!(chat.queue("c-2".into(), "later"), Ok(None));
-
-        assert_eq!(
-            chat.hello(),
-            ClientFrame::Hello {
-                version: PROTOCOL_VERSION,
-                cursors: vec![Cursor {
-                    conv: lobby(),
-                    seq: 1
-                }]
-            }
+            body: "hi".into()
+        }));
+        chat.apply(
+            ServerFrame::Ack {
+                client_id: "c-1".into(),
+                id: 5,
+                conv: lobby(),
+                seq: 1,
+                ts: 9,
+            },
+            0,
         );
-        let replies = chat.apply(welcome("alice"));
-        let ids: Vec<_> = replies
-            .iter()
-            .map(|f| match f {
-                ClientFrame::Send { client_id, .. } => client_id.as_str(),
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        assert_eq!(ids, ["c-1", "c-2"]);
-    }
-
-    #[test]
-    fn a_backlog_copy_of_our_message_clears_the_outbox() {
-        let mut chat = Chat::default();
-        chat.apply(welcome("alice"));
-        chat.queue("c-1".into(), "hi").unwrap();
-        chat.apply(ServerFrame::Message {
-            message: message(1, "alice", "hi", Some("c-1")),
-        });
-        assert_eq!(bodies(&chat), [("hi".into(), "sent")]);
-    }
-
-    #[test]
-    fn refusals_mark_the_message_or_raise_a_notice() {
-        let mut chat = Chat::default();
-        chat.apply(welcome("alice"));
-        chat.queue("c-1".into(), "spam").unwrap();
-        chat.apply(ServerFrame::Error {
-            code: crate::protocol::ErrorCode::RateLimited,
-            message: "slow down".into(),
-            client_id: Some("c-1".into()),
-        });
+        assert_eq!(bodies(&chat, &lobby()), [("hi".into(), "sent")]);
         assert_eq!(
-            chat.entries()[0].delivery,
-            Delivery::Failed("slow down".into())
+            chat.queue("c-2".into(), lobby(), "  "),
+            Err(DraftError::Empty)
         );
-        // A failed message is not resent automatically.
-        chat.disconnected();
-        assert!(!chat
-            .apply(welcome("alice"))
-            .iter()
-            .any(|f| matches!(f, ClientFrame::Send { .. })));
-
-        chat.apply(ServerFrame::Error {
-            code: crate::protocol::ErrorCode::Internal,
-            message: "oops".into(),
-            client_id: None,
-        });
-        assert_eq!(chat.notice(), Some("oops"));
     }
 
     #[test]
-    fn drafts_are_checked() {
+    fn refusals_show_on_the_message_and_unknown_names_on_the_view() {
         let mut chat = Chat::default();
-        assert_eq!(chat.queue("c".into(), "   "), Err(DraftError::Empty));
-        let long = "x".repeat(MAX_BODY_BYTES + 1);
-        assert_eq!(chat.queue("c".into(), &long), Err(DraftError::TooLong));
-        assert!(chat.entries().is_empty());
-    }
-
-    #[test]
-    fn presence_updates_the_online_list() {
-        let mut chat = Chat::default();
-        chat.apply(welcome("alice"));
-        chat.apply(ServerFrame::Presence {
-            user: "bob".into(),
-            online: true,
-        });
-        assert_eq!(chat.online().collect::<Vec<_>>(), ["alice", "bob"]);
-        chat.apply(ServerFrame::Presence {
-            user: "bob".into(),
-            online: false,
-        });
-        assert_eq!(chat.online().collect::<Vec<_>>(), ["alice"]);
+        chat.apply(welcome("alice"), 0);
+        let ghost = Conv::Dm("ghost".into());
+        chat.view(Some(ghost.clone()));
+        chat.apply(
+            ServerFrame::Error {
+                code: ErrorCode::UnknownUser,
+                message: "there is no user `ghost`".into(),
+                client_id: None,
+            },
+            0,
+        );
+        assert!(chat.thread_of(&ghost).unwrap().problem.is_some());
+        assert_eq!(chat.threads().count(), 1);
+        chat.queue("c-9".into(), lobby(), "x").unwrap();
+        chat.apply(
+            ServerFrame::Error {
+                code: ErrorCode::NotMember,
+                message: "nope".into(),
+                client_id: Some("c-9".into()),
+            },
+            0,
+        );
+        assert_eq!(bodies(&chat, &lobby()), [("x".into(), "failed")]);
     }
 }

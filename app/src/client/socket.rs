@@ -3,19 +3,28 @@
 //! Each socket event updates the connection's signals; server frames are
 //! folded into its [`Chat`](super::Chat) and the replies sent back. While
 //! the connection is wanted, a dropped socket is reopened after a backoff
-//! of 0.5 s doubling up to 15 s, with jitter.
+//! of 0.5 s doubling up to 30 s, with jitter; the backoff starts over once
+//! a connection has stayed up for 10 s.
+//!
+//! A page cannot see WebSocket pings, so the client sends its own `ping`
+//! every 15 s; without a `pong` within 10 s the socket counts as dead and
+//! is replaced.
 
-use gloo_timers::callback::Timeout;
+use gloo_timers::callback::{Interval, Timeout};
 use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
 use super::connection::SOCKET_PATH;
 use super::{Connection, ReadyState};
-use crate::protocol::{decode_server, encode, ClientFrame};
+use crate::protocol::{decode_server, encode, ClientFrame, ServerFrame};
 
 const FIRST_RETRY_MS: u32 = 500;
-const MAX_RETRY_MS: u32 = 15_000;
+const MAX_RETRY_MS: u32 = 30_000;
+/// A connection that stayed open this long resets the backoff.
+const STABLE_MS: f64 = 10_000.0;
+const PING_EVERY_MS: u32 = 15_000;
+const PONG_WITHIN_MS: f64 = 10_000.0;
 
 /// The mutable, browser-only half of a [`Connection`].
 #[derive(Default)]
@@ -27,6 +36,13 @@ pub(crate) struct Socket {
     failures: u32,
     /// The pending reconnect; dropping it cancels it.
     retry: Option<Timeout>,
+    /// When the current socket opened (ms).
+    opened_at: Option<f64>,
+    /// The heartbeat of the current socket.
+    heartbeat: Option<Interval>,
+    /// The unanswered ping: nonce and when it went out.
+    awaiting: Option<(u64, f64)>,
+    nonce: u64,
 }
 
 /// A socket with its event handlers, which live exactly as long as it.
@@ -68,6 +84,7 @@ pub(super) fn disconnect(conn: Connection) {
     let closing = conn.socket.try_update_value(|s| {
         s.wanted = false;
         s.retry = None;
+        s.heartbeat = None;
         match &s.live {
             Some(live) if live.ws.ready_state() <= WebSocket::OPEN => {
                 let _ = live.ws.close();
@@ -76,6 +93,7 @@ pub(super) fn disconnect(conn: Connection) {
             _ => false,
         }
     });
+    conn.retry_at.try_set(None);
     if closing == Some(true) {
         conn.ready_state.try_set(ReadyState::Closing);
     }
@@ -120,7 +138,12 @@ fn open(conn: Connection) {
     };
 
     let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
-        conn.socket.try_update_value(|s| s.failures = 0);
+        let heartbeat = Interval::new(PING_EVERY_MS, move || beat(conn));
+        conn.socket.try_update_value(|s| {
+            s.opened_at = Some(js_sys::Date::now());
+            s.awaiting = None;
+            s.heartbeat = Some(heartbeat);
+        });
         conn.ready_state.try_set(ReadyState::Open);
         if let Some(hello) = conn.chat.try_with_untracked(|chat| chat.hello()) {
             transmit(conn, &hello);
@@ -131,10 +154,18 @@ fn open(conn: Connection) {
             return;
         };
         match decode_server(&text) {
+            Ok(ServerFrame::Pong { nonce }) => {
+                conn.socket.try_update_value(|s| {
+                    if s.awaiting.is_some_and(|(n, _)| n == nonce) {
+                        s.awaiting = None;
+                    }
+                });
+            }
             Ok(frame) => {
+                let now = js_sys::Date::now() as i64;
                 let replies = conn
                     .chat
-                    .try_update(|chat| chat.apply(frame))
+                    .try_update(|chat| chat.apply(frame, now))
                     .unwrap_or_default();
                 for reply in &replies {
                     transmit(conn, reply);
@@ -145,11 +176,7 @@ fn open(conn: Connection) {
     });
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         leptos::logging::log!("socket closed ({}) {}", event.code(), event.reason());
-        conn.chat.try_update(|chat| chat.disconnected());
-        conn.ready_state.try_set(ReadyState::Closed);
-        if conn.socket.try_with_value(|s| s.wanted) == Some(true) {
-            schedule_retry(conn);
-        }
+        lost(conn, event.code() == 4001, false);
     });
     let socket = ws.clone();
     let on_error = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
@@ -175,6 +202,65 @@ fn open(conn: Connection) {
     conn.ready_state.try_set(ReadyState::Connecting);
 }
 
+/// The socket is gone (closed, or silent past the heartbeat): show it and,
+/// unless we were signed out, try again after a backoff.
+fn lost(conn: Connection, signed_out: bool, drop_socket: bool) {
+    let wanted = conn.socket.try_update_value(|s| {
+        s.heartbeat = None;
+        s.awaiting = None;
+        if drop_socket {
+            // Detach and close the silent socket; its events no longer matter.
+            s.live = None;
+        }
+        if let Some(opened) = s.opened_at.take() {
+            if js_sys::Date::now() - opened >= STABLE_MS {
+                s.failures = 0;
+            }
+        }
+        if signed_out {
+            s.wanted = false;
+        }
+        s.wanted
+    });
+    conn.chat.try_update(|chat| chat.disconnected());
+    conn.ready_state.try_set(ReadyState::Closed);
+    if wanted == Some(true) {
+        schedule_retry(conn);
+    }
+}
+
+/// Every 15 s: ping, or give up on a socket whose last ping went unanswered.
+fn beat(conn: Connection) {
+    let now = js_sys::Date::now();
+    let verdict = conn.socket.try_update_value(|s| match s.awaiting {
+        Some((_, sent)) if now - sent >= PONG_WITHIN_MS => None,
+        Some(_) => Some(None),
+        None => {
+            s.nonce = s.nonce.wrapping_add(1);
+            s.awaiting = Some((s.nonce, now));
+            Some(Some(s.nonce))
+        }
+    });
+    match verdict.unwrap_or(Some(None)) {
+        None => lost(conn, false, true),
+        Some(None) => {}
+        Some(Some(nonce)) => {
+            transmit(conn, &ClientFrame::Ping { nonce });
+            // Check for the answer in 10 s rather than at the next beat.
+            let check = Timeout::new(PONG_WITHIN_MS as u32, move || {
+                let dead = conn
+                    .socket
+                    .try_with_value(|s| s.awaiting.is_some_and(|(n, _)| n == nonce));
+                if dead == Some(true) {
+                    leptos::logging::warn!("no pong in time; reconnecting");
+                    lost(conn, false, true);
+                }
+            });
+            check.forget();
+        }
+    }
+}
+
 fn schedule_retry(conn: Connection) {
     let Some(delay) = conn.socket.try_update_value(|s| {
         let delay = backoff(s.failures);
@@ -183,7 +269,10 @@ fn schedule_retry(conn: Connection) {
     }) else {
         return;
     };
+    conn.retry_at
+        .try_set(Some(js_sys::Date::now() + f64::from(delay)));
     let timeout = Timeout::new(delay, move || {
+        conn.retry_at.try_set(None);
         let wanted = conn.socket.try_update_value(|s| {
             s.retry = None;
             s.wanted

@@ -1,12 +1,28 @@
 use leptos::prelude::*;
 
-use crate::client::Connection;
+use crate::client::{Connection, ReadyState};
+use crate::components::shell::Now;
 
-/// The connection's state: a coloured dot and a word. Tests read the
-/// `data-ready-state` attribute (the socket's `readyState` name).
+/// The connection's state: a coloured dot and words. Tests read the
+/// `data-ready-state` attribute (the socket's `readyState` name); people
+/// read "Online", "Connecting…" or "Offline — retrying in 4 s".
 #[component]
 pub fn ConnectionStatus() -> impl IntoView {
-    let ready_state = expect_context::<Connection>().ready_state();
+    let conn = expect_context::<Connection>();
+    let Now(now) = expect_context::<Now>();
+    let ready_state = conn.ready_state();
+    let retry_at = conn.retry_at();
+    let label = move || match ready_state.get() {
+        ReadyState::Open => "Online".to_owned(),
+        ReadyState::Connecting => "Connecting…".to_owned(),
+        state => match retry_at.get() {
+            Some(at) => {
+                let left = ((at - now.get() as f64) / 1000.0).ceil().max(1.0) as i64;
+                format!("Offline — retrying in {left} s")
+            }
+            None => state.label().to_owned(),
+        },
+    };
 
     view! {
         <span
@@ -16,7 +32,7 @@ pub fn ConnectionStatus() -> impl IntoView {
             role="status"
         >
             <span class="status-dot" aria-hidden="true"></span>
-            {move || ready_state.get().label()}
+            <span class="status-text">{label}</span>
         </span>
     }
 }

@@ -1,0 +1,137 @@
+use leptos::{
+    ev::{KeyboardEvent, SubmitEvent},
+    prelude::*,
+};
+
+use crate::client::{now_ms, Connection};
+use crate::components::sidebar::title_of;
+use crate::protocol::{ClientFrame, Conv, ErrorCode};
+
+/// How often to tell others we are typing, at most.
+const TYPING_EVERY_MS: i64 = 3_000;
+
+/// The box to write in. Sending never waits: the message shows at once
+/// and is delivered when the connection allows. Enter sends, Shift+Enter
+/// starts a new line.
+#[component]
+pub fn Composer(
+    #[prop(into)] conv: Signal<Option<Conv>>,
+    /// Why this conversation cannot be used, if it cannot.
+    #[prop(into)]
+    problem: Signal<Option<(ErrorCode, String)>>,
+    /// The connection is open.
+    #[prop(into)]
+    online: Signal<bool>,
+) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let draft = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let last_typing = StoredValue::new(0_i64);
+    let pending = Memo::new(move |_| conn.chat().with(|c| c.pending()));
+
+    // Why sending is impossible right now, if it is.
+    let blocked = Memo::new(move |_| {
+        let conv = conv.get();
+        let Some(conv) = conv else {
+            return Some("There is no conversation here.".to_owned());
+        };
+        problem.get().map(|(code, _)| match (&conv, code) {
+            (Conv::Room(room), ErrorCode::NotMember) => {
+                format!("Join #{room} to write here.")
+            }
+            (Conv::Room(room), ErrorCode::UnknownRoom) => format!("Room #{room} does not exist."),
+            (Conv::Dm(user), ErrorCode::UnknownUser) => format!("There is no user “{user}”."),
+            _ => "You cannot write in this conversation.".to_owned(),
+        })
+    });
+
+    let submit = move || {
+        if blocked.with_untracked(Option::is_some) {
+            return;
+        }
+        let Some(conv) = conv.get_untracked() else {
+            return;
+        };
+        match conn.send(conv, &draft.get_untracked()) {
+            Ok(()) => {
+                draft.set(String::new());
+                error.set(None);
+            }
+            Err(why) => error.set(Some(why.to_string())),
+        }
+    };
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        submit();
+    };
+    let on_keydown = move |event: KeyboardEvent| {
+        if event.key() == "Enter" && !event.shift_key() && !event.is_composing() {
+            event.prevent_default();
+            submit();
+        }
+    };
+    let on_input = move |_| {
+        let now = now_ms();
+        if now - last_typing.get_value() >= TYPING_EVERY_MS && online.get_untracked() {
+            if let Some(conv) = conv.get_untracked() {
+                if blocked.with_untracked(Option::is_none) {
+                    last_typing.set_value(now);
+                    conn.request(ClientFrame::Typing { conv });
+                }
+            }
+        }
+    };
+    let placeholder = move || {
+        conv.get()
+            .map(|c| format!("Write to {}…", title_of(&c)))
+            .unwrap_or_default()
+    };
+
+    view! {
+        <form class="composer" on:submit=on_submit>
+            <label for="message" class="visually-hidden">"Message"</label>
+            <div class="composer-row">
+                <textarea
+                    id="message"
+                    name="message"
+                    rows="1"
+                    autocomplete="off"
+                    placeholder=placeholder
+                    aria-describedby="composer-note"
+                    disabled=move || blocked.with(Option::is_some)
+                    bind:value=draft
+                    on:keydown=on_keydown
+                    on:input=on_input
+                ></textarea>
+                <button
+                    type="submit"
+                    class="primary"
+                    disabled=move || {
+                        blocked.with(Option::is_some) || draft.with(|d| d.trim().is_empty())
+                    }
+                >
+                    "Send"
+                </button>
+            </div>
+            <p id="composer-note" class="composer-note" aria-live="polite">
+                {move || {
+                    if let Some(reason) = blocked.get() {
+                        reason
+                    } else if !online.get() {
+                        match pending.get() {
+                            0 => "You are offline. Messages you write now are sent when the connection is back.".to_owned(),
+                            1 => "You are offline. 1 message waits to be sent.".to_owned(),
+                            n => format!("You are offline. {n} messages wait to be sent."),
+                        }
+                    } else {
+                        String::new()
+                    }
+                }}
+            </p>
+            <Show when=move || error.with(Option::is_some)>
+                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            </Show>
+        </form>
+    }
+    .into_any()
+}

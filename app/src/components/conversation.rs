@@ -1,0 +1,459 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::{hooks::use_navigate, hooks::use_params_map, NavigateOptions};
+
+use crate::client::{
+    chat::lobby,
+    clock, day_label, day_of,
+    text::{segments, Segment},
+    Connection, Delivery, Entry,
+};
+use crate::components::{
+    composer::Composer,
+    shell::Now,
+    sidebar::{href_of, title_of},
+};
+use crate::protocol::{ClientFrame, Conv, ErrorCode, LOBBY};
+
+/// `/`: the lobby.
+#[component]
+pub fn LobbyRoute() -> impl IntoView {
+    view! { <ConversationPane conv=Signal::derive(|| Some(lobby()))/> }
+}
+
+/// `/c/{kind}/{name}`: any conversation.
+#[component]
+pub fn ConversationRoute() -> impl IntoView {
+    let params = use_params_map();
+    let conv = Memo::new(move |_| {
+        params.with(|p| {
+            let name = p.get("name")?;
+            match p.get("kind")?.as_str() {
+                "room" => Some(Conv::Room(name.to_ascii_lowercase())),
+                "dm" => Some(Conv::Dm(name)),
+                "guest" => Some(Conv::Guest(name)),
+                _ => None,
+            }
+        })
+    });
+    let conv: Signal<Option<Conv>> = conv.into();
+    view! { <ConversationPane conv/> }
+}
+
+/// One row of the timeline.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Row {
+    Day(String),
+    /// A message; `head` starts a run of messages by one sender.
+    Message {
+        entry: Entry,
+        head: bool,
+    },
+}
+
+/// Group consecutive messages by sender, with a separator at each new day.
+fn rows(entries: Vec<Entry>, now: i64) -> Vec<Row> {
+    let mut out = Vec::with_capacity(entries.len() + 4);
+    let mut last_day = None;
+    let mut last: Option<(String, i64)> = None;
+    for entry in entries {
+        let ts = entry.ts.unwrap_or(now);
+        let day = day_of(ts);
+        let mut head = true;
+        if last_day != Some(day) {
+            out.push(Row::Day(day_label(ts, now)));
+            last_day = Some(day);
+        } else if let Some((sender, at)) = &last {
+            head = *sender != entry.sender || ts - at > 5 * 60_000;
+        }
+        last = Some((entry.sender.clone(), ts));
+        out.push(Row::Message { entry, head });
+    }
+    out
+}
+
+/// A conversation: header, messages, who is typing and the composer.
+#[component]
+pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let Now(now) = expect_context::<Now>();
+    let chat = conn.chat();
+    let ready_state = conn.ready_state();
+    let navigate = use_navigate();
+
+    // Show it: fetch its history and mark it read.
+    // Another pane may already show its conversation when this one is
+    // cleaned up, so only forget what this pane showed.
+    let shown = StoredValue::new(None::<Conv>);
+    Effect::new(move |_| {
+        let current = conv.get();
+        shown.set_value(current.clone());
+        conn.view(current);
+    });
+    on_cleanup(move || {
+        if let Some(conv) = shown.try_get_value().flatten() {
+            conn.unview(&conv);
+        }
+    });
+
+    let thread = Memo::new(move |_| {
+        let conv = conv.get()?;
+        chat.with(|c| c.thread_of(&conv).cloned())
+    });
+    let problem = Memo::new(move |_| thread.with(|t| t.as_ref().and_then(|t| t.problem.clone())));
+    let entries = Memo::new(move |_| {
+        let Some(conv) = conv.get() else {
+            return Vec::new();
+        };
+        chat.with(|c| c.entries(&conv))
+    });
+    // The day labels change at most at midnight; recompute on the minute.
+    let minute = Memo::new(move |_| now.get() / 60_000);
+    let rows = Memo::new(move |_| rows(entries.get(), minute.get() * 60_000));
+    let loading = Memo::new(move |_| thread.with(|t| t.as_ref().is_some_and(|t| t.loading)));
+    let has_more = Memo::new(move |_| thread.with(|t| t.as_ref().is_some_and(|t| t.has_more)));
+    let notice = Memo::new(move |_| chat.with(|c| c.notice().map(str::to_owned)));
+    let typing = Memo::new(move |_| {
+        let t = now.get();
+        thread.with(|th| {
+            th.as_ref()
+                .map(|th| {
+                    th.typing
+                        .iter()
+                        .filter(|(_, until)| **until > t)
+                        .map(|(u, _)| u.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    });
+    let subtitle = Memo::new(move |_| {
+        let conv = conv.get()?;
+        match &conv {
+            Conv::Room(_) => thread.with(|t| {
+                t.as_ref().and_then(|t| t.members).map(|n| match n {
+                    1 => "1 member".to_owned(),
+                    n => format!("{n} members"),
+                })
+            }),
+            Conv::Dm(name) | Conv::Guest(name) => {
+                let on = chat.with(|c| c.is_online(name));
+                Some(if on { "Online" } else { "Offline" }.to_owned())
+            }
+        }
+    });
+    let title = move || {
+        conv.get()
+            .map(|c| {
+                let display = thread
+                    .with(|t| t.as_ref().map(|t| t.display.clone()))
+                    .filter(|d| !d.is_empty() && problem.with(Option::is_none));
+                let c = match (c, display) {
+                    (Conv::Room(_), Some(d)) => Conv::Room(d),
+                    (Conv::Dm(_), Some(d)) => Conv::Dm(d),
+                    (Conv::Guest(_), Some(d)) => Conv::Guest(d),
+                    (c, None) => c,
+                };
+                title_of(&c)
+            })
+            .unwrap_or_else(|| "Not found".to_owned())
+    };
+    let can_leave = move || {
+        matches!(conv.get(), Some(Conv::Room(r)) if r != LOBBY) && problem.with(Option::is_none)
+    };
+    let leave = {
+        let navigate = navigate.clone();
+        move |_| {
+            if let Some(Conv::Room(room)) = conv.get_untracked() {
+                conn.request(ClientFrame::LeaveRoom { room });
+                navigate("/c/room/lobby", NavigateOptions::default());
+            }
+        }
+    };
+
+    // Scrolling: keep the reader's place, follow new messages at the bottom,
+    // fetch older ones at the top.
+    let scroller = NodeRef::<leptos::html::Div>::new();
+    let at_bottom = StoredValue::new(true);
+    // (first row key before the page was asked for, scroll height, scroll top)
+    let restore = StoredValue::new(None::<(Option<String>, i32, i32)>);
+    let first_key = move || entries.with_untracked(|e| e.first().map(|e| e.key.clone()));
+    let on_scroll = move |_| {
+        let Some(el) = scroller.get_untracked() else {
+            return;
+        };
+        let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
+        at_bottom.set_value(bottom);
+        if el.scroll_top() < 120 && conn.load_older() {
+            restore.set_value(Some((first_key(), el.scroll_height(), el.scroll_top())));
+        }
+    };
+    Effect::new(move |prev: Option<Option<Conv>>| {
+        let current = conv.get();
+        if prev.as_ref() != Some(&current) {
+            at_bottom.set_value(true);
+            restore.set_value(None);
+        }
+        rows.track();
+        let el = scroller.get();
+        request_animation_frame(move || {
+            let Some(el) = el else {
+                return;
+            };
+            let pending = restore.get_value();
+            match pending {
+                Some((key, height, top)) if key != first_key() => {
+                    restore.set_value(None);
+                    el.set_scroll_top(el.scroll_height() - height + top);
+                }
+                _ if at_bottom.get_value() => el.set_scroll_top(el.scroll_height()),
+                _ => {}
+            }
+        });
+        current
+    });
+
+    let header = view! {
+            <header class="conv-header">
+                <div class="conv-heading">
+                    <h1 id="conversation-title" data-testid="conversation-title">{title}</h1>
+                    {move || subtitle.get().map(|s| view! { <span class="hint">{s}</span> })}
+                </div>
+                <Show when=can_leave>
+                    <button type="button" class="quiet" on:click=leave.clone()>
+                        "Leave room"
+                    </button>
+                </Show>
+            </header>
+    }
+    .into_any();
+    let timeline = view! {
+            <div class="timeline" node_ref=scroller on:scroll=on_scroll>
+                <Show when=move || loading.get() || has_more.get() && !entries.with(Vec::is_empty)>
+                    <p class="history-state">
+                        {move || {
+                            if loading.get() {
+                                "Loading earlier messages…"
+                            } else {
+                                "Scroll up for earlier messages"
+                            }
+                        }}
+                    </p>
+                </Show>
+                <Show when=move || {
+                    !loading.get() && !has_more.get() && !entries.with(Vec::is_empty)
+                }>
+                    <p class="history-state">"This is the beginning of the conversation."</p>
+                </Show>
+                <Show when=move || {
+                    entries.with(Vec::is_empty) && !loading.get() && problem.with(Option::is_none)
+                        && conv.with(Option::is_some)
+                }>
+                    <p class="empty">"No messages yet. Say hello!"</p>
+                </Show>
+                <ol class="messages" role="log" aria-live="polite" aria-label="Messages" data-testid="messages">
+                    <For
+                        each=move || rows.get()
+                        key=|row| row.clone()
+                        children=|row| match row {
+                            Row::Day(label) => {
+                                view! {
+                                    <li class="day" role="separator">
+                                        <span>{label}</span>
+                                    </li>
+                                }
+                                    .into_any()
+                            }
+                            Row::Message { entry, head } => {
+                                view! { <MessageRow entry head/> }.into_any()
+                            }
+                        }
+                    />
+                </ol>
+            </div>
+    }
+    .into_any();
+    let navigate_join = navigate.clone();
+    view! {
+        <Title text=move || format!("{} · Parley", title())/>
+        <section class="conversation" aria-labelledby="conversation-title">
+            {header}
+            <Show when=move || notice.with(Option::is_some)>
+                <div class="notice" role="alert">
+                    <p>{move || notice.get().unwrap_or_default()}</p>
+                    <button
+                        type="button"
+                        class="quiet"
+                        aria-label="Dismiss"
+                        on:click=move |_| conn.clear_notice()
+                    >
+                        "×"
+                    </button>
+                </div>
+            </Show>
+            {move || {
+                let navigate = navigate_join.clone();
+                let Some(conv) = conv.get() else {
+                    return view! {
+                        <div class="problem" role="alert">
+                            <p>"There is no such conversation."</p>
+                            <a href="/">"Go to the lobby"</a>
+                        </div>
+                    }
+                        .into_any();
+                };
+                problem
+                    .get()
+                    .map(|(code, message)| {
+                        let (text, action) = explain(&conv, code, &message);
+                        let action = action
+                            .map(|(label, frame)| {
+                                let navigate = navigate.clone();
+                                let href = href_of(&conv);
+                                view! {
+                                    <button
+                                        type="button"
+                                        class="primary"
+                                        on:click=move |_| {
+                                            conn.request(frame.clone());
+                                            navigate(&href, NavigateOptions::default());
+                                        }
+                                    >
+                                        {label}
+                                    </button>
+                                }
+                            });
+                        view! {
+                            <div class="problem" role="alert" data-testid="conversation-problem">
+                                <p>{text}</p>
+                                {action}
+                            </div>
+                        }
+                            .into_any()
+                    })
+                    .unwrap_or_else(|| ().into_any())
+            }}
+            {timeline}
+            <p class="typing" aria-live="polite">
+                {move || typing_text(&typing.get())}
+            </p>
+            <Composer
+                conv=conv
+                problem=problem
+                online=Signal::derive(move || ready_state.get() == crate::client::ReadyState::Open)
+            />
+        </section>
+    }
+    .into_any()
+}
+
+/// What to tell the reader about a conversation they cannot use, and what
+/// they can do about it.
+fn explain(conv: &Conv, code: ErrorCode, message: &str) -> (String, Option<(String, ClientFrame)>) {
+    match (conv, code) {
+        (Conv::Room(room), ErrorCode::UnknownRoom) => (
+            format!("There is no room #{room}."),
+            Some((
+                format!("Create #{room}"),
+                ClientFrame::CreateRoom { room: room.clone() },
+            )),
+        ),
+        (Conv::Room(room), ErrorCode::NotMember) => (
+            format!("You are not a member of #{room}. Join it to read and write here."),
+            Some((
+                format!("Join #{room}"),
+                ClientFrame::JoinRoom { room: room.clone() },
+            )),
+        ),
+        (Conv::Dm(user), ErrorCode::UnknownUser) => (
+            format!("There is no user “{user}”. Check the spelling of the name."),
+            None,
+        ),
+        (Conv::Guest(user), ErrorCode::UnknownUser) => {
+            (format!("There is no guest “{user}”."), None)
+        }
+        _ => (message.to_owned(), None),
+    }
+}
+
+fn typing_text(who: &[String]) -> String {
+    match who {
+        [] => String::new(),
+        [one] => format!("{one} is typing…"),
+        [a, b] => format!("{a} and {b} are typing…"),
+        _ => "Several people are typing…".to_owned(),
+    }
+}
+
+/// One message. The body is rendered as text, never as HTML; web
+/// addresses become links that open in a new tab.
+#[component]
+fn MessageRow(entry: Entry, head: bool) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let status = entry.delivery.as_str();
+    let time = entry.ts.map(clock);
+    let body = segments(&entry.body)
+        .into_iter()
+        .map(|segment| match segment {
+            Segment::Text(text) => text.into_any(),
+            Segment::Link(url) => view! {
+                <a href=url.clone() target="_blank" rel="noopener noreferrer">
+                    {url.clone()}
+                </a>
+            }
+            .into_any(),
+        })
+        .collect_view();
+    let failed = match &entry.delivery {
+        Delivery::Failed(reason) => Some(reason.clone()),
+        _ => None,
+    };
+    let client_id = entry.key.strip_prefix('c').map(str::to_owned);
+
+    view! {
+        <li
+            class="message"
+            class:mine=entry.mine
+            class:head=head
+            data-testid="message"
+            data-status=status
+        >
+            <div class="message-meta" class:visually-hidden=!head>
+                <span class="sender">{entry.sender}</span>
+                {time.clone().map(|t| view! { <time>{t}</time> })}
+            </div>
+            <div class="bubble" title=time>
+                <p class="body">{body}</p>
+            </div>
+            {match (&entry.delivery, failed) {
+                (Delivery::Sending, _) => {
+                    Some(view! { <p class="delivery">"Sending…"</p> }.into_any())
+                }
+                (_, Some(reason)) => {
+                    Some(
+                        view! {
+                            <p class="delivery failed" role="alert">
+                                {format!("Not sent: {reason}")}
+                                {client_id
+                                    .map(|id| {
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="link-button"
+                                                on:click=move |_| conn.discard(&id)
+                                            >
+                                                "Discard"
+                                            </button>
+                                        }
+                                    })}
+                            </p>
+                        }
+                            .into_any(),
+                    )
+                }
+                _ => None,
+            }}
+        </li>
+    }
+    .into_any()
+}

@@ -1,0 +1,308 @@
+use leptos::{ev::SubmitEvent, prelude::*};
+use leptos_router::{hooks::use_location, hooks::use_navigate, NavigateOptions};
+
+use crate::client::Connection;
+use crate::components::shell::{initial, SidebarOpen};
+use crate::protocol::{valid_name, ClientFrame, Conv};
+
+/// The address of a conversation.
+pub fn href_of(conv: &Conv) -> String {
+    match conv {
+        Conv::Room(name) => format!("/c/room/{name}"),
+        Conv::Dm(name) => format!("/c/dm/{name}"),
+        Conv::Guest(name) => format!("/c/guest/{name}"),
+    }
+}
+
+/// What a person reads for a conversation.
+pub fn title_of(conv: &Conv) -> String {
+    match conv {
+        Conv::Room(name) => format!("#{name}"),
+        Conv::Dm(name) => name.clone(),
+        Conv::Guest(name) => format!("{name} (guest)"),
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Item {
+    conv: Conv,
+    unread: i64,
+    online: bool,
+}
+
+/// Rooms, direct conversations and who is online, with ways to add to them.
+#[component]
+pub fn Sidebar() -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let SidebarOpen(open) = expect_context::<SidebarOpen>();
+    let chat = conn.chat();
+    let items = Memo::new(move |_| {
+        chat.with(|c| {
+            c.threads()
+                .map(|(key, t)| {
+                    let conv = match key {
+                        Conv::Room(_) => Conv::Room(t.display.clone()),
+                        Conv::Dm(_) => Conv::Dm(t.display.clone()),
+                        Conv::Guest(_) => Conv::Guest(t.display.clone()),
+                    };
+                    let online = match &conv {
+                        Conv::Room(_) => false,
+                        Conv::Dm(name) | Conv::Guest(name) => c.is_online(name),
+                    };
+                    Item {
+                        conv,
+                        unread: t.unread,
+                        online,
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let rooms = Memo::new(move |_| {
+        items.with(|all| {
+            all.iter()
+                .filter(|i| matches!(i.conv, Conv::Room(_)))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let people = Memo::new(move |_| {
+        items.with(|all| {
+            all.iter()
+                .filter(|i| !matches!(i.conv, Conv::Room(_)))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
+    });
+    let online = Memo::new(move |_| {
+        chat.with(|c| {
+            let me = c.user().unwrap_or_default().to_owned();
+            c.online()
+                .filter(|u| *u != me)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+    });
+
+    view! {
+        <nav class="sidebar" class:open=move || open.get() id="sidebar" aria-label="Conversations">
+            <section class="side-section" aria-labelledby="rooms-title">
+                <h2 id="rooms-title">"Rooms"</h2>
+                <ul class="conv-list" data-testid="conversations">
+                    <For
+                        each=move || rooms.get()
+                        key=|item| item.clone()
+                        children=|item| view! { <ConvLink item/> }
+                    />
+                </ul>
+                <RoomForm/>
+            </section>
+            <section class="side-section" aria-labelledby="dms-title">
+                <h2 id="dms-title">"Direct messages"</h2>
+                <ul class="conv-list" data-testid="conversations">
+                    <For
+                        each=move || people.get()
+                        key=|item| item.clone()
+                        children=|item| view! { <ConvLink item/> }
+                    />
+                </ul>
+                <Show when=move || people.with(Vec::is_empty)>
+                    <p class="side-hint">"No direct messages yet."</p>
+                </Show>
+                <DmForm/>
+            </section>
+            <section class="side-section" aria-labelledby="online-title">
+                <h2 id="online-title">
+                    "Online " <span class="count">{move || online.with(Vec::len)}</span>
+                </h2>
+                <ul class="conv-list online-list">
+                    <For
+                        each=move || online.get()
+                        key=|name| name.clone()
+                        children=move |name| {
+                            let href = href_of(&Conv::Dm(name.clone()));
+                            view! {
+                                <li>
+                                    <a
+                                        class="conv-link"
+                                        href=href
+                                        on:click=move |_| open.set(false)
+                                    >
+                                        <span class="avatar small" aria-hidden="true">
+                                            {initial(&name)}
+                                            <span class="presence on"></span>
+                                        </span>
+                                        <span class="conv-name">{name.clone()}</span>
+                                    </a>
+                                </li>
+                            }
+                        }
+                    />
+                </ul>
+                <Show when=move || online.with(Vec::is_empty)>
+                    <p class="side-hint">"Nobody else is online."</p>
+                </Show>
+            </section>
+        </nav>
+    }
+    .into_any()
+}
+
+/// One conversation in the sidebar, with its unread count.
+#[component]
+fn ConvLink(item: Item) -> impl IntoView {
+    let SidebarOpen(open) = expect_context::<SidebarOpen>();
+    let location = use_location();
+    let href = href_of(&item.conv);
+    let current = {
+        let href = href.clone();
+        let lobby = matches!(&item.conv, Conv::Room(n) if n == crate::protocol::LOBBY);
+        move || {
+            let path = location.pathname.get();
+            let here = path.eq_ignore_ascii_case(&href) || (lobby && path == "/");
+            here.then_some("page")
+        }
+    };
+    let (icon, name) = match &item.conv {
+        Conv::Room(name) => (
+            view! { <span class="room-icon" aria-hidden="true">"#"</span> }.into_any(),
+            name.clone(),
+        ),
+        Conv::Dm(name) | Conv::Guest(name) => (
+            view! {
+                <span class="avatar small" aria-hidden="true">
+                    {initial(name)}
+                    <span class="presence" class:on=item.online></span>
+                </span>
+            }
+            .into_any(),
+            name.clone(),
+        ),
+    };
+    let guest = matches!(item.conv, Conv::Guest(_));
+    let unread = item.unread;
+    view! {
+        <li>
+            <a
+                class="conv-link"
+                class:unread=move || { unread > 0 }
+                href=href
+                aria-current=current
+                on:click=move |_| open.set(false)
+            >
+                {icon}
+                <span class="conv-name">{name}</span>
+                {guest.then(|| view! { <span class="tag">"(guest)"</span> })}
+                {(unread > 0)
+                    .then(|| {
+                        view! {
+                            <span class="badge" data-testid="unread">
+                                {unread}
+                                <span class="visually-hidden">" unread"</span>
+                            </span>
+                        }
+                    })}
+            </a>
+        </li>
+    }
+    .into_any()
+}
+
+/// Join a room by name, or create it.
+#[component]
+fn RoomForm() -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let SidebarOpen(open) = expect_context::<SidebarOpen>();
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<&'static str>);
+    let navigate = use_navigate();
+    let go = move |create: bool| {
+        let room = name.get_untracked().trim().to_ascii_lowercase();
+        if !valid_name(&room) {
+            error.set(Some("Room names are 1 to 32 letters, digits, “_” or “-”."));
+            return;
+        }
+        error.set(None);
+        conn.request(if create {
+            ClientFrame::CreateRoom { room: room.clone() }
+        } else {
+            ClientFrame::JoinRoom { room: room.clone() }
+        });
+        name.set(String::new());
+        open.set(false);
+        navigate(&href_of(&Conv::Room(room)), NavigateOptions::default());
+    };
+    let go_create = go.clone();
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        go(false);
+    };
+    view! {
+        <form class="side-form" on:submit=on_submit>
+            <label for="room-name">"Join or create a room"</label>
+            <div class="side-row">
+                <input
+                    id="room-name"
+                    type="text"
+                    placeholder="room-name"
+                    autocomplete="off"
+                    autocapitalize="none"
+                    spellcheck="false"
+                    maxlength="32"
+                    bind:value=name
+                />
+                <button type="submit" class="small">"Join"</button>
+                <button type="button" class="small ghost" on:click=move |_| go_create(true)>
+                    "Create"
+                </button>
+            </div>
+            <Show when=move || error.with(Option::is_some)>
+                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            </Show>
+        </form>
+    }
+    .into_any()
+}
+
+/// Open the direct conversation with someone.
+#[component]
+fn DmForm() -> impl IntoView {
+    let SidebarOpen(open) = expect_context::<SidebarOpen>();
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<&'static str>);
+    let navigate = use_navigate();
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let user = name.get_untracked().trim().to_owned();
+        if !valid_name(&user) {
+            error.set(Some("Usernames are 1 to 32 letters, digits, “_” or “-”."));
+            return;
+        }
+        error.set(None);
+        name.set(String::new());
+        open.set(false);
+        navigate(&href_of(&Conv::Dm(user)), NavigateOptions::default());
+    };
+    view! {
+        <form class="side-form" on:submit=on_submit>
+            <label for="dm-name">"Message someone"</label>
+            <div class="side-row">
+                <input
+                    id="dm-name"
+                    type="text"
+                    placeholder="username"
+                    autocomplete="off"
+                    autocapitalize="none"
+                    spellcheck="false"
+                    maxlength="32"
+                    bind:value=name
+                />
+                <button type="submit" class="small">"Open"</button>
+            </div>
+            <Show when=move || error.with(Option::is_some)>
+                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            </Show>
+        </form>
+    }
+    .into_any()
+}

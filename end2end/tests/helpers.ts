@@ -1,0 +1,59 @@
+import { expect, type Page } from "@playwright/test";
+
+// Every test signs up fresh users, so runs never depend on each other or on
+// what an earlier run left in the database.
+export function freshName(prefix: string): string {
+  const suffix =
+    Date.now().toString(36) + Math.random().toString(36).slice(2, 8);
+  return `${prefix}_${suffix}`.slice(0, 32);
+}
+
+export const PASSWORD = "correct horse battery staple";
+
+/** Load `path`, wait for hydration, sign in and wait until the socket is open. */
+export async function signIn(
+  page: Page,
+  username: string,
+  path = "/",
+): Promise<void> {
+  await page.goto(path);
+  await expect(page.locator('[data-hydrated="true"]')).toHaveCount(1);
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+
+  const status = page.getByTestId("connection-status");
+  await expect(status).toHaveAttribute("data-ready-state", "open");
+  await expect(status).toHaveText("Online");
+}
+
+/** Write `text` in the composer and send it with the button. */
+export async function send(page: Page, text: string): Promise<void> {
+  const box = page.getByLabel("Message", { exact: true });
+  await box.fill(text);
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await expect(box).toHaveValue("");
+}
+
+/** The message rows showing `text`. */
+export function message(page: Page, text: string) {
+  return page.getByTestId("message").filter({ hasText: text });
+}
+
+/** The sidebar. */
+export function sidebar(page: Page) {
+  return page.getByRole("navigation", { name: "Conversations" });
+}
+
+/** A conversation's link in the sidebar (not the online list) (direct conversations are named by the other person). */
+export function convLink(page: Page, name: string | RegExp) {
+  return page.getByTestId("conversations").getByRole("link", { name }).first();
+}
+
+/** Open the direct conversation with `user` from the sidebar form. */
+export async function openDm(page: Page, user: string): Promise<void> {
+  await page.getByLabel("Message someone").fill(user);
+  await page.getByRole("button", { name: "Open", exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`/c/dm/${user}$`));
+  await expect(page.getByTestId("conversation-title")).toHaveText(user);
+}

@@ -1,0 +1,149 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect, test } from "@playwright/test";
+
+import { freshName, message, send, signIn } from "./helpers";
+
+/**
+ * This spec runs a server of its own (the release binary `cargo leptos`
+ * built) so it can stop and start it mid-conversation, on the same port
+ * and database file.
+ */
+const root = path.join(__dirname, "..", "..");
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+class Server {
+  private child?: ChildProcess;
+  constructor(
+    readonly port: number,
+    private readonly db: string,
+  ) {}
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      path.join(root, "target", "release", "server"),
+      [
+        "--addr",
+        `127.0.0.1:${this.port}`,
+        "--database-url",
+        `sqlite://${this.db}`,
+        "--signin-per-ip-per-min",
+        "10000",
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, LEPTOS_SITE_ROOT: "target/site", RUST_LOG: "warn" },
+        stdio: ["ignore", "inherit", "inherit"],
+      },
+    );
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        const response = await fetch(`${this.url}/healthz`);
+        if (response.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error("the server did not start");
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+test("the server restarts mid-conversation: nothing is lost or doubled", async ({
+  browser,
+}) => {
+  test.setTimeout(120_000);
+  const dir = mkdtempSync(path.join(tmpdir(), "parley-restart-"));
+  const server = new Server(await freePort(), path.join(dir, "p.db"));
+  await server.start();
+  const ctxA = await browser.newContext({ baseURL: server.url });
+  const ctxB = await browser.newContext({ baseURL: server.url });
+  try {
+    const ann = await ctxA.newPage();
+    const ben = await ctxB.newPage();
+    await signIn(ann, freshName("ann"));
+    await signIn(ben, freshName("ben"));
+
+    const before = `before the restart ${Date.now()}`;
+    await send(ann, before);
+    await expect(message(ben, before)).toHaveCount(1);
+
+    await server.stop();
+    const status = ann.getByTestId("connection-status");
+    await expect(status).toHaveAttribute("data-ready-state", /closed|connecting/);
+    await expect(status).toHaveText(/Offline|Connecting/);
+
+    // Written during the outage: it waits, shown as pending.
+    const during = `during the outage ${Date.now()}`;
+    await send(ann, during);
+    await expect(message(ann, during)).toHaveAttribute("data-status", "sending");
+    await expect(ann.getByText(/You are offline/)).toBeVisible();
+
+    await server.start();
+    await expect(status).toHaveAttribute("data-ready-state", "open", {
+      timeout: 45_000,
+    });
+    await expect(status).toHaveText("Online");
+    await expect(message(ann, during)).toHaveAttribute("data-status", "sent");
+    await expect(ben.getByTestId("connection-status")).toHaveAttribute(
+      "data-ready-state",
+      "open",
+      { timeout: 45_000 },
+    );
+    await expect(message(ben, during)).toHaveCount(1);
+
+    const after = `after the restart ${Date.now()}`;
+    await send(ben, after);
+    await expect(message(ann, after)).toHaveCount(1);
+
+    // Exactly once each, on both sides, in order.
+    for (const page of [ann, ben]) {
+      for (const text of [before, during, after]) {
+        await expect(message(page, text)).toHaveCount(1);
+      }
+      const bodies = await page.getByTestId("message").locator(".body").allTextContents();
+      const order = [before, during, after].map((t) => bodies.indexOf(t));
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
+
+    // And after a reload, the server's history agrees.
+    await ben.reload();
+    for (const text of [before, during, after]) {
+      await expect(message(ben, text)).toHaveCount(1);
+    }
+  } finally {
+    await ctxA.close();
+    await ctxB.close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
