@@ -290,13 +290,7 @@ impl TestServer {
 
 /// The `name=value` part of the `parley_session` Set-Cookie header.
 pub fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("parley_session="))
-        .map(|v| v.split(';').next().unwrap_or(v).trim().to_string())
+    session_set_cookie(response).map(|v| v.split(';').next().unwrap_or("").trim().to_string())
 }
 
 /// The full `parley_session` Set-Cookie header.
