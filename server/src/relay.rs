@@ -97,7 +97,7 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let messages: Vec<NewMessage> = batch.iter().map(|s| s.message.clone()).collect();
+        let messages: Vec<&NewMessage> = batch.iter().map(|s| &s.message).collect();
         match store.commit_batch(&messages).await {
             Ok(results) => {
                 let stored = results

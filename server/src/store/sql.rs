@@ -619,7 +619,7 @@ impl Store {
     /// next sequence number of its conversation; a resend of a client id that
     /// is already stored comes back as [`Committed::Duplicate`]. Nothing is
     /// visible to anyone before the commit.
-    pub async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Committed>> {
+    pub async fn commit_batch(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
         let mut tx = self.begin().await?;
         let mut out = Vec::with_capacity(batch.len());
         let now = now_ms();
