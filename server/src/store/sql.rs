@@ -448,17 +448,34 @@ impl Store {
 
     /// Every conversation `user_id` is in.
     pub async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
-        let rows = sqlx::query(&self.q(
+        self.memberships_matching(user_id, None).await
+    }
+
+    /// The user's memberships, or only the one in `conv_id`.
+    async fn memberships_matching(
+        &self,
+        user_id: i64,
+        conv_id: Option<i64>,
+    ) -> Result<Vec<Membership>> {
+        let one = if conv_id.is_some() {
+            " AND c.id = ?"
+        } else {
+            ""
+        };
+        let sql = format!(
             "SELECT c.id, c.kind, c.room_name, c.guest_name, c.last_seq, m.read_seq,
                     (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
                       WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1) AS peer,
                     (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members
              FROM members m JOIN conversations c ON c.id = m.conv_id
-             WHERE m.user_id = ? ORDER BY c.id",
-        ))
-        .bind(user_id)
-        .fetch_all(&self.pool)
-        .await?;
+             WHERE m.user_id = ?{one} ORDER BY c.id"
+        );
+        let sql = self.q(&sql);
+        let mut query = sqlx::query(&sql).bind(user_id);
+        if let Some(conv_id) = conv_id {
+            query = query.bind(conv_id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
         let own_name: Option<String> =
             sqlx::query_scalar(&self.q("SELECT name FROM users WHERE id = ?"))
                 .bind(user_id)
@@ -530,10 +547,9 @@ impl Store {
     /// The membership of one conversation, if `user_id` is in it.
     pub async fn membership(&self, conv_id: i64, user_id: i64) -> Result<Option<Membership>> {
         Ok(self
-            .memberships(user_id)
+            .memberships_matching(user_id, Some(conv_id))
             .await?
-            .into_iter()
-            .find(|m| m.conv_id == conv_id))
+            .pop())
     }
 
     /// Messages with `seq > after`, oldest first, at most `limit`.
