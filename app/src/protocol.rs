@@ -263,6 +263,10 @@ pub enum ServerFrame {
         /// The `client_id` of the refused `send`, when there is one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
+        /// The conversation the refused frame named, when it named one
+        /// (`send`, `history`, `read`, `typing`, and the room frames).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        conv: Option<Conv>,
     },
 }
 
@@ -537,6 +541,7 @@ mod tests {
                 code: ErrorCode::NotMember,
                 message: "you are not in room rust".into(),
                 client_id: Some("c-2".into()),
+                conv: Some(Conv::Room("rust".into())),
             },
         ] {
             round_trip_server(frame);
@@ -558,6 +563,7 @@ mod tests {
             code: ErrorCode::MalformedJson,
             message: "x".into(),
             client_id: None,
+            conv: None,
         };
         assert_eq!(
             encode(&error),

@@ -132,6 +132,7 @@ fn refuse(hub: &Hub, submission: &Submission, why: &str) {
             code: ErrorCode::Internal,
             message: why.to_string(),
             client_id: submission.message.client_id.clone(),
+            conv: None,
         };
         hub.send_conn(origin, Outbound::Frame(frame(&error)));
     }

@@ -220,7 +220,10 @@ async fn hello_is_required_first() {
     client.send(&ClientFrame::Ping { nonce: 7 }).await;
     client.expect_error(ErrorCode::HelloRequired).await;
     client.send_msg("early", lobby(), "too soon").await;
-    let (_, client_id) = client.expect_error(ErrorCode::HelloRequired).await;
+    let client_id = client
+        .expect_error(ErrorCode::HelloRequired)
+        .await
+        .client_id;
     assert!(client_id.is_none() || client_id.as_deref() == Some("early"));
     let welcome = client.hello(vec![]).await;
     assert_eq!(welcome.user, "alice");
@@ -255,28 +258,36 @@ async fn bad_frames_get_their_error_and_the_connection_keeps_working() {
 
     // Unknown receiver of a DM: the client id is echoed.
     alice1.send_msg("to-nobody", dm("nobody"), "hello?").await;
-    let (_, client_id) = alice1.expect_error(ErrorCode::UnknownUser).await;
-    assert_eq!(client_id.as_deref(), Some("to-nobody"));
+    let refused = alice1.expect_error(ErrorCode::UnknownUser).await;
+    assert_eq!(refused.client_id.as_deref(), Some("to-nobody"));
+    assert_eq!(
+        refused.conv,
+        Some(dm("nobody")),
+        "the error names the conversation"
+    );
     alice1.assert_quiet().await;
 
     // A room she is not in.
     alice1
         .send_msg("to-private", room("private"), "let me in")
         .await;
-    let (_, client_id) = alice1.expect_error(ErrorCode::NotMember).await;
-    assert_eq!(client_id.as_deref(), Some("to-private"));
+    let refused = alice1.expect_error(ErrorCode::NotMember).await;
+    assert_eq!(refused.client_id.as_deref(), Some("to-private"));
+    assert_eq!(refused.conv, Some(room("private")));
     alice1.assert_quiet().await;
 
     // A room that does not exist.
     alice1.send_msg("to-void", room("void"), "anyone?").await;
-    let (_, client_id) = alice1.expect_error(ErrorCode::UnknownRoom).await;
-    assert_eq!(client_id.as_deref(), Some("to-void"));
+    let refused = alice1.expect_error(ErrorCode::UnknownRoom).await;
+    assert_eq!(refused.client_id.as_deref(), Some("to-void"));
+    assert_eq!(refused.conv, Some(room("void")));
     alice1.assert_quiet().await;
 
     // Malformed JSON.
     for text in ["{not json", "", "[1,2]", "42"] {
         alice1.send_text(text).await;
-        alice1.expect_error(ErrorCode::MalformedJson).await;
+        let refused = alice1.expect_error(ErrorCode::MalformedJson).await;
+        assert_eq!(refused.conv, None, "{text:?} names no conversation");
         alice1.assert_quiet().await;
     }
 

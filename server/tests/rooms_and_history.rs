@@ -130,7 +130,17 @@ async fn rooms_create_join_leave_list_with_member_events() {
         room: "nope".into(),
     })
     .await;
-    bob1.expect_error(ErrorCode::UnknownRoom).await;
+    let refused = bob1.expect_error(ErrorCode::UnknownRoom).await;
+    assert_eq!(refused.conv, Some(room("nope")), "the error names the room");
+    // So does a refused history request.
+    bob1.send(&ClientFrame::History {
+        conv: room("nope"),
+        before: None,
+        limit: None,
+    })
+    .await;
+    let refused = bob1.expect_error(ErrorCode::UnknownRoom).await;
+    assert_eq!(refused.conv, Some(room("nope")));
 
     // Messages in the room reach members only.
     let ack = alice.post("r1", room("rust"), "hello rustaceans").await;

@@ -147,7 +147,7 @@ async fn direct_chat_between_a_guest_and_a_native_user() {
 
     // A guest who is not connected cannot be written to.
     alice.send_msg("to-ghost", guest("ghost"), "boo").await;
-    let (_, client_id) = alice.expect_error(ErrorCode::GuestOffline).await;
+    let client_id = alice.expect_error(ErrorCode::GuestOffline).await.client_id;
     assert_eq!(client_id.as_deref(), Some("to-ghost"));
     alice.assert_quiet().await;
 }

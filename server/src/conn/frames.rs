@@ -57,6 +57,20 @@ impl From<StoreError> for Refusal {
 
 type Outcome<T = ()> = Result<T, Refusal>;
 
+/// The conversation a client frame is about, as the client named it.
+fn named_conv(frame: &ClientFrame) -> Option<Conv> {
+    match frame {
+        ClientFrame::Send { conv, .. }
+        | ClientFrame::History { conv, .. }
+        | ClientFrame::Read { conv, .. }
+        | ClientFrame::Typing { conv } => Some(conv.clone()),
+        ClientFrame::CreateRoom { room }
+        | ClientFrame::JoinRoom { room }
+        | ClientFrame::LeaveRoom { room } => Some(Conv::Room(room.clone())),
+        ClientFrame::Hello { .. } | ClientFrame::ListRooms {} | ClientFrame::Ping { .. } => None,
+    }
+}
+
 /// A conversation resolved for this user.
 struct Target {
     conv_id: i64,
@@ -145,12 +159,20 @@ impl Handler {
         match decode_client(text) {
             Err(e) => self.reply(error(e.code, e.message, None)),
             Ok(frame) => {
+                // What the answer names, so that the client can tell which
+                // of its requests was refused.
                 let client_id = match &frame {
                     ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
                     _ => None,
                 };
+                let conv = named_conv(&frame);
                 if let Err(refusal) = self.handle(frame).await {
-                    self.reply(error(refusal.code, refusal.message, client_id));
+                    self.reply(ServerFrame::Error {
+                        code: refusal.code,
+                        message: refusal.message,
+                        client_id,
+                        conv,
+                    });
                 }
             }
         }

@@ -250,5 +250,6 @@ pub fn error(code: ErrorCode, message: String, client_id: Option<String>) -> Ser
         code,
         message,
         client_id,
+        conv: None,
     }
 }

@@ -330,6 +330,16 @@ impl Welcome {
 }
 
 /// An `ack` frame.
+/// An `error` frame's details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub message: String,
+    /// The refused `send`'s client id.
+    pub client_id: Option<String>,
+    /// The conversation the refused frame named.
+    pub conv: Option<Conv>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Acked {
     pub client_id: String,
@@ -537,17 +547,21 @@ impl Client {
         }
     }
 
-    /// The next frame that matters must be an error with `code`; returns
-    /// its message and client id.
-    pub async fn expect_error(&mut self, code: ErrorCode) -> (String, Option<String>) {
+    /// The next frame that matters must be an error with `code`.
+    pub async fn expect_error(&mut self, code: ErrorCode) -> Refused {
         match self.next().await {
             ServerFrame::Error {
                 code: got,
                 message,
                 client_id,
+                conv,
             } => {
                 assert_eq!(got, code, "{}: error code ({message})", self.user);
-                (message, client_id)
+                Refused {
+                    message,
+                    client_id,
+                    conv,
+                }
             }
             other => panic!(
                 "{}: expected error {}, got {other:?}",
