@@ -5,6 +5,7 @@
 //! is acknowledged goes through [`Store::commit_batch`], which the relay calls
 //! with a group of messages so that one commit covers many of them.
 
+mod commit;
 mod sql;
 
 use std::time::{SystemTime, UNIX_EPOCH};

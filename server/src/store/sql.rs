@@ -12,8 +12,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::{
-    name_key, now_ms, Committed, ConvKind, Membership, NewMessage, Result, RoomRow, StoreError,
-    StoredMessage, User,
+    name_key, now_ms, ConvKind, Membership, Result, RoomRow, StoreError, StoredMessage, User,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -44,10 +43,10 @@ pub struct Store {
     backend: Backend,
 }
 
-const MESSAGE_COLUMNS: &str =
+pub(super) const MESSAGE_COLUMNS: &str =
     "id, conv_id, seq, sender_id, sender_name, client_id, body, created_at";
 
-fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
+pub(super) fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
     Ok(StoredMessage {
         id: row.try_get("id")?,
         conv_id: row.try_get("conv_id")?,
@@ -106,7 +105,7 @@ impl Store {
     /// (`BEGIN IMMEDIATE`), where the busy timeout applies: a deferred
     /// transaction that reads first and writes later would fail at once
     /// with "database is locked" when another writer got there first.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    pub(super) async fn begin(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
@@ -119,7 +118,7 @@ impl Store {
 
     /// The query text for this backend: `?` placeholders become `$1, $2, …`
     /// for PostgreSQL. (No query here has a `?` inside a string literal.)
-    fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
+    pub(super) fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
         match self.backend {
             Backend::Sqlite => Cow::Borrowed(sql),
             Backend::Postgres => {
@@ -629,73 +628,5 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(read.map(|read| (read, last)))
-    }
-
-    /// Store a batch of messages in one transaction, in order. Each gets the
-    /// next sequence number of its conversation; a resend of a client id that
-    /// is already stored comes back as [`Committed::Duplicate`]. Nothing is
-    /// visible to anyone before the commit.
-    pub async fn commit_batch(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
-        let mut tx = self.begin().await?;
-        let mut out = Vec::with_capacity(batch.len());
-        let now = now_ms();
-        for msg in batch {
-            if let (Some(sender), Some(client_id)) = (msg.sender_id, msg.client_id.as_deref()) {
-                let existing = sqlx::query(&self.q(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE sender_id = ? AND client_id = ?"
-                )))
-                .bind(sender)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = existing {
-                    out.push(Committed::Duplicate(message_from_row(&row)?));
-                    continue;
-                }
-            }
-            let seq: i64 = sqlx::query_scalar(&self.q(
-                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-            ))
-            .bind(msg.conv_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = sqlx::query_scalar(
-                &self.q("INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id"),
-            )
-            .bind(msg.conv_id)
-            .bind(seq)
-            .bind(msg.sender_id)
-            .bind(&msg.sender_name)
-            .bind(&msg.client_id)
-            .bind(&msg.body)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            if let Some(sender) = msg.sender_id {
-                // Writing a message means having read the conversation up to it.
-                sqlx::query(&self.q(
-                    "UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?",
-                ))
-                .bind(seq)
-                .bind(msg.conv_id)
-                .bind(sender)
-                .bind(seq)
-                .execute(&mut *tx)
-                .await?;
-            }
-            out.push(Committed::Stored(StoredMessage {
-                id,
-                conv_id: msg.conv_id,
-                seq,
-                sender_id: msg.sender_id,
-                sender_name: msg.sender_name.clone(),
-                client_id: msg.client_id.clone(),
-                body: msg.body.clone(),
-                ts: now,
-            }));
-        }
-        tx.commit().await?;
-        Ok(out)
     }
 }
