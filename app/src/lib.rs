@@ -8,7 +8,6 @@ pub mod client;
 pub mod components;
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{ParentRoute, Route, Router, Routes},
     ParamSegment, StaticSegment,
@@ -30,9 +29,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="light dark"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <link rel="stylesheet" id="leptos" href="/pkg/parley.css"/>
+                <title>"Parley"</title>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -41,7 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The application: head metadata and the routes.
+/// The application: the routes.
 ///
 /// `/` shows the lobby; every conversation has its own address:
 /// `/c/room/{name}`, `/c/dm/{username}` and `/c/guest/{name}`. They all
@@ -49,11 +49,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// conversations never reconnects.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
-
     view! {
-        <Stylesheet id="leptos" href="/pkg/parley.css"/>
-        <Title text="Parley"/>
         <Router>
             <Routes fallback=NotFound>
                 <ParentRoute path=StaticSegment("") view=Shell>

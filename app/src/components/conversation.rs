@@ -1,5 +1,4 @@
 use leptos::prelude::*;
-use leptos_meta::Title;
 use leptos_router::{hooks::use_navigate, hooks::use_params_map, NavigateOptions};
 
 use crate::client::{
@@ -158,6 +157,9 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             })
             .unwrap_or_else(|| "Not found".to_owned())
     };
+    // The tab's title names the conversation.
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| document().set_title(&format!("{} · Parley", title())));
     let can_leave = move || {
         matches!(conv.get(), Some(Conv::Room(r)) if r != LOBBY) && problem.with(Option::is_none)
     };
@@ -275,7 +277,6 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     .into_any();
     let navigate_join = navigate.clone();
     view! {
-        <Title text=move || format!("{} · Parley", title())/>
         <section class="conversation" aria-labelledby="conversation-title">
             {header}
             <Show when=move || notice.with(Option::is_some)>
@@ -334,7 +335,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                     .unwrap_or_else(|| ().into_any())
             }}
             {timeline}
-            <p class="typing" aria-live="polite">
+            <p class="typing" data-testid="typing" aria-live="polite">
                 {move || typing_text(&typing.get())}
             </p>
             <Composer

@@ -1,0 +1,245 @@
+//! Decoding [`ServerFrame`] without serde's internally tagged enum support.
+//!
+//! `#[serde(tag = "type")]` decodes by first buffering the whole frame into
+//! serde's private `Content` tree and then decoding each variant from it,
+//! which compiles to a copy of the decoder per variant (about 50 KiB of
+//! wasm). Here every frame is read, in one pass, into [`Fields`] — every
+//! field any server frame has, each optional — and then checked against
+//! the variant its `type` names. The wire format is exactly the derived
+//! one: `every_server_frame_round_trips` encodes with the derived
+//! `Serialize` and decodes with this.
+
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::Deserialize;
+
+use super::{Conv, ConversationInfo, ErrorCode, Message, RoomInfo, ServerFrame};
+
+/// The `type` names of [`ServerFrame`], for "unknown variant" errors.
+const TYPES: &[&str] = &[
+    "welcome", "synced", "message", "ack", "history", "rooms", "joined", "left", "member",
+    "presence", "typing", "read", "pong", "error",
+];
+
+/// Every field of every server frame.
+#[derive(Deserialize)]
+struct Fields {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    version: Option<u32>,
+    user: Option<String>,
+    conversations: Option<Vec<ConversationInfo>>,
+    /// A list of names in `welcome`, a flag in `presence`.
+    online: Option<Online>,
+    /// A [`Message`] in `message`, text in `error`.
+    message: Option<MessageField>,
+    client_id: Option<String>,
+    id: Option<i64>,
+    conv: Option<Conv>,
+    seq: Option<i64>,
+    ts: Option<i64>,
+    messages: Option<Vec<Message>>,
+    has_more: Option<bool>,
+    rooms: Option<Vec<RoomInfo>>,
+    info: Option<ConversationInfo>,
+    room: Option<String>,
+    joined: Option<bool>,
+    members: Option<u32>,
+    unread: Option<i64>,
+    nonce: Option<u64>,
+    code: Option<ErrorCode>,
+}
+
+enum Online {
+    Flag(bool),
+    Names(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Online {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OnlineVisitor;
+        impl<'de> Visitor<'de> for OnlineVisitor {
+            type Value = Online;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a boolean or a list of names")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Online, E> {
+                Ok(Online::Flag(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Online, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Online::Names)
+            }
+        }
+        deserializer.deserialize_any(OnlineVisitor)
+    }
+}
+
+enum MessageField {
+    Text(String),
+    Message(Message),
+}
+
+impl<'de> Deserialize<'de> for MessageField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct MessageVisitor;
+        impl<'de> Visitor<'de> for MessageVisitor {
+            type Value = MessageField;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a message or a string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<MessageField, E> {
+                Ok(MessageField::Text(v.to_owned()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<MessageField, E> {
+                Ok(MessageField::Text(v))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageField, A::Error> {
+                Message::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(MessageField::Message)
+            }
+        }
+        deserializer.deserialize_any(MessageVisitor)
+    }
+}
+
+/// A field the frame's type requires.
+fn need<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
+    value.ok_or_else(|| E::missing_field(field))
+}
+
+impl Fields {
+    fn into_frame<E: de::Error>(self) -> Result<ServerFrame, E> {
+        let kind = need(self.kind, "type")?;
+        Ok(match kind.as_str() {
+            "welcome" => ServerFrame::Welcome {
+                version: need(self.version, "version")?,
+                user: need(self.user, "user")?,
+                conversations: need(self.conversations, "conversations")?,
+                online: match need(self.online, "online")? {
+                    Online::Names(names) => names,
+                    Online::Flag(v) => {
+                        return Err(E::invalid_type(Unexpected::Bool(v), &"a list of names"))
+                    }
+                },
+            },
+            "synced" => ServerFrame::Synced {},
+            "message" => ServerFrame::Message {
+                message: match need(self.message, "message")? {
+                    MessageField::Message(message) => message,
+                    MessageField::Text(_) => {
+                        return Err(E::invalid_type(Unexpected::Str("…"), &"a message"))
+                    }
+                },
+            },
+            "ack" => ServerFrame::Ack {
+                client_id: need(self.client_id, "client_id")?,
+                id: need(self.id, "id")?,
+                conv: need(self.conv, "conv")?,
+                seq: need(self.seq, "seq")?,
+                ts: need(self.ts, "ts")?,
+            },
+            "history" => ServerFrame::History {
+                conv: need(self.conv, "conv")?,
+                messages: need(self.messages, "messages")?,
+                has_more: need(self.has_more, "has_more")?,
+            },
+            "rooms" => ServerFrame::Rooms {
+                rooms: need(self.rooms, "rooms")?,
+            },
+            "joined" => ServerFrame::Joined {
+                info: need(self.info, "info")?,
+            },
+            "left" => ServerFrame::Left {
+                room: need(self.room, "room")?,
+            },
+            "member" => ServerFrame::Member {
+                room: need(self.room, "room")?,
+                user: need(self.user, "user")?,
+                joined: need(self.joined, "joined")?,
+                members: need(self.members, "members")?,
+            },
+            "presence" => ServerFrame::Presence {
+                user: need(self.user, "user")?,
+                online: match need(self.online, "online")? {
+                    Online::Flag(online) => online,
+                    Online::Names(_) => return Err(E::invalid_type(Unexpected::Seq, &"a boolean")),
+                },
+            },
+            "typing" => ServerFrame::Typing {
+                conv: need(self.conv, "conv")?,
+                user: need(self.user, "user")?,
+            },
+            "read" => ServerFrame::Read {
+                conv: need(self.conv, "conv")?,
+                seq: need(self.seq, "seq")?,
+                unread: need(self.unread, "unread")?,
+            },
+            "pong" => ServerFrame::Pong {
+                nonce: need(self.nonce, "nonce")?,
+            },
+            "error" => ServerFrame::Error {
+                code: need(self.code, "code")?,
+                message: match need(self.message, "message")? {
+                    MessageField::Text(text) => text,
+                    MessageField::Message(_) => {
+                        return Err(E::invalid_type(Unexpected::Map, &"a string"))
+                    }
+                },
+                client_id: self.client_id,
+                conv: self.conv,
+            },
+            other => return Err(E::unknown_variant(other, TYPES)),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerFrame {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Fields::deserialize(deserializer)?.into_frame()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::decode_server;
+    use super::*;
+
+    #[test]
+    fn fields_may_come_in_any_order() {
+        let frame = decode_server(r#"{"online":true,"user":"bob","type":"presence"}"#).unwrap();
+        assert_eq!(
+            frame,
+            ServerFrame::Presence {
+                user: "bob".into(),
+                online: true
+            }
+        );
+    }
+
+    #[test]
+    fn bad_frames_are_refused_with_the_reason() {
+        for (text, why) in [
+            (r#"{"user":"bob","online":true}"#, "missing field `type`"),
+            (
+                r#"{"type":"presence","user":"bob"}"#,
+                "missing field `online`",
+            ),
+            (r#"{"type":"shout"}"#, "unknown variant `shout`"),
+            (
+                r#"{"type":"presence","user":"bob","online":["x"]}"#,
+                "expected a boolean",
+            ),
+            (
+                r#"{"type":"welcome","version":1,"user":"a","conversations":[],"online":false}"#,
+                "expected a list of names",
+            ),
+            (
+                r#"{"type":"error","code":"internal","message":{"x":1}}"#,
+                "missing field",
+            ),
+            (r#"{"type":"pong","nonce":"7"}"#, "invalid type"),
+        ] {
+            let error = decode_server(text).expect_err(text).to_string();
+            assert!(error.contains(why), "{text}: {error}");
+        }
+    }
+}
