@@ -1,6 +1,6 @@
 import { expect, test, type Page } from "@playwright/test";
 
-import { freshName, send as sendToLobby, signIn } from "./helpers";
+import { convLink, freshName, send as sendToLobby, sidebar, signIn } from "./helpers";
 
 function lobbyMessage(page: Page, text: string) {
   return page.getByTestId("message").filter({ hasText: text });
@@ -124,4 +124,29 @@ test("a wrong password is refused inline", async ({ browser, baseURL }) => {
     await first.close();
     await second.close();
   }
+});
+
+test("on a 360 px screen the sidebar opens by keyboard and closes with Escape", async ({
+  page,
+}) => {
+  await page.setViewportSize({ width: 360, height: 740 });
+  await signIn(page, freshName("kim"));
+  const menu = page.getByRole("button", { name: "Conversations" });
+  const nav = sidebar(page);
+  await expect(nav).toBeHidden();
+  await expect(menu).toHaveAttribute("aria-expanded", "false");
+
+  await menu.focus();
+  await page.keyboard.press("Enter");
+  await expect(nav).toBeVisible();
+  await expect(menu).toHaveAttribute("aria-expanded", "true");
+  // Focus moves into the sidebar, onto the conversation on screen.
+  await expect(convLink(page, "lobby")).toBeFocused();
+  await page.keyboard.press("Tab");
+  await expect(nav.locator(":focus")).toHaveCount(1);
+
+  await page.keyboard.press("Escape");
+  await expect(nav).toBeHidden();
+  await expect(menu).toBeFocused();
+  await expect(menu).toHaveAttribute("aria-expanded", "false");
 });

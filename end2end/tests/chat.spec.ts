@@ -1,6 +1,6 @@
 import { copyFileSync } from "node:fs";
 import path from "node:path";
-import { expect, test, type Browser, type Page } from "@playwright/test";
+import { expect, test, type Page } from "@playwright/test";
 
 import {
   convLink,
@@ -8,21 +8,10 @@ import {
   message,
   openDm,
   PASSWORD,
+  people,
   send,
   signIn,
 } from "./helpers";
-
-/** Separate browser contexts, one per person; closed by the caller. */
-async function people(browser: Browser, baseURL: string | undefined, n: number) {
-  const contexts = await Promise.all(
-    Array.from({ length: n }, () => browser.newContext({ baseURL })),
-  );
-  const pages = await Promise.all(contexts.map((c) => c.newPage()));
-  return {
-    pages,
-    close: () => Promise.all(contexts.map((c) => c.close())),
-  };
-}
 
 test("a room message reaches both people; a direct message only its receiver", async ({
   browser,

@@ -1,4 +1,4 @@
-import { expect, type Page } from "@playwright/test";
+import { expect, type Browser, type Page } from "@playwright/test";
 
 // Every test signs up fresh users, so runs never depend on each other or on
 // what an earlier run left in the database.
@@ -56,4 +56,51 @@ export async function openDm(page: Page, user: string): Promise<void> {
   await page.getByRole("button", { name: "Open", exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`/c/dm/${user}$`));
   await expect(page.getByTestId("conversation-title")).toHaveText(user);
+}
+
+/** Separate browser contexts, one per person; closed by the caller. */
+export async function people(
+  browser: Browser,
+  baseURL: string | undefined,
+  n: number,
+) {
+  const contexts = await Promise.all(
+    Array.from({ length: n }, () => browser.newContext({ baseURL })),
+  );
+  const pages = await Promise.all(contexts.map((c) => c.newPage()));
+  return {
+    pages,
+    close: () => Promise.all(contexts.map((c) => c.close())),
+  };
+}
+
+/** Create a room from the sidebar form and wait until it is on screen. */
+export async function createRoom(page: Page, room: string): Promise<void> {
+  await page.getByLabel("Join or create a room").fill(room);
+  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`/c/room/${room}$`));
+  await expect(page.getByLabel("Message", { exact: true })).toBeEnabled();
+}
+
+/** Join a room from the sidebar form and wait until one can write in it. */
+export async function joinRoom(page: Page, room: string): Promise<void> {
+  await page.getByLabel("Join or create a room").fill(room);
+  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await expect(page).toHaveURL(new RegExp(`/c/room/${room}$`));
+  await expect(page.getByLabel("Message", { exact: true })).toBeEnabled();
+}
+
+/** Make the page look hidden (another tab in front) or visible again. */
+export async function setHidden(page: Page, hidden: boolean): Promise<void> {
+  await page.evaluate((hidden) => {
+    Object.defineProperty(document, "hidden", {
+      configurable: true,
+      get: () => hidden,
+    });
+    Object.defineProperty(document, "visibilityState", {
+      configurable: true,
+      get: () => (hidden ? "hidden" : "visible"),
+    });
+    document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
+  }, hidden);
 }

@@ -106,11 +106,15 @@ pub struct Thread {
     pub typing: BTreeMap<String, i64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Outgoing {
+/// A message written here and not yet acknowledged; kept across reloads
+/// (see [`Chat::outbox`] and [`Chat::restore_outbox`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Outgoing {
     client_id: String,
     conv: Conv,
     body: String,
+    /// Why the server refused it, once it has.
+    #[serde(default)]
     error: Option<String>,
 }
 
@@ -257,6 +261,35 @@ impl Chat {
         let frame = self.greeted.then(|| send_frame(&outgoing));
         self.outbox.push(outgoing);
         Ok(frame)
+    }
+
+    /// The messages waiting for an acknowledgement (or refused), oldest first.
+    pub fn outbox(&self) -> &[Outgoing] {
+        &self.outbox
+    }
+
+    /// Put back messages saved from an earlier page (before a reload). They
+    /// go first, keep their client ids (so a message the server already
+    /// stored is not stored twice) and are sent after the next `welcome`.
+    /// Returns the frames to send now (when the connection is ready).
+    pub fn restore_outbox(&mut self, saved: Vec<Outgoing>) -> Vec<ClientFrame> {
+        let mut restored: Vec<Outgoing> = saved
+            .into_iter()
+            .filter(|o| !self.outbox.iter().any(|h| h.client_id == o.client_id))
+            .filter(|o| o.body.len() <= MAX_BODY_BYTES && !o.body.trim().is_empty())
+            .collect();
+        let frames = if self.greeted {
+            restored
+                .iter()
+                .filter(|o| o.error.is_none())
+                .map(send_frame)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        restored.append(&mut self.outbox);
+        self.outbox = restored;
+        frames
     }
 
     /// Drop a refused message from the outbox.
@@ -435,27 +468,27 @@ impl Chat {
                     o.error = Some(message);
                 }
             }
-            ServerFrame::Error { code, message, .. } => match code {
-                // Answers to asking for the conversation on screen.
-                ErrorCode::UnknownRoom
-                | ErrorCode::UnknownUser
-                | ErrorCode::NotMember
-                | ErrorCode::GuestOffline
-                    if self.viewing.is_some() =>
-                {
-                    let key = self
-                        .viewing
-                        .clone()
-                        .unwrap_or_else(|| Conv::Room(String::new()));
-                    if let Some(thread) = self.threads.get_mut(&key) {
-                        if thread.loading || thread.messages.is_empty() {
-                            thread.loading = false;
-                            thread.problem = Some((code, message));
-                        } else {
-                            self.notice = Some(message);
-                        }
+            ServerFrame::Error {
+                code,
+                message,
+                conv,
+                ..
+            } => match (code, conv) {
+                // Answers to asking for a conversation (its history, joining
+                // it): the conversation cannot be shown.
+                (
+                    ErrorCode::UnknownRoom
+                    | ErrorCode::UnknownUser
+                    | ErrorCode::NotMember
+                    | ErrorCode::GuestOffline,
+                    Some(conv),
+                ) => match self.threads.get_mut(&key_of(&conv)) {
+                    Some(thread) if thread.loading || thread.messages.is_empty() => {
+                        thread.loading = false;
+                        thread.problem = Some((code, message));
                     }
-                }
+                    _ => self.notice = Some(message),
+                },
                 _ => self.notice = Some(message),
             },
             ServerFrame::Pong { .. } => {}
@@ -794,6 +827,92 @@ mod tests {
     }
 
     #[test]
+    fn a_hidden_page_marks_nothing_read_until_shown() {
+        let mut chat = Chat::default();
+        chat.apply(welcome("alice"), 0);
+        chat.apply(ServerFrame::Synced {}, 0);
+        chat.view(Some(lobby()));
+        assert!(chat.set_hidden(true).is_empty());
+        let replies = chat.apply(
+            ServerFrame::Message {
+                message: message(lobby(), 1, "bob", "while away", None),
+            },
+            0,
+        );
+        assert!(replies.is_empty(), "nothing read while hidden: {replies:?}");
+        assert_eq!(chat.thread_of(&lobby()).map(|t| t.unread), Some(1));
+        assert_eq!(
+            chat.set_hidden(false),
+            vec![ClientFrame::Read {
+                conv: lobby(),
+                seq: 1
+            }]
+        );
+        assert_eq!(chat.thread_of(&lobby()).map(|t| t.unread), Some(0));
+    }
+
+    #[test]
+    fn a_refusal_marks_the_conversation_it_names() {
+        let mut chat = Chat::default();
+        chat.apply(welcome("alice"), 0);
+        let nope = Conv::Room("nope".into());
+        chat.view(Some(nope.clone()));
+        // The reader moved on before the answer came.
+        chat.view(Some(lobby()));
+        chat.apply(
+            ServerFrame::Error {
+                code: ErrorCode::UnknownRoom,
+                message: "no room has that name".into(),
+                client_id: None,
+                conv: Some(nope.clone()),
+            },
+            0,
+        );
+        assert!(chat
+            .thread_of(&nope)
+            .and_then(|t| t.problem.as_ref())
+            .is_some());
+        assert_eq!(
+            chat.thread_of(&lobby()).map(|t| t.problem.clone()),
+            Some(None)
+        );
+        assert_eq!(chat.notice(), None);
+    }
+
+    #[test]
+    fn the_outbox_survives_a_reload_and_is_sent_once_with_its_ids() {
+        let mut before = Chat::default();
+        before.queue("c-1".into(), lobby(), "first").unwrap();
+        before.queue("c-2".into(), lobby(), "second").unwrap();
+        let saved = serde_json::to_string(before.outbox()).unwrap();
+
+        let mut after = Chat::default();
+        after.queue("c-3".into(), lobby(), "third").unwrap();
+        let restored: Vec<Outgoing> = serde_json::from_str(&saved).unwrap();
+        // Not connected yet: nothing goes out before the handshake.
+        assert!(after.restore_outbox(restored.clone()).is_empty());
+        // Restoring twice changes nothing.
+        assert!(after.restore_outbox(restored).is_empty());
+        let replies = after.apply(welcome("alice"), 0);
+        let sent: Vec<&str> = replies
+            .iter()
+            .filter_map(|f| match f {
+                ClientFrame::Send { client_id, .. } => Some(client_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sent, ["c-1", "c-2", "c-3"]);
+        assert_eq!(
+            bodies(&after, &lobby()),
+            [
+                ("first".into(), "sending"),
+                ("second".into(), "sending"),
+                ("third".into(), "sending")
+            ]
+        );
+    }
+
+    #[test]
     fn refusals_show_on_the_message_and_unknown_names_on_the_view() {
         let mut chat = Chat::default();
         chat.apply(welcome("alice"), 0);
@@ -804,6 +923,7 @@ mod tests {
                 code: ErrorCode::UnknownUser,
                 message: "there is no user `ghost`".into(),
                 client_id: None,
+                conv: Some(ghost.clone()),
             },
             0,
         );
@@ -815,6 +935,7 @@ mod tests {
                 code: ErrorCode::NotMember,
                 message: "nope".into(),
                 client_id: Some("c-9".into()),
+                conv: Some(lobby()),
             },
             0,
         );

@@ -97,6 +97,19 @@ impl Connection {
         self.transmit(&frame);
     }
 
+    /// Put back what this tab left unsent for `user` before a reload.
+    pub fn restore_outbox(self, user: &str) {
+        let saved = super::saved_outbox::load(user);
+        if saved.is_empty() {
+            return;
+        }
+        let frames = self
+            .chat
+            .try_update(|chat| chat.restore_outbox(saved))
+            .unwrap_or_default();
+        self.transmit_all(&frames);
+    }
+
     /// Forget a refused message.
     pub fn discard(self, client_id: &str) {
         self.chat.try_update(|chat| chat.discard(client_id));
@@ -132,6 +145,10 @@ impl Connection {
     /// Close the socket and forget the conversation (after signing out).
     pub fn reset(self) {
         self.disconnect();
+        // Nothing unsent is kept for the next person at this machine.
+        if let Some(user) = self.chat.with_untracked(|c| c.user().map(str::to_owned)) {
+            super::saved_outbox::save(&user, &[]);
+        }
         self.chat.try_set(Chat::default());
     }
 

@@ -10,6 +10,7 @@ pub mod chat;
 pub mod connection;
 pub mod http;
 pub mod ready_state;
+pub mod saved_outbox;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod text;

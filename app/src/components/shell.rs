@@ -1,7 +1,7 @@
 use leptos::{prelude::*, task::spawn_local};
 use leptos_router::components::Outlet;
 
-use crate::client::{http, now_ms, Connection};
+use crate::client::{chat::Outgoing, http, now_ms, saved_outbox, Connection};
 use crate::components::{sidebar::Sidebar, sign_in::SignInForm, status::ConnectionStatus};
 use crate::protocol::SessionInfo;
 
@@ -66,14 +66,38 @@ pub fn Shell() -> impl IntoView {
         on_cleanup(move || {
             ticker.try_update_value(|t| t.take());
         });
+        // A conversation counts as read only while the page is visible.
+        Effect::new(move |_| conn.set_hidden(document().hidden()));
+        let visibility = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            conn.set_hidden(document().hidden());
+        });
+        on_cleanup(move || visibility.remove());
     }
-    // The socket is open exactly while someone is signed in.
+    // The socket is open exactly while someone is signed in, with what
+    // this tab had not sent before a reload back in the outbox.
     Effect::new(move |_| {
-        if matches!(session.get(), Session::SignedIn(_)) {
+        if let Session::SignedIn(name) = session.get() {
+            conn.restore_outbox(&name);
             conn.connect();
         } else {
             conn.disconnect();
         }
+    });
+    // Every change to the outbox is kept for the next page of this tab.
+    // The first run for a user saves nothing: the effect above restores
+    // the saved outbox rather than this one overwriting it.
+    let chat = conn.chat();
+    Effect::new(move |prev: Option<Option<(String, Vec<Outgoing>)>>| {
+        let Session::SignedIn(user) = session.get() else {
+            return None;
+        };
+        let outbox = chat.with(|c| c.outbox().to_vec());
+        if let Some(Some((was_user, was))) = prev {
+            if was_user == user && was != outbox {
+                saved_outbox::save(&user, &outbox);
+            }
+        }
+        Some((user, outbox))
     });
     on_cleanup(move || conn.disconnect());
 
@@ -105,7 +129,6 @@ pub fn Shell() -> impl IntoView {
         Session::SignedIn(name) => Some(name),
         _ => None,
     };
-    let chat = conn.chat();
     let total_unread =
         Memo::new(move |_| chat.with(|c| c.threads().map(|(_, t)| t.unread).sum::<i64>()));
 
@@ -147,7 +170,10 @@ pub fn Shell() -> impl IntoView {
                                 class="scrim"
                                 class:shown=move || sidebar_open.get()
                                 aria-hidden="true"
-                                on:click=move |_| sidebar_open.set(false)
+                                on:click=move |_| {
+                                    sidebar_open.set(false);
+                                    focus_by_id(MENU_BUTTON_ID);
+                                }
                             ></div>
                             <main class="pane" id="main" tabindex="-1">
                                 <Outlet/>
@@ -159,6 +185,25 @@ pub fn Shell() -> impl IntoView {
             }}
         </div>
     }
+}
+
+/// The `id` of the button that shows the sidebar on narrow screens.
+pub const MENU_BUTTON_ID: &str = "menu-button";
+
+/// Move the keyboard focus to the element with `id`, if there is one.
+pub fn focus_by_id(id: &str) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        if let Some(el) = document()
+            .get_element_by_id(id)
+            .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
 }
 
 /// The first letter of a name, for its avatar.
@@ -187,6 +232,7 @@ fn TopBar(
                             view! {
                                 <button
                                     type="button"
+                                    id=MENU_BUTTON_ID
                                     class="menu-button"
                                     aria-controls="sidebar"
                                     aria-expanded=move || {

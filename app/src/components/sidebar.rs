@@ -1,8 +1,11 @@
-use leptos::{ev::SubmitEvent, prelude::*};
+use leptos::{
+    ev::{KeyboardEvent, SubmitEvent},
+    prelude::*,
+};
 use leptos_router::{hooks::use_location, hooks::use_navigate, NavigateOptions};
 
 use crate::client::Connection;
-use crate::components::shell::{initial, SidebarOpen};
+use crate::components::shell::{focus_by_id, initial, SidebarOpen, MENU_BUTTON_ID};
 use crate::protocol::{valid_name, ClientFrame, Conv};
 
 /// The address of a conversation.
@@ -20,6 +23,23 @@ pub fn title_of(conv: &Conv) -> String {
         Conv::Room(name) => format!("#{name}"),
         Conv::Dm(name) => name.clone(),
         Conv::Guest(name) => format!("{name} (guest)"),
+    }
+}
+
+/// Focus the conversation on screen in the sidebar, else its first control.
+#[cfg(feature = "hydrate")]
+fn focus_first(nav: NodeRef<leptos::html::Nav>) {
+    use wasm_bindgen::JsCast;
+    let Some(nav) = nav.get_untracked() else {
+        return;
+    };
+    let target = nav
+        .query_selector("[aria-current=page]")
+        .ok()
+        .flatten()
+        .or_else(|| nav.query_selector("a, button, input").ok().flatten());
+    if let Some(el) = target.and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = el.focus();
     }
 }
 
@@ -84,8 +104,35 @@ pub fn Sidebar() -> impl IntoView {
         })
     });
 
+    // On narrow screens the sidebar opens over the conversation: focus
+    // moves into it, and Escape closes it and returns to the menu button.
+    let nav = NodeRef::<leptos::html::Nav>::new();
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |was_open: Option<bool>| {
+        let is_open = open.get();
+        if is_open && was_open == Some(false) {
+            // After the class has applied: hidden elements take no focus.
+            request_animation_frame(move || focus_first(nav));
+        }
+        is_open
+    });
+    let on_keydown = move |event: KeyboardEvent| {
+        if event.key() == "Escape" && open.get_untracked() {
+            event.prevent_default();
+            open.set(false);
+            focus_by_id(MENU_BUTTON_ID);
+        }
+    };
+
     view! {
-        <nav class="sidebar" class:open=move || open.get() id="sidebar" aria-label="Conversations">
+        <nav
+            class="sidebar"
+            class:open=move || open.get()
+            id="sidebar"
+            aria-label="Conversations"
+            node_ref=nav
+            on:keydown=on_keydown
+        >
             <section class="side-section" aria-labelledby="rooms-title">
                 <h2 id="rooms-title">"Rooms"</h2>
                 <ul class="conv-list" data-testid="conversations">
@@ -212,95 +259,104 @@ fn ConvLink(item: Item) -> impl IntoView {
 #[component]
 fn RoomForm() -> impl IntoView {
     let conn = expect_context::<Connection>();
-    let SidebarOpen(open) = expect_context::<SidebarOpen>();
-    let name = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<&'static str>);
     let navigate = use_navigate();
-    let go = move |create: bool| {
-        let room = name.get_untracked().trim().to_ascii_lowercase();
-        if !valid_name(&room) {
-            error.set(Some("Room names are 1 to 32 letters, digits, “_” or “-”."));
-            return;
-        }
-        error.set(None);
+    let on_name = Callback::new(move |(room, create): (String, bool)| {
+        let room = room.to_ascii_lowercase();
         conn.request(if create {
             ClientFrame::CreateRoom { room: room.clone() }
         } else {
             ClientFrame::JoinRoom { room: room.clone() }
         });
+        navigate(&href_of(&Conv::Room(room)), NavigateOptions::default());
+    });
+    view! {
+        <NameForm
+            id="room-name"
+            label="Join or create a room"
+            placeholder="room-name"
+            invalid="Room names are 1 to 32 letters, digits, “_” or “-”."
+            submit="Join"
+            alternative="Create"
+            on_name
+        />
+    }
+}
+
+/// Open the direct conversation with someone.
+#[component]
+fn DmForm() -> impl IntoView {
+    let navigate = use_navigate();
+    let on_name = Callback::new(move |(user, _): (String, bool)| {
+        navigate(&href_of(&Conv::Dm(user)), NavigateOptions::default());
+    });
+    view! {
+        <NameForm
+            id="dm-name"
+            label="Message someone"
+            placeholder="username"
+            invalid="Usernames are 1 to 32 letters, digits, “_” or “-”."
+            submit="Open"
+            on_name
+        />
+    }
+}
+
+/// A labelled name box with its button(s). A valid name goes to `on_name`
+/// (with `true` when the `alternative` button was chosen) and closes the
+/// sidebar; an invalid one shows `invalid` below the box.
+#[component]
+fn NameForm(
+    id: &'static str,
+    label: &'static str,
+    placeholder: &'static str,
+    invalid: &'static str,
+    submit: &'static str,
+    #[prop(optional)] alternative: Option<&'static str>,
+    on_name: Callback<(String, bool)>,
+) -> impl IntoView {
+    let SidebarOpen(open) = expect_context::<SidebarOpen>();
+    let name = RwSignal::new(String::new());
+    let error = RwSignal::new(false);
+    let go = move |alternative: bool| {
+        let value = name.get_untracked().trim().to_owned();
+        if !valid_name(&value) {
+            error.set(true);
+            return;
+        }
+        error.set(false);
         name.set(String::new());
         open.set(false);
-        navigate(&href_of(&Conv::Room(room)), NavigateOptions::default());
+        on_name.run((value, alternative));
     };
-    let go_create = go.clone();
     let on_submit = move |event: SubmitEvent| {
         event.prevent_default();
         go(false);
     };
     view! {
         <form class="side-form" on:submit=on_submit>
-            <label for="room-name">"Join or create a room"</label>
+            <label for=id>{label}</label>
             <div class="side-row">
                 <input
-                    id="room-name"
+                    id=id
                     type="text"
-                    placeholder="room-name"
+                    placeholder=placeholder
                     autocomplete="off"
                     autocapitalize="none"
                     spellcheck="false"
                     maxlength="32"
                     bind:value=name
                 />
-                <button type="submit" class="small">"Join"</button>
-                <button type="button" class="small ghost" on:click=move |_| go_create(true)>
-                    "Create"
-                </button>
+                <button type="submit" class="small">{submit}</button>
+                {alternative.map(|text| {
+                    view! {
+                        <button type="button" class="small ghost" on:click=move |_| go(true)>
+                            {text}
+                        </button>
+                    }
+                })}
             </div>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
-            </Show>
-        </form>
-    }
-    .into_any()
-}
-
-/// Open the direct conversation with someone.
-#[component]
-fn DmForm() -> impl IntoView {
-    let SidebarOpen(open) = expect_context::<SidebarOpen>();
-    let name = RwSignal::new(String::new());
-    let error = RwSignal::new(None::<&'static str>);
-    let navigate = use_navigate();
-    let on_submit = move |event: SubmitEvent| {
-        event.prevent_default();
-        let user = name.get_untracked().trim().to_owned();
-        if !valid_name(&user) {
-            error.set(Some("Usernames are 1 to 32 letters, digits, “_” or “-”."));
-            return;
-        }
-        error.set(None);
-        name.set(String::new());
-        open.set(false);
-        navigate(&href_of(&Conv::Dm(user)), NavigateOptions::default());
-    };
-    view! {
-        <form class="side-form" on:submit=on_submit>
-            <label for="dm-name">"Message someone"</label>
-            <div class="side-row">
-                <input
-                    id="dm-name"
-                    type="text"
-                    placeholder="username"
-                    autocomplete="off"
-                    autocapitalize="none"
-                    spellcheck="false"
-                    maxlength="32"
-                    bind:value=name
-                />
-                <button type="submit" class="small">"Open"</button>
-            </div>
-            <Show when=move || error.with(Option::is_some)>
-                <p class="error" role="alert">{move || error.get().unwrap_or_default()}</p>
+            <Show when=move || error.get()>
+                <p class="error" role="alert">{invalid}</p>
             </Show>
         </form>
     }
