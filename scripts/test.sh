@@ -48,6 +48,7 @@ load_smoke() {
 if [ "${PARLEY_SKIP_E2E:-}" = 1 ]; then
     step "skipping the browser suite (PARLEY_SKIP_E2E=1)"
     cargo leptos build --release
+    scripts/bundle-size.sh
     load_smoke
     exit 0
 fi
@@ -80,6 +81,7 @@ export PLAYWRIGHT_BASE_URL="http://$addr"
 # `cargo leptos end-to-end` exits 0 when the build fails (cargo-leptos
 # 0.3.11 returns early without an error), so build first: `build` does fail.
 cargo leptos build --release
+scripts/bundle-size.sh
 
 # And make sure Playwright really ran and passed.
 last_run=end2end/test-results/.last-run.json
