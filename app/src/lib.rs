@@ -2,6 +2,9 @@
 //! to render pages, and into the browser bundle (feature `hydrate`) to make
 //! them live.
 
+// The views' types nest deeply; the server build's layout queries need room.
+#![recursion_limit = "256"]
+
 pub mod protocol;
 
 pub mod client;

@@ -130,6 +130,15 @@ test("rooms can be created, joined and left; unknown names say so", async ({
     await expect(ben.getByLabel("Message", { exact: true })).toBeEnabled();
     await expect(ann.getByText("2 members")).toBeVisible();
 
+    // Who is in the room, with their presence.
+    const members = ann.getByTestId("members");
+    await members.getByText("2 members").click();
+    const list = members.getByRole("list", { name: "Members" });
+    await expect(list.getByRole("listitem")).toHaveCount(2);
+    await expect(list.getByRole("listitem").filter({ hasText: annName })).toContainText(
+      "online",
+    );
+
     const text = `in ${room} ${Date.now()}`;
     await send(ben, text);
     await expect(message(ann, text)).toBeVisible();
@@ -138,6 +147,8 @@ test("rooms can be created, joined and left; unknown names say so", async ({
     await expect(ben).toHaveURL(/\/c\/room\/lobby$/);
     await expect(convLink(ben, room)).toHaveCount(0);
     await expect(ann.getByText("1 member")).toBeVisible();
+    // The open list follows: Ben is no longer in it.
+    await expect(list.getByRole("listitem")).toHaveCount(1);
 
     // Addresses that name nothing.
     await ann.goto(`/c/room/${room}-none`);
@@ -347,6 +358,14 @@ test("screenshots: desktop and 360 px, light and dark", async ({
         copyFileSync(file, path.join(__dirname, "..", "..", "docs", "screenshot.png"));
       }
     }
+    // Who is in the room, opened, on a desktop in dark mode.
+    await ann.setViewportSize({ width: 1280, height: 800 });
+    await ann.getByTestId("members").locator("summary").click();
+    await expect(ann.getByRole("list", { name: "Members" })).toBeVisible();
+    await ann.screenshot({ path: testInfo.outputPath("desktop-dark-members.png") });
+    await ann.getByTestId("members").locator("summary").click();
+    await ann.setViewportSize({ width: 360, height: 740 });
+
     // The sidebar opens behind its button on a narrow screen.
     const menu = ann.getByRole("button", { name: /Conversations/ });
     await menu.click();

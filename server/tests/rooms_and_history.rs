@@ -152,6 +152,29 @@ async fn rooms_create_join_leave_list_with_member_events() {
     carol.send_msg("c1", room("rust"), "me too").await;
     carol.expect_error(ErrorCode::NotMember).await;
 
+    // Who is in the room: for its members, by name; not for others.
+    for tab in [&mut alice, &mut bob1] {
+        tab.send(&ClientFrame::Members {
+            room: "Rust".into(),
+        })
+        .await;
+        match tab.next().await {
+            ServerFrame::Members { room, users, total } => {
+                assert_eq!(room, "rust");
+                assert_eq!(users, ["alice", "bob"]);
+                assert_eq!(total, 2);
+            }
+            other => panic!("{}: expected members, got {other:?}", tab.user),
+        }
+    }
+    carol
+        .send(&ClientFrame::Members {
+            room: "rust".into(),
+        })
+        .await;
+    let refused = carol.expect_error(ErrorCode::NotMember).await;
+    assert_eq!(refused.conv, Some(room("rust")));
+
     // A new tab of bob lists the room with its member count.
     let (mut bob2, welcome) = server.join(&bob).await;
     let info = welcome.conv(&room("rust")).expect("rust in bob's welcome");

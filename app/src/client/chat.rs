@@ -10,7 +10,9 @@
 //! Receiving is exactly-once on screen: messages are kept by `seq` and `id`,
 //! and each reconnect resumes every conversation after the last `seq` held.
 
-use std::collections::{BTreeMap, BTreeSet};
+// Small sorted `Vec`s rather than `BTreeSet`s where lists are short: every
+// B-tree key type costs the web app about 2 KiB compressed.
+use std::collections::BTreeMap;
 
 use crate::protocol::{
     ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode, Message, RoomInfo, ServerFrame, LOBBY,
@@ -94,6 +96,9 @@ pub struct Thread {
     pub messages: Vec<Message>,
     pub unread: i64,
     pub members: Option<u32>,
+    /// Who is in the room, by name, once the server has said
+    /// (`members` frames, kept current by `member` events).
+    pub member_names: Option<Vec<String>>,
     /// Older messages exist on the server (unknown until asked: `true`).
     pub has_more: bool,
     /// A history page was asked for and has not arrived.
@@ -103,7 +108,7 @@ pub struct Thread {
     /// Why the conversation cannot be used (unknown room, not a member, …).
     pub problem: Option<(ErrorCode, String)>,
     /// Who is typing, with when the notice expires (ms).
-    pub typing: BTreeMap<String, i64>,
+    pub typing: Vec<(String, i64)>,
 }
 
 /// A message written here and not yet acknowledged; kept across reloads
@@ -125,7 +130,8 @@ pub struct Chat {
     user: Option<String>,
     threads: BTreeMap<Conv, Thread>,
     outbox: Vec<Outgoing>,
-    online: BTreeSet<String>,
+    /// Sorted, each name once.
+    online: Vec<String>,
     /// The conversation on screen (key form).
     viewing: Option<Conv>,
     /// The page is visible (reading clears unread counts only then).
@@ -196,6 +202,7 @@ impl Chat {
         let mut replies = Vec::new();
         if self.greeted {
             replies.extend(self.first_page(&key));
+            replies.extend(self.members_frame(&key, false));
             replies.extend(self.read_frame(&key));
         }
         replies
@@ -308,13 +315,14 @@ impl Chat {
                 ..
             } => {
                 self.user = Some(user);
-                self.online = online.into_iter().collect();
+                self.online = online;
+                self.online.sort();
+                self.online.dedup();
                 self.greeted = true;
                 self.synced = false;
                 self.notice = None;
                 // Rooms we no longer belong to drop out of the list.
-                let listed: BTreeSet<Conv> =
-                    conversations.iter().map(|i| key_of(&i.conv)).collect();
+                let listed: Vec<Conv> = conversations.iter().map(|i| key_of(&i.conv)).collect();
                 self.threads.retain(|k, t| {
                     !matches!(k, Conv::Room(_))
                         || listed.contains(k)
@@ -326,6 +334,8 @@ impl Chat {
                 }
                 if let Some(key) = self.viewing.clone() {
                     replies.extend(self.first_page(&key));
+                    // Who is in the room may have changed while we were away.
+                    replies.extend(self.members_frame(&key, true));
                 }
                 replies.extend(
                     self.outbox
@@ -346,7 +356,7 @@ impl Chat {
                 if fresh {
                     let mine = Some(message.sender.as_str()) == self.user.as_deref();
                     if let Some(thread) = self.threads.get_mut(&key) {
-                        thread.typing.remove(&message.sender);
+                        thread.typing.retain(|(user, _)| *user != message.sender);
                         if !mine && self.synced {
                             thread.unread += 1;
                         }
@@ -404,6 +414,7 @@ impl Chat {
                         thread.problem = None;
                     }
                     replies.extend(self.first_page(&key));
+                    replies.extend(self.members_frame(&key, true));
                 }
                 if let Some(room) = self
                     .rooms
@@ -433,24 +444,51 @@ impl Chat {
                     r.joined = false;
                 }
             }
-            ServerFrame::Member { room, members, .. } => {
+            ServerFrame::Member {
+                room,
+                user,
+                joined,
+                members,
+            } => {
                 let key = key_of(&Conv::Room(room));
                 if let Some(thread) = self.threads.get_mut(&key) {
                     thread.members = Some(members);
+                    if let Some(names) = &mut thread.member_names {
+                        names.retain(|n| !n.eq_ignore_ascii_case(&user));
+                        if joined {
+                            let at = names.partition_point(|n| {
+                                n.to_ascii_lowercase() < user.to_ascii_lowercase()
+                            });
+                            names.insert(at, user);
+                        }
+                    }
+                }
+            }
+            ServerFrame::Members { room, users, total } => {
+                let key = key_of(&Conv::Room(room));
+                if let Some(thread) = self.threads.get_mut(&key) {
+                    thread.members = Some(total);
+                    thread.member_names = Some(users);
                 }
             }
             ServerFrame::Presence { user, online } => {
-                if online {
-                    self.online.insert(user);
-                } else {
-                    self.online.remove(&user);
+                match (self.online.binary_search(&user), online) {
+                    (Err(at), true) => self.online.insert(at, user),
+                    (Ok(at), false) => {
+                        self.online.remove(at);
+                    }
+                    _ => {}
                 }
             }
             ServerFrame::Typing { conv, user } => {
                 if Some(user.as_str()) != self.user.as_deref() {
                     let key = key_of(&conv);
                     if let Some(thread) = self.threads.get_mut(&key) {
-                        thread.typing.insert(user, now + TYPING_MS as i64);
+                        let until = now + TYPING_MS as i64;
+                        match thread.typing.iter_mut().find(|(u, _)| *u == user) {
+                            Some(entry) => entry.1 = until,
+                            None => thread.typing.push((user, until)),
+                        }
                     }
                 }
             }
@@ -582,7 +620,7 @@ impl Chat {
     pub fn typing_expired(&self, now: i64) -> bool {
         self.threads
             .values()
-            .any(|t| t.typing.values().any(|until| *until <= now))
+            .any(|t| t.typing.iter().any(|(_, until)| *until <= now))
     }
 
     /// Drop expired typing notices; true when something changed.
@@ -590,7 +628,7 @@ impl Chat {
         let mut changed = false;
         for thread in self.threads.values_mut() {
             let before = thread.typing.len();
-            thread.typing.retain(|_, until| *until > now);
+            thread.typing.retain(|(_, until)| *until > now);
             changed |= thread.typing.len() != before;
         }
         changed
@@ -631,6 +669,17 @@ impl Chat {
             conv,
             before: None,
             limit: Some(HISTORY_PAGE),
+        })
+    }
+
+    /// Ask who is in a room: when it has no list yet, or `again`.
+    fn members_frame(&self, key: &Conv, again: bool) -> Option<ClientFrame> {
+        let thread = self.threads.get(key)?;
+        let wanted = matches!(key, Conv::Room(_))
+            && thread.problem.is_none()
+            && (again || thread.member_names.is_none());
+        wanted.then(|| ClientFrame::Members {
+            room: thread.display.clone(),
         })
     }
 
@@ -739,11 +788,22 @@ mod tests {
         let replies = chat.apply(welcome("alice"), 0);
         assert_eq!(
             replies,
-            vec![ClientFrame::History {
-                conv: lobby(),
-                before: None,
-                limit: Some(HISTORY_PAGE)
-            }]
+            vec![
+                ClientFrame::History {
+                    conv: lobby(),
+                    before: None,
+                    limit: Some(HISTORY_PAGE)
+                },
+                ClientFrame::Members { room: LOBBY.into() }
+            ]
+        );
+        chat.apply(
+            ServerFrame::Members {
+                room: LOBBY.into(),
+                users: vec!["alice".into()],
+                total: 1,
+            },
+            0,
         );
         assert!(chat.view(Some(lobby())).is_empty());
     }
@@ -824,6 +884,39 @@ mod tests {
             chat.queue("c-2".into(), lobby(), "  "),
             Err(DraftError::Empty)
         );
+    }
+
+    #[test]
+    fn member_lists_follow_joins_and_leaves() {
+        let mut chat = Chat::default();
+        chat.apply(welcome("alice"), 0);
+        chat.view(Some(lobby()));
+        let member = |user: &str, joined, members| ServerFrame::Member {
+            room: LOBBY.into(),
+            user: user.into(),
+            joined,
+            members,
+        };
+        // Before the list arrives, events only move the count.
+        chat.apply(member("zed", true, 2), 0);
+        assert_eq!(chat.thread_of(&lobby()).unwrap().member_names, None);
+        chat.apply(
+            ServerFrame::Members {
+                room: LOBBY.into(),
+                users: vec!["alice".into(), "zed".into()],
+                total: 2,
+            },
+            0,
+        );
+        chat.apply(member("Bob", true, 3), 0);
+        chat.apply(member("zed", false, 2), 0);
+        chat.apply(member("bob", true, 2), 0);
+        let thread = chat.thread_of(&lobby()).unwrap();
+        assert_eq!(
+            thread.member_names,
+            Some(vec!["alice".into(), "bob".into()])
+        );
+        assert_eq!(thread.members, Some(2));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::client::{
 use crate::components::{
     composer::Composer,
     shell::Now,
-    sidebar::{href_of, title_of},
+    sidebar::{href_of, title_of, PeopleList},
 };
 use crate::protocol::{ClientFrame, Conv, ErrorCode, LOBBY};
 
@@ -37,6 +37,32 @@ pub fn ConversationRoute() -> impl IntoView {
     });
     let conv: Signal<Option<Conv>> = conv.into();
     view! { <ConversationPane conv/> }
+}
+
+/// "3 members", opening the list of who they are, each with their
+/// presence (the first 500 by name in a very large room).
+#[component]
+fn MemberList(summary: Memo<Option<String>>, names: Memo<Option<Vec<String>>>) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let chat = conn.chat();
+    let people = Memo::new(move |_| {
+        let names = names.get().unwrap_or_default();
+        chat.with(|c| {
+            names
+                .into_iter()
+                .map(|name| {
+                    let online = c.is_online(&name);
+                    (name, online)
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    view! {
+        <details class="members" data-testid="members">
+            <summary class="hint">{move || summary.get().unwrap_or_default()}</summary>
+            <PeopleList people label="Members"/>
+        </details>
+    }
 }
 
 /// One row of the timeline.
@@ -119,7 +145,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                 .map(|th| {
                     th.typing
                         .iter()
-                        .filter(|(_, until)| **until > t)
+                        .filter(|(_, until)| *until > t)
                         .map(|(u, _)| u.clone())
                         .collect::<Vec<_>>()
                 })
@@ -157,6 +183,10 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             })
             .unwrap_or_else(|| "Not found".to_owned())
     };
+    let is_room =
+        move || matches!(conv.get(), Some(Conv::Room(_))) && problem.with(Option::is_none);
+    let member_names =
+        Memo::new(move |_| thread.with(|t| t.as_ref().and_then(|t| t.member_names.clone())));
     // The tab's title names the conversation.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| document().set_title(&format!("{} · Parley", title())));
@@ -219,7 +249,13 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             <header class="conv-header">
                 <div class="conv-heading">
                     <h1 id="conversation-title" data-testid="conversation-title">{title}</h1>
-                    {move || subtitle.get().map(|s| view! { <span class="hint">{s}</span> })}
+                    {move || {
+                        (!is_room())
+                            .then(|| subtitle.get().map(|s| view! { <span class="hint">{s}</span> }))
+                    }}
+                    <Show when=is_room>
+                        <MemberList summary=subtitle names=member_names/>
+                    </Show>
                 </div>
                 <Show when=can_leave>
                     <button type="button" class="quiet" on:click=leave.clone()>

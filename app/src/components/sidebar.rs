@@ -162,30 +162,12 @@ pub fn Sidebar() -> impl IntoView {
                 <h2 id="online-title">
                     "Online " <span class="count">{move || online.with(Vec::len)}</span>
                 </h2>
-                <ul class="conv-list online-list">
-                    <For
-                        each=move || online.get()
-                        key=|name| name.clone()
-                        children=move |name| {
-                            let href = href_of(&Conv::Dm(name.clone()));
-                            view! {
-                                <li>
-                                    <a
-                                        class="conv-link"
-                                        href=href
-                                        on:click=move |_| open.set(false)
-                                    >
-                                        <span class="avatar small" aria-hidden="true">
-                                            {initial(&name)}
-                                            <span class="presence on"></span>
-                                        </span>
-                                        <span class="conv-name">{name.clone()}</span>
-                                    </a>
-                                </li>
-                            }
-                        }
-                    />
-                </ul>
+                <PeopleList
+                    people=Signal::derive(move || {
+                        online.get().into_iter().map(|name| (name, true)).collect()
+                    })
+                    label="Online"
+                />
                 <Show when=move || online.with(Vec::is_empty)>
                     <p class="side-hint">"Nobody else is online."</p>
                 </Show>
@@ -193,6 +175,41 @@ pub fn Sidebar() -> impl IntoView {
         </nav>
     }
     .into_any()
+}
+
+/// People with their presence, each a link to the direct conversation
+/// with them (the sidebar's online list, a room's member list).
+#[component]
+pub fn PeopleList(
+    #[prop(into)] people: Signal<Vec<(String, bool)>>,
+    label: &'static str,
+) -> impl IntoView {
+    let SidebarOpen(open) = expect_context::<SidebarOpen>();
+    view! {
+        <ul class="conv-list" aria-label=label>
+            <For
+                each=move || people.get()
+                key=|person| person.clone()
+                children=move |(name, online)| {
+                    let href = href_of(&Conv::Dm(name.clone()));
+                    view! {
+                        <li>
+                            <a class="conv-link" href=href on:click=move |_| open.set(false)>
+                                <span class="avatar small" aria-hidden="true">
+                                    {initial(&name)}
+                                    <span class="presence" class:on=online></span>
+                                </span>
+                                <span class="conv-name">{name.clone()}</span>
+                                <span class="visually-hidden">
+                                    {if online { ", online" } else { ", offline" }}
+                                </span>
+                            </a>
+                        </li>
+                    }
+                }
+            />
+        </ul>
+    }
 }
 
 /// One conversation in the sidebar, with its unread count.

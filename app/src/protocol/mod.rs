@@ -53,6 +53,9 @@ pub struct Cursor {
     pub seq: i64,
 }
 
+/// The most names a [`ServerFrame::Members`] answer lists.
+pub const MAX_MEMBER_NAMES: usize = 500;
+
 /// Frames the browser sends.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -91,6 +94,11 @@ pub enum ClientFrame {
         room: String,
     },
     ListRooms {},
+    /// Who is in `room` (a room you are in); answered with
+    /// [`ServerFrame::Members`].
+    Members {
+        room: String,
+    },
     /// Everything up to `seq` in `conv` has been read (clears its unread count).
     Read {
         conv: Conv,
@@ -246,6 +254,13 @@ pub enum ServerFrame {
         joined: bool,
         members: u32,
     },
+    /// Who is in `room`, by name (the first [`MAX_MEMBER_NAMES`] in name
+    /// order); `total` counts everyone.
+    Members {
+        room: String,
+        users: Vec<String>,
+        total: u32,
+    },
     /// Someone came online or went offline.
     Presence {
         user: String,
@@ -291,6 +306,7 @@ const CLIENT_TYPES: &[&str] = &[
     "join_room",
     "leave_room",
     "list_rooms",
+    "members",
     "read",
     "typing",
     "ping",
@@ -464,6 +480,9 @@ mod tests {
                 room: "rust".into(),
             },
             ClientFrame::ListRooms {},
+            ClientFrame::Members {
+                room: "rust".into(),
+            },
             ClientFrame::Read {
                 conv: Conv::Room("rust".into()),
                 seq: 4,
@@ -541,6 +560,11 @@ mod tests {
                 conv: Conv::Dm("bob".into()),
                 seq: 4,
                 unread: 0,
+            },
+            ServerFrame::Members {
+                room: "rust".into(),
+                users: vec!["alice".into(), "bob".into()],
+                total: 2,
             },
             ServerFrame::Pong { nonce: 42 },
             ServerFrame::Error {

@@ -17,7 +17,7 @@ use super::{Conv, ConversationInfo, ErrorCode, Message, RoomInfo, ServerFrame};
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
 const TYPES: &[&str] = &[
     "welcome", "synced", "message", "ack", "history", "rooms", "joined", "left", "member",
-    "presence", "typing", "read", "pong", "error",
+    "members", "presence", "typing", "read", "pong", "error",
 ];
 
 /// Every field of every server frame.
@@ -45,6 +45,8 @@ struct Fields {
     joined: Option<bool>,
     members: Option<u32>,
     unread: Option<i64>,
+    users: Option<Vec<String>>,
+    total: Option<u32>,
     nonce: Option<u64>,
     code: Option<ErrorCode>,
 }
@@ -156,6 +158,11 @@ impl Fields {
                 user: need(self.user, "user")?,
                 joined: need(self.joined, "joined")?,
                 members: need(self.members, "members")?,
+            },
+            "members" => ServerFrame::Members {
+                room: need(self.room, "room")?,
+                users: need(self.users, "users")?,
+                total: need(self.total, "total")?,
             },
             "presence" => ServerFrame::Presence {
                 user: need(self.user, "user")?,

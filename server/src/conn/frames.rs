@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use app::protocol::{
     decode_client, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, LOBBY, MAX_BODY_BYTES,
-    MAX_CLIENT_ID_LEN, MAX_HISTORY_PAGE,
+    MAX_CLIENT_ID_LEN, MAX_HISTORY_PAGE, MAX_MEMBER_NAMES,
 };
 
 use super::error;
@@ -66,7 +66,8 @@ fn named_conv(frame: &ClientFrame) -> Option<Conv> {
         | ClientFrame::Typing { conv } => Some(conv.clone()),
         ClientFrame::CreateRoom { room }
         | ClientFrame::JoinRoom { room }
-        | ClientFrame::LeaveRoom { room } => Some(Conv::Room(room.clone())),
+        | ClientFrame::LeaveRoom { room }
+        | ClientFrame::Members { room } => Some(Conv::Room(room.clone())),
         ClientFrame::Hello { .. } | ClientFrame::ListRooms {} | ClientFrame::Ping { .. } => None,
     }
 }
@@ -199,6 +200,7 @@ impl Handler {
             ClientFrame::JoinRoom { room } => self.join_room(room).await,
             ClientFrame::LeaveRoom { room } => self.leave_room(room).await,
             ClientFrame::ListRooms {} => self.list_rooms().await,
+            ClientFrame::Members { room } => self.members(room).await,
             ClientFrame::Read { conv, seq } => self.read(conv, seq).await,
             ClientFrame::Typing { conv } => self.typing(conv).await,
             ClientFrame::Ping { nonce } => {
@@ -510,6 +512,26 @@ impl Handler {
             })
             .collect();
         self.reply(ServerFrame::Rooms { rooms });
+        Ok(())
+    }
+
+    /// Who is in a room, for its members only.
+    async fn members(&mut self, room: String) -> Outcome {
+        let (conv_id, name) = self.room(&room).await?;
+        let store = &self.state.store;
+        if !store.is_member(conv_id, self.me.id).await? {
+            return Err(Refusal::new(
+                ErrorCode::NotMember,
+                format!("you are not in room `{name}`"),
+            ));
+        }
+        let users = store.member_names(conv_id, MAX_MEMBER_NAMES).await?;
+        let total = store.member_count(conv_id).await?;
+        self.reply(ServerFrame::Members {
+            room: name,
+            users,
+            total,
+        });
         Ok(())
     }
 

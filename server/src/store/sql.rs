@@ -327,6 +327,21 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// The names of a conversation's members, in name order, at most `limit`.
+    pub async fn member_names(&self, conv_id: i64, limit: usize) -> Result<Vec<String>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT u.name FROM members m JOIN users u ON u.id = m.user_id
+             WHERE m.conv_id = ? ORDER BY u.name_key LIMIT ?",
+        ))
+        .bind(conv_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get::<String, _>("name")?))
+            .collect()
+    }
+
     pub async fn member_count(&self, conv_id: i64) -> Result<u32> {
         let n: i64 = sqlx::query_scalar(&self.q("SELECT count(*) FROM members WHERE conv_id = ?"))
             .bind(conv_id)
