@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 use clap::Parser;
 
+pub use crate::store::SqliteSync;
+
 #[derive(Parser, Debug, Clone)]
 #[command(name = "server", version, about = "Parley: a real-time chat server")]
 pub struct Config {
@@ -18,6 +20,14 @@ pub struct Config {
     /// Database to use. `sqlite://FILE` (created on first run).
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://chat.db")]
     pub database_url: String,
+
+    /// SQLite's `synchronous` setting. `full` (the default): a message is
+    /// acknowledged only once it would survive a power cut (an fsync per
+    /// commit). `normal`: it survives the server or its process crashing,
+    /// but the last commits before a power cut or OS crash may be lost; a
+    /// commit then waits for no disk. (Ignored for PostgreSQL.)
+    #[arg(long, env = "SQLITE_SYNCHRONOUS", value_enum, default_value_t = SqliteSync::Full)]
+    pub sqlite_synchronous: SqliteSync,
 
     /// Serve the seed document's guest endpoints `/ws` and `/ws/{username}`.
     #[arg(long, env = "SEED_ENDPOINTS", default_value_t = true, action = clap::ArgAction::Set)]

@@ -83,7 +83,7 @@ impl Server {
 
 /// Open the store, bind the address and start serving.
 pub async fn start(config: Config) -> Result<Server, StartError> {
-    let store = Store::open(&config.database_url).await?;
+    let store = Store::open_with(&config.database_url, config.sqlite_synchronous).await?;
     let hub = Hub::new();
     let mut cluster_tasks = Vec::new();
     if let Some(url) = &config.redis_url {

@@ -28,6 +28,12 @@ enum Plan {
     New { seq: i64 },
 }
 
+/// `(?, ?), (?, ?), …`: `rows` tuples of `width` placeholders.
+fn tuples(rows: usize, width: usize) -> String {
+    let one = format!("({})", vec!["?"; width].join(", "));
+    vec![one; rows].join(", ")
+}
+
 impl Store {
     /// Store a batch of messages in one transaction, in order. Each gets the
     /// next sequence number of its conversation; a resend of a client id that
@@ -66,17 +72,34 @@ impl Store {
             plans.push(plan);
         }
 
-        // One sequence update per conversation: reserve `count` numbers.
+        // Reserve `count` sequence numbers per conversation, many
+        // conversations a statement (`UPDATE … FROM (VALUES …)`; both
+        // backends name a VALUES list's columns column1, column2, …).
+        let per_conv: Vec<(i64, i64)> = per_conv.into_iter().collect();
         let mut next_seq: BTreeMap<i64, i64> = BTreeMap::new();
-        for (conv_id, count) in &per_conv {
-            let last: i64 = sqlx::query_scalar(&self.q(
-                "UPDATE conversations SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
-            ))
-            .bind(*count)
-            .bind(*conv_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            next_seq.insert(*conv_id, last - count + 1);
+        for rows in per_conv.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE conversations SET last_seq = last_seq + v.column2 FROM (VALUES {}) AS v
+                 WHERE conversations.id = v.column1
+                 RETURNING conversations.id AS id, conversations.last_seq AS last_seq",
+                tuples(rows.len(), 2)
+            );
+            let sql = self.q(&sql);
+            let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
+            for (conv_id, count) in rows {
+                query = query.bind(*conv_id).bind(*count);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let (conv_id, last): (i64, i64) = (row.try_get("id")?, row.try_get("last_seq")?);
+                let count = rows
+                    .iter()
+                    .find(|(c, _)| *c == conv_id)
+                    .map_or(0, |(_, n)| *n);
+                next_seq.insert(conv_id, last - count + 1);
+            }
+        }
+        if let Some((conv_id, _)) = per_conv.iter().find(|(c, _)| !next_seq.contains_key(c)) {
+            return Err(sqlx::Error::Protocol(format!("no conversation {conv_id}")).into());
         }
         let plans: Vec<Plan> = plans
             .into_iter()
@@ -101,17 +124,11 @@ impl Store {
         // Multi-row inserts; ids come back keyed by (conversation, seq).
         let mut ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(fresh.len());
         for rows in fresh.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = String::from(
-                "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at) VALUES ",
+            let sql = format!(
+                "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
+                 VALUES {} RETURNING id, conv_id, seq",
+                tuples(rows.len(), 7)
             );
-            for i in 0..rows.len() {
-                sql.push_str(if i == 0 {
-                    "(?, ?, ?, ?, ?, ?, ?)"
-                } else {
-                    ", (?, ?, ?, ?, ?, ?, ?)"
-                });
-            }
-            sql.push_str(" RETURNING id, conv_id, seq");
             let sql = self.q(&sql);
             let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
             for (at, seq) in rows {
@@ -141,16 +158,20 @@ impl Store {
                 *read = (*read).max(*seq);
             }
         }
-        for ((conv_id, sender), seq) in read_up_to {
-            sqlx::query(&self.q(
-                "UPDATE members SET read_seq = ? WHERE conv_id = ? AND user_id = ? AND read_seq < ?",
-            ))
-            .bind(seq)
-            .bind(conv_id)
-            .bind(sender)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+        let read_up_to: Vec<((i64, i64), i64)> = read_up_to.into_iter().collect();
+        for rows in read_up_to.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE members SET read_seq = v.column3 FROM (VALUES {}) AS v
+                 WHERE members.conv_id = v.column1 AND members.user_id = v.column2
+                   AND members.read_seq < v.column3",
+                tuples(rows.len(), 3)
+            );
+            let sql = self.q(&sql);
+            let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
+            for ((conv_id, sender), seq) in rows {
+                query = query.bind(*conv_id).bind(*sender).bind(*seq);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
 

@@ -14,6 +14,25 @@ pub use sql::{Backend, Store};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// How durable a SQLite commit is before it returns (`PRAGMA synchronous`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum SqliteSync {
+    /// Survives a power cut: an fsync per commit.
+    #[default]
+    Full,
+    /// Survives a crash of the process; a power cut may lose the last commits.
+    Normal,
+}
+
+impl SqliteSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]

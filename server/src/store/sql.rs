@@ -3,7 +3,9 @@
 //! each with its own migrations. Queries are written with `?` placeholders;
 //! [`Store::q`] numbers them `$1, $2, …` for PostgreSQL.
 //!
-//! SQLite runs in WAL mode with `synchronous=FULL`: a commit survives a crash.
+//! SQLite runs in WAL mode with `synchronous=FULL` by default: a commit
+//! survives a power cut (`--sqlite-synchronous normal` trades that for
+//! commits that wait for no disk; they still survive a crash of the server).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -12,7 +14,8 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::{
-    name_key, now_ms, ConvKind, Membership, Result, RoomRow, StoreError, StoredMessage, User,
+    name_key, now_ms, ConvKind, Membership, Result, RoomRow, SqliteSync, StoreError, StoredMessage,
+    User,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -63,6 +66,11 @@ impl Store {
     /// Open (creating a SQLite file if needed) the database and apply
     /// migrations.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, SqliteSync::Full).await
+    }
+
+    /// [`Store::open`] with SQLite's durability setting.
+    pub async fn open_with(url: &str, sync: SqliteSync) -> Result<Self> {
         let backend =
             Backend::of(url).ok_or_else(|| StoreError::UnsupportedUrl(url.to_string()))?;
         sqlx::any::install_default_drivers();
@@ -83,7 +91,7 @@ impl Store {
                         for pragma in [
                             "PRAGMA busy_timeout = 10000",
                             "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
+                            sync.pragma(),
                             "PRAGMA foreign_keys = ON",
                         ] {
                             conn.execute(pragma).await?;
@@ -643,5 +651,34 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(read.map(|read| (read, last)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pooled SQLite connection runs with the durability asked for.
+    #[tokio::test]
+    async fn sqlite_durability_follows_the_setting() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (sync, want) in [(SqliteSync::Full, 2_i64), (SqliteSync::Normal, 1)] {
+            let url = format!(
+                "sqlite://{}",
+                dir.path().join(format!("{want}.db")).display()
+            );
+            let store = Store::open_with(&url, sync).await.expect("open");
+            let got: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .expect("pragma");
+            assert_eq!(got, want, "{sync:?}");
+            let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+                .fetch_one(&store.pool)
+                .await
+                .expect("pragma");
+            assert_eq!(mode, "wal");
+            store.close().await;
+        }
     }
 }
