@@ -1,13 +1,10 @@
 import { expect, test, type WebSocketRoute } from "@playwright/test";
 
 import {
-  createRoom,
-  freshName,
-  joinRoom,
+  meetInRoom,
   message,
   people,
   send,
-  signIn,
 } from "./helpers";
 
 /** Ann's chat socket, routed through the test so it can fail on purpose. */
@@ -43,12 +40,7 @@ test("a connection that goes silent is caught by the heartbeat and replaced, los
     // Ann's timers are the test's, so that the heartbeat's 25 s pass at once.
     await ann.clock.install();
 
-    const names = [freshName("ann"), freshName("ben")];
-    await signIn(ann, names[0]);
-    await signIn(ben, names[1]);
-    const room = freshName("quiet").toLowerCase();
-    await createRoom(ann, room);
-    await joinRoom(ben, room);
+    await meetInRoom(ann, ben, "quiet");
 
     const before = `before the silence ${Date.now()}`;
     await send(ann, before);
@@ -108,12 +100,7 @@ test("a message written offline survives a reload and is sent once, after it", a
       current = ws;
     });
 
-    const names = [freshName("ann"), freshName("ben")];
-    await signIn(ann, names[0]);
-    await signIn(ben, names[1]);
-    const room = freshName("later").toLowerCase();
-    await createRoom(ann, room);
-    await joinRoom(ben, room);
+    const { names } = await meetInRoom(ann, ben, "later");
 
     unreachable = true;
     await current?.close({ code: 1001, reason: "going away (test)" });

@@ -90,6 +90,24 @@ export async function joinRoom(page: Page, room: string): Promise<void> {
   await expect(page.getByLabel("Message", { exact: true })).toBeEnabled();
 }
 
+/**
+ * Sign two people in as fresh users and put them in a fresh room of their
+ * own (the first creates it, the second joins); both end up looking at it.
+ */
+export async function meetInRoom(
+  first: Page,
+  second: Page,
+  prefix: string,
+): Promise<{ names: [string, string]; room: string }> {
+  const names: [string, string] = [freshName("ann"), freshName("ben")];
+  await signIn(first, names[0]);
+  await signIn(second, names[1]);
+  const room = freshName(prefix).toLowerCase();
+  await createRoom(first, room);
+  await joinRoom(second, room);
+  return { names, room };
+}
+
 /** Make the page look hidden (another tab in front) or visible again. */
 export async function setHidden(page: Page, hidden: boolean): Promise<void> {
   await page.evaluate((hidden) => {

@@ -2,14 +2,11 @@ import { expect, test } from "@playwright/test";
 
 import {
   convLink,
-  createRoom,
-  freshName,
-  joinRoom,
+  meetInRoom,
   message,
   people,
   send,
   setHidden,
-  signIn,
 } from "./helpers";
 
 test("typing shows to the others in the conversation, then goes", async ({
@@ -19,12 +16,7 @@ test("typing shows to the others in the conversation, then goes", async ({
   const { pages, close } = await people(browser, baseURL, 2);
   const [ann, ben] = pages;
   try {
-    const names = [freshName("ann"), freshName("ben")];
-    await signIn(ann, names[0]);
-    await signIn(ben, names[1]);
-    const room = freshName("typing").toLowerCase();
-    await createRoom(ann, room);
-    await joinRoom(ben, room);
+    const { names } = await meetInRoom(ann, ben, "typing");
 
     const annTyping = ann.getByTestId("typing");
     const benTyping = ben.getByTestId("typing");
@@ -55,12 +47,7 @@ test("a conversation counts as read only while its page is visible", async ({
   const { pages, close } = await people(browser, baseURL, 2);
   const [ann, ben] = pages;
   try {
-    const names = [freshName("ann"), freshName("ben")];
-    await signIn(ann, names[0]);
-    await signIn(ben, names[1]);
-    const room = freshName("unseen").toLowerCase();
-    await createRoom(ann, room);
-    await joinRoom(ben, room);
+    const { room } = await meetInRoom(ann, ben, "unseen");
 
     // Ben's tab goes to the background, still showing the room.
     await setHidden(ben, true);
