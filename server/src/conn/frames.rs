@@ -235,6 +235,22 @@ impl Handler {
         }
     }
 
+    /// A room this user is in: its id and name (`not_member` otherwise).
+    async fn joined_room(&mut self, name: &str) -> Outcome<(i64, String)> {
+        let (conv_id, name) = self.room(name).await?;
+        // The hub knows which rooms this connection follows, which saves a
+        // query per message; the store decides when it does not.
+        let member = self.state.hub.is_subscribed(self.conn, conv_id)
+            || self.state.store.is_member(conv_id, self.me.id).await?;
+        if !member {
+            return Err(Refusal::new(
+                ErrorCode::NotMember,
+                format!("you are not in room `{name}`; join it first"),
+            ));
+        }
+        Ok((conv_id, name))
+    }
+
     async fn user(&mut self, name: &str) -> Outcome<Party> {
         let key = name_key(name);
         if let Some(party) = self.users.get(&key) {
@@ -262,17 +278,7 @@ impl Handler {
     async fn target(&mut self, conv: &Conv, sending: bool) -> Outcome<Target> {
         match conv {
             Conv::Room(name) => {
-                let (conv_id, name) = self.room(name).await?;
-                // The hub knows which rooms this connection follows, which
-                // saves a query per message; the store decides when it does not.
-                let member = self.state.hub.is_subscribed(self.conn, conv_id)
-                    || self.state.store.is_member(conv_id, self.me.id).await?;
-                if !member {
-                    return Err(Refusal::new(
-                        ErrorCode::NotMember,
-                        format!("you are not in room `{name}`; join it first"),
-                    ));
-                }
+                let (conv_id, name) = self.joined_room(name).await?;
                 Ok(Target {
                     conv_id,
                     wire: Conv::Room(name.clone()),
@@ -517,14 +523,8 @@ impl Handler {
 
     /// Who is in a room, for its members only.
     async fn members(&mut self, room: String) -> Outcome {
-        let (conv_id, name) = self.room(&room).await?;
+        let (conv_id, name) = self.joined_room(&room).await?;
         let store = &self.state.store;
-        if !store.is_member(conv_id, self.me.id).await? {
-            return Err(Refusal::new(
-                ErrorCode::NotMember,
-                format!("you are not in room `{name}`"),
-            ));
-        }
         let users = store.member_names(conv_id, MAX_MEMBER_NAMES).await?;
         let total = store.member_count(conv_id).await?;
         self.reply(ServerFrame::Members {
