@@ -44,19 +44,19 @@ impl Store {
         let now = now_ms();
 
         // Resends: stored before, or earlier in this batch.
-        let earlier = self.stored_client_ids(&mut tx, batch).await?;
+        let stored_before = self.stored_client_ids(&mut tx, batch).await?;
+        let earlier: HashMap<(i64, &str), &StoredMessage> = stored_before
+            .iter()
+            .filter_map(|m| Some(((m.sender_id?, m.client_id.as_deref()?), m)))
+            .collect();
         let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
         let mut plans: Vec<Option<Plan>> = Vec::with_capacity(batch.len());
         let mut per_conv: BTreeMap<i64, i64> = BTreeMap::new();
         for (at, msg) in batch.iter().enumerate() {
             let plan = match (msg.sender_id, msg.client_id.as_deref()) {
                 (Some(sender), Some(client_id)) => {
-                    let stored = match earlier.is_empty() {
-                        true => None,
-                        false => earlier.get(&(sender, client_id.to_owned())),
-                    };
-                    if let Some(stored) = stored {
-                        Some(Plan::Earlier(stored.clone()))
+                    if let Some(stored) = earlier.get(&(sender, client_id)) {
+                        Some(Plan::Earlier((*stored).clone()))
                     } else if let Some(first) = first_of.get(&(sender, client_id)) {
                         Some(Plan::Repeat(*first))
                     } else {
@@ -210,35 +210,28 @@ impl Store {
     }
 
     /// The messages of `batch`'s (sender, client id) pairs that are stored already.
-    async fn stored_client_ids<'b>(
+    async fn stored_client_ids(
         &self,
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        batch: &[&'b NewMessage],
-    ) -> Result<HashMap<(i64, String), StoredMessage>> {
-        let keys: Vec<(i64, &'b str)> = batch
+        batch: &[&NewMessage],
+    ) -> Result<Vec<StoredMessage>> {
+        let keys: Vec<(i64, &str)> = batch
             .iter()
             .filter_map(|m| Some((m.sender_id?, m.client_id.as_deref()?)))
             .collect();
-        let mut found = HashMap::new();
+        let mut found = Vec::new();
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE ");
-            for i in 0..chunk.len() {
-                sql.push_str(if i == 0 {
-                    "(sender_id = ? AND client_id = ?)"
-                } else {
-                    " OR (sender_id = ? AND client_id = ?)"
-                });
-            }
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}",
+                vec!["(sender_id = ? AND client_id = ?)"; chunk.len()].join(" OR ")
+            );
             let sql = self.q(&sql);
             let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
             for (sender, client_id) in chunk {
                 query = query.bind(*sender).bind(*client_id);
             }
             for row in query.fetch_all(&mut **tx).await? {
-                let stored = message_from_row(&row)?;
-                if let (Some(sender), Some(client_id)) = (stored.sender_id, &stored.client_id) {
-                    found.insert((sender, client_id.clone()), stored);
-                }
+                found.push(message_from_row(&row)?);
             }
         }
         Ok(found)
