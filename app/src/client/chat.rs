@@ -252,13 +252,7 @@ impl Chat {
         conv: Conv,
         body: &str,
     ) -> Result<Option<ClientFrame>, DraftError> {
-        let body = body.trim();
-        if body.is_empty() {
-            return Err(DraftError::Empty);
-        }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(DraftError::TooLong);
-        }
+        let body = check_body(body)?;
         let outgoing = Outgoing {
             client_id,
             conv,
@@ -283,14 +277,10 @@ impl Chat {
         let mut restored: Vec<Outgoing> = saved
             .into_iter()
             .filter(|o| !self.outbox.iter().any(|h| h.client_id == o.client_id))
-            .filter(|o| o.body.len() <= MAX_BODY_BYTES && !o.body.trim().is_empty())
+            .filter(|o| check_body(&o.body).is_ok())
             .collect();
         let frames = if self.greeted {
-            restored
-                .iter()
-                .filter(|o| o.error.is_none())
-                .map(send_frame)
-                .collect()
+            send_frames(&restored).collect()
         } else {
             Vec::new()
         };
@@ -337,12 +327,7 @@ impl Chat {
                     // Who is in the room may have changed while we were away.
                     replies.extend(self.members_frame(&key, true));
                 }
-                replies.extend(
-                    self.outbox
-                        .iter()
-                        .filter(|o| o.error.is_none())
-                        .map(send_frame),
-                );
+                replies.extend(send_frames(&self.outbox));
             }
             ServerFrame::Synced {} => {
                 self.synced = true;
@@ -728,6 +713,23 @@ impl Chat {
             }
         }
     }
+}
+
+/// A draft as it is sent: trimmed, not empty, not too long.
+fn check_body(body: &str) -> Result<&str, DraftError> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(DraftError::Empty);
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(DraftError::TooLong);
+    }
+    Ok(body)
+}
+
+/// The `send` frames of the messages the server has not refused.
+fn send_frames(outbox: &[Outgoing]) -> impl Iterator<Item = ClientFrame> + '_ {
+    outbox.iter().filter(|o| o.error.is_none()).map(send_frame)
 }
 
 fn send_frame(outgoing: &Outgoing) -> ClientFrame {
