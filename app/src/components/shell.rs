@@ -172,7 +172,7 @@ pub fn Shell() -> impl IntoView {
                                 aria-hidden="true"
                                 on:click=move |_| {
                                     sidebar_open.set(false);
-                                    focus_by_id(MENU_BUTTON_ID);
+                                    focus_first(&[MENU_SELECTOR]);
                                 }
                             ></div>
                             <main class="pane" id="main" tabindex="-1">
@@ -189,21 +189,24 @@ pub fn Shell() -> impl IntoView {
 
 /// The `id` of the button that shows the sidebar on narrow screens.
 pub const MENU_BUTTON_ID: &str = "menu-button";
+/// [`MENU_BUTTON_ID`] as a selector.
+pub const MENU_SELECTOR: &str = "#menu-button";
 
-/// Move the keyboard focus to the element with `id`, if there is one.
-pub fn focus_by_id(id: &str) {
+/// Move the keyboard focus to the first element that matches a selector,
+/// trying the selectors in order; nothing happens when none matches.
+pub fn focus_first(selectors: &[&str]) {
     #[cfg(feature = "hydrate")]
     {
         use wasm_bindgen::JsCast;
-        if let Some(el) = document()
-            .get_element_by_id(id)
-            .and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok())
-        {
+        let found = selectors
+            .iter()
+            .find_map(|selector| document().query_selector(selector).ok().flatten());
+        if let Some(el) = found.and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
             let _ = el.focus();
         }
     }
     #[cfg(not(feature = "hydrate"))]
-    let _ = id;
+    let _ = selectors;
 }
 
 /// The first letter of a name, for its avatar.

@@ -5,7 +5,7 @@ use leptos::{
 use leptos_router::{hooks::use_location, hooks::use_navigate, NavigateOptions};
 
 use crate::client::Connection;
-use crate::components::shell::{focus_by_id, initial, SidebarOpen, MENU_BUTTON_ID};
+use crate::components::shell::{focus_first, initial, SidebarOpen, MENU_SELECTOR};
 use crate::protocol::{valid_name, ClientFrame, Conv};
 
 /// The address of a conversation.
@@ -23,23 +23,6 @@ pub fn title_of(conv: &Conv) -> String {
         Conv::Room(name) => format!("#{name}"),
         Conv::Dm(name) => name.clone(),
         Conv::Guest(name) => format!("{name} (guest)"),
-    }
-}
-
-/// Focus the conversation on screen in the sidebar, else its first control.
-#[cfg(feature = "hydrate")]
-fn focus_first(nav: NodeRef<leptos::html::Nav>) {
-    use wasm_bindgen::JsCast;
-    let Some(nav) = nav.get_untracked() else {
-        return;
-    };
-    let target = nav
-        .query_selector("[aria-current=page]")
-        .ok()
-        .flatten()
-        .or_else(|| nav.query_selector("a, button, input").ok().flatten());
-    if let Some(el) = target.and_then(|el| el.dyn_into::<web_sys::HtmlElement>().ok()) {
-        let _ = el.focus();
     }
 }
 
@@ -106,13 +89,18 @@ pub fn Sidebar() -> impl IntoView {
 
     // On narrow screens the sidebar opens over the conversation: focus
     // moves into it, and Escape closes it and returns to the menu button.
-    let nav = NodeRef::<leptos::html::Nav>::new();
     #[cfg(feature = "hydrate")]
     Effect::new(move |was_open: Option<bool>| {
         let is_open = open.get();
         if is_open && was_open == Some(false) {
             // After the class has applied: hidden elements take no focus.
-            request_animation_frame(move || focus_first(nav));
+            // The conversation on screen, else the first control.
+            request_animation_frame(|| {
+                focus_first(&[
+                    "#sidebar [aria-current=page]",
+                    "#sidebar a, #sidebar button, #sidebar input",
+                ])
+            });
         }
         is_open
     });
@@ -120,7 +108,7 @@ pub fn Sidebar() -> impl IntoView {
         if event.key() == "Escape" && open.get_untracked() {
             event.prevent_default();
             open.set(false);
-            focus_by_id(MENU_BUTTON_ID);
+            focus_first(&[MENU_SELECTOR]);
         }
     };
 
@@ -130,7 +118,6 @@ pub fn Sidebar() -> impl IntoView {
             class:open=move || open.get()
             id="sidebar"
             aria-label="Conversations"
-            node_ref=nav
             on:keydown=on_keydown
         >
             <section class="side-section" aria-labelledby="rooms-title">
