@@ -17,17 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 port="${PARLEY_BENCH_PORT:-18700}"
 
-# The machine is shared: wait (up to PARLEY_BENCH_QUIET_WAIT seconds, 300)
-# until the other processes use less than 15% of the machine over 2 s, so
-# that they do not skew the numbers. loadgen reports their CPU anyway.
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
-quiet_wait="${PARLEY_BENCH_QUIET_WAIT:-300}"
-for _ in $(seq "$((quiet_wait / 2))"); do
-    read -r b0 i0 < <(busy); sleep 2; read -r b1 i1 < <(busy)
-    pct=$(( 100 * (b1 - b0) / (b1 - b0 + i1 - i0 + 1) ))
-    [ "$pct" -lt 15 ] && break
-    echo "machine busy (${pct}% of all cores); waiting for it to calm down" >&2
-done
+loadgen/wait-for-quiet.sh   # the machine is shared: let other work settle first
 read -r -a extra <<<"${PARLEY_BENCH_SERVER_ARGS:-}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")"
 

@@ -26,14 +26,7 @@ case "$nodes" in 1 | 2) ;; *) echo "NODES must be 1 or 2" >&2; exit 2 ;; esac
 port="${PARLEY_BENCH_PORT:-18710}"
 bin="${PARLEY_BENCH_SERVER_BIN:-target/release/server}"
 
-busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $5+$6}' /proc/stat; }
-quiet_wait="${PARLEY_BENCH_QUIET_WAIT:-300}"
-for _ in $(seq "$((quiet_wait / 2))"); do
-    read -r b0 i0 < <(busy); sleep 2; read -r b1 i1 < <(busy)
-    pct=$(( 100 * (b1 - b0) / (b1 - b0 + i1 - i0 + 1) ))
-    [ "$pct" -lt 15 ] && break
-    echo "machine busy (${pct}% of all cores); waiting for it to calm down" >&2
-done
+loadgen/wait-for-quiet.sh   # the machine is shared: let other work settle first
 
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -198,6 +198,19 @@ impl Recorder {
         }
     }
 
+    /// Print the first errors and how many sends were refused, if any.
+    pub fn print_problems(&self) {
+        for e in self.first_errors() {
+            println!("first errors: {e}");
+        }
+        let refused = self.counts().refused;
+        if refused > 0 {
+            println!(
+                "note: {refused} sends were refused with `internal` (not stored, not acknowledged; the protocol says send again). See the server log."
+            );
+        }
+    }
+
     pub fn first_errors(&self) -> Vec<String> {
         self.first_errors
             .lock()

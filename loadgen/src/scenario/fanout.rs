@@ -295,15 +295,7 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         );
     }
     println!("{}", table.render());
-    for e in rec.first_errors() {
-        println!("first errors: {e}");
-    }
-    if rec.counts().refused > 0 {
-        println!(
-            "note: {} sends were refused with `internal` (not stored, not acknowledged; the protocol says send again). See the server log.",
-            rec.counts().refused
-        );
-    }
+    rec.print_problems();
 
     let unexpected_closes = rec.closes().values().sum::<u64>() - closes_before;
     if unexpected_closes > 0 {

@@ -269,15 +269,7 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         opt(rss.map(|r| format!("{:.1} MiB", r as f64 / 1024.0))),
     ]);
     println!("{}", table.render());
-    for e in rec.first_errors() {
-        println!("first errors: {e}");
-    }
-    if rec.counts().refused > 0 {
-        println!(
-            "note: {} sends were refused with `internal` (not stored, not acknowledged; the protocol says send again). See the server log.",
-            rec.counts().refused
-        );
-    }
+    rec.print_problems();
     if !closes.is_empty() {
         println!("sockets closed during the run: {closes:?}");
     }
