@@ -79,12 +79,7 @@ impl std::fmt::Display for DraftError {
 
 /// Conversation ids compare without regard to case (names are unique that way).
 pub fn key_of(conv: &Conv) -> Conv {
-    let name = conv.name().to_ascii_lowercase();
-    match conv {
-        Conv::Room(_) => Conv::Room(name),
-        Conv::Dm(_) => Conv::Dm(name),
-        Conv::Guest(_) => Conv::Guest(name),
-    }
+    conv.with_name(conv.name().to_ascii_lowercase())
 }
 
 /// What we know of one conversation.
@@ -645,13 +640,8 @@ impl Chat {
         }
         thread.fetched = true;
         thread.loading = true;
-        let conv = match key {
-            Conv::Room(_) => Conv::Room(thread.display.clone()),
-            Conv::Dm(_) => Conv::Dm(thread.display.clone()),
-            Conv::Guest(_) => Conv::Guest(thread.display.clone()),
-        };
         Some(ClientFrame::History {
-            conv,
+            conv: key.with_name(thread.display.as_str()),
             before: None,
             limit: Some(HISTORY_PAGE),
         })

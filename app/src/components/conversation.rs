@@ -173,13 +173,10 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                 let display = thread
                     .with(|t| t.as_ref().map(|t| t.display.clone()))
                     .filter(|d| !d.is_empty() && problem.with(Option::is_none));
-                let c = match (c, display) {
-                    (Conv::Room(_), Some(d)) => Conv::Room(d),
-                    (Conv::Dm(_), Some(d)) => Conv::Dm(d),
-                    (Conv::Guest(_), Some(d)) => Conv::Guest(d),
-                    (c, None) => c,
-                };
-                title_of(&c)
+                title_of(&match display {
+                    Some(d) => c.with_name(d),
+                    None => c,
+                })
             })
             .unwrap_or_else(|| "Not found".to_owned())
     };

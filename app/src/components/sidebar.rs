@@ -43,11 +43,7 @@ pub fn Sidebar() -> impl IntoView {
         chat.with(|c| {
             c.threads()
                 .map(|(key, t)| {
-                    let conv = match key {
-                        Conv::Room(_) => Conv::Room(t.display.clone()),
-                        Conv::Dm(_) => Conv::Dm(t.display.clone()),
-                        Conv::Guest(_) => Conv::Guest(t.display.clone()),
-                    };
+                    let conv = key.with_name(t.display.as_str());
                     let online = match &conv {
                         Conv::Room(_) => false,
                         Conv::Dm(name) | Conv::Guest(name) => c.is_online(name),
@@ -61,20 +57,12 @@ pub fn Sidebar() -> impl IntoView {
                 .collect::<Vec<_>>()
         })
     });
-    let rooms = Memo::new(move |_| {
+    // (rooms, direct conversations)
+    let lists = Memo::new(move |_| {
         items.with(|all| {
             all.iter()
-                .filter(|i| matches!(i.conv, Conv::Room(_)))
                 .cloned()
-                .collect::<Vec<_>>()
-        })
-    });
-    let people = Memo::new(move |_| {
-        items.with(|all| {
-            all.iter()
-                .filter(|i| !matches!(i.conv, Conv::Room(_)))
-                .cloned()
-                .collect::<Vec<_>>()
+                .partition::<Vec<_>, _>(|i| matches!(i.conv, Conv::Room(_)))
         })
     });
     let online = Memo::new(move |_| {
@@ -124,7 +112,7 @@ pub fn Sidebar() -> impl IntoView {
                 <h2 id="rooms-title">"Rooms"</h2>
                 <ul class="conv-list" data-testid="conversations">
                     <For
-                        each=move || rooms.get()
+                        each=move || lists.with(|(rooms, _)| rooms.clone())
                         key=|item| item.clone()
                         children=|item| view! { <ConvLink item/> }
                     />
@@ -135,12 +123,12 @@ pub fn Sidebar() -> impl IntoView {
                 <h2 id="dms-title">"Direct messages"</h2>
                 <ul class="conv-list" data-testid="conversations">
                     <For
-                        each=move || people.get()
+                        each=move || lists.with(|(_, people)| people.clone())
                         key=|item| item.clone()
                         children=|item| view! { <ConvLink item/> }
                     />
                 </ul>
-                <Show when=move || people.with(Vec::is_empty)>
+                <Show when=move || lists.with(|(_, people)| people.is_empty())>
                     <p class="side-hint">"No direct messages yet."</p>
                 </Show>
                 <DmForm/>

@@ -44,6 +44,16 @@ impl Conv {
             Conv::Room(n) | Conv::Dm(n) | Conv::Guest(n) => n,
         }
     }
+
+    /// The same kind of conversation with another name (another spelling).
+    pub fn with_name(&self, name: impl Into<String>) -> Conv {
+        let name = name.into();
+        match self {
+            Conv::Room(_) => Conv::Room(name),
+            Conv::Dm(_) => Conv::Dm(name),
+            Conv::Guest(_) => Conv::Guest(name),
+        }
+    }
 }
 
 /// "I hold everything in `conv` up to and including `seq`."
