@@ -93,6 +93,8 @@ test("the sign-in page fits a 360 px wide screen", async ({ page }) => {
   await page.goto("/");
   await expect(page.locator('[data-hydrated="true"]')).toHaveCount(1);
   await expect(page.getByRole("button", { name: "Sign in" })).toBeEnabled();
+  // The page says that a new name registers itself.
+  await expect(page.getByText(/account is created as you sign in/)).toBeVisible();
 
   const overflow = await page.evaluate(
     () => document.documentElement.scrollWidth - window.innerWidth,

@@ -281,6 +281,9 @@ test("markup in a message is shown as text and runs nothing; links open safely",
     await send(ann, attack);
     const link = `see https://example.com/${Date.now()} now`;
     await send(ann, link);
+    // One very long word wraps inside its bubble, even 360 px wide.
+    const longWord = `w${"o".repeat(300)}rd${Date.now()}`;
+    await send(ann, longWord);
     await convLink(ben, annName).click();
 
     for (const page of [ann, ben]) {
@@ -292,6 +295,17 @@ test("markup in a message is shown as text and runs nothing; links open safely",
       await expect(a).toHaveAttribute("target", "_blank");
       await expect(a).toHaveAttribute("rel", "noopener noreferrer");
     }
+    await ann.setViewportSize({ width: 360, height: 740 });
+    const bubble = message(ann, longWord).locator(".bubble");
+    await expect(bubble).toBeVisible();
+    const sizes = await bubble.evaluate((el) => ({
+      bubble: el.getBoundingClientRect().right,
+      timeline: el.closest(".timeline")!.getBoundingClientRect().right,
+      overflow: document.documentElement.scrollWidth - window.innerWidth,
+    }));
+    expect(sizes.bubble).toBeLessThanOrEqual(sizes.timeline);
+    expect(sizes.overflow).toBeLessThanOrEqual(0);
+
     // Give any injected handler its chance by reloading, then check.
     await ben.reload();
     await expect(message(ben, attack).locator(".body")).toHaveText(attack);
@@ -342,9 +356,14 @@ test("screenshots: desktop and 360 px, light and dark", async ({
       ["mobile-light", 360, 740, "light"],
       ["mobile-dark", 360, 740, "dark"],
     ];
+    const backgrounds = new Map<string, string>();
     for (const [name, width, height, colorScheme] of shots) {
       await ann.setViewportSize({ width, height });
       await ann.emulateMedia({ colorScheme });
+      backgrounds.set(
+        colorScheme,
+        await ann.evaluate(() => getComputedStyle(document.body).backgroundColor),
+      );
       await expect(convLink(ann, benName).getByTestId("unread")).toBeVisible({
         visible: width > 768,
       });
@@ -358,6 +377,9 @@ test("screenshots: desktop and 360 px, light and dark", async ({
         copyFileSync(file, path.join(__dirname, "..", "..", "docs", "screenshot.png"));
       }
     }
+    // prefers-color-scheme is followed: the two schemes really differ.
+    expect(backgrounds.get("dark")).not.toEqual(backgrounds.get("light"));
+
     // Who is in the room, opened, on a desktop in dark mode.
     await ann.setViewportSize({ width: 1280, height: 800 });
     await ann.getByTestId("members").locator("summary").click();

@@ -9,6 +9,20 @@ use crate::protocol::{ClientFrame, Conv};
 /// The path of the chat socket on the page's own host.
 pub const SOCKET_PATH: &str = "/api/ws";
 
+const FIRST_RETRY_MS: u32 = 500;
+const MAX_RETRY_MS: u32 = 30_000;
+
+/// Milliseconds to wait after `failures` failed attempts, given `random` in
+/// [0, 1): exponential from 0.5 s, capped at 30 s, and spread over the
+/// upper half of that so that clients do not stampede.
+pub fn retry_delay(failures: u32, random: f64) -> u32 {
+    let ceiling = FIRST_RETRY_MS
+        .saturating_mul(1 << failures.min(16))
+        .min(MAX_RETRY_MS);
+    let spread = f64::from(ceiling / 2) * random.clamp(0.0, 1.0);
+    ceiling / 2 + spread as u32
+}
+
 /// A handle on the chat connection; cheap to copy into event handlers.
 ///
 /// Create one per page with [`Connection::new`] and share it with
@@ -199,5 +213,28 @@ fn new_client_id() -> String {
         use std::sync::atomic::{AtomicU64, Ordering};
         static NEXT: AtomicU64 = AtomicU64::new(1);
         format!("c-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_up_to_30_s() {
+        // (failures, least, most)
+        for (failures, least, most) in [
+            (0, 250, 500),
+            (1, 500, 1_000),
+            (2, 1_000, 2_000),
+            (5, 8_000, 16_000),
+            (6, 15_000, 30_000),
+            (40, 15_000, 30_000),
+        ] {
+            assert_eq!(retry_delay(failures, 0.0), least, "{failures}");
+            assert_eq!(retry_delay(failures, 1.0), most, "{failures}");
+            let mid = retry_delay(failures, 0.5);
+            assert!(least < mid && mid < most, "{failures}: {mid}");
+        }
     }
 }

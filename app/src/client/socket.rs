@@ -15,12 +15,10 @@ use leptos::prelude::*;
 use wasm_bindgen::{closure::Closure, JsCast};
 use web_sys::{CloseEvent, Event, MessageEvent, WebSocket};
 
-use super::connection::SOCKET_PATH;
+use super::connection::{retry_delay, SOCKET_PATH};
 use super::{Connection, ReadyState};
 use crate::protocol::{decode_server, encode, ClientFrame, ServerFrame};
 
-const FIRST_RETRY_MS: u32 = 500;
-const MAX_RETRY_MS: u32 = 30_000;
 /// A connection that stayed open this long resets the backoff.
 const STABLE_MS: f64 = 10_000.0;
 const PING_EVERY_MS: u32 = 15_000;
@@ -263,7 +261,7 @@ fn beat(conn: Connection) {
 
 fn schedule_retry(conn: Connection) {
     let Some(delay) = conn.socket.try_update_value(|s| {
-        let delay = backoff(s.failures);
+        let delay = retry_delay(s.failures, js_sys::Math::random());
         s.failures = s.failures.saturating_add(1);
         delay
     }) else {
@@ -282,14 +280,4 @@ fn schedule_retry(conn: Connection) {
         }
     });
     conn.socket.try_update_value(|s| s.retry = Some(timeout));
-}
-
-/// Milliseconds to wait after `failures` failed attempts: exponential,
-/// capped, and spread over the upper half so clients do not stampede.
-fn backoff(failures: u32) -> u32 {
-    let ceiling = FIRST_RETRY_MS
-        .saturating_mul(1 << failures.min(16))
-        .min(MAX_RETRY_MS);
-    let spread = f64::from(ceiling / 2) * js_sys::Math::random();
-    ceiling / 2 + spread as u32
 }
