@@ -343,6 +343,15 @@ test("screenshots: desktop and 360 px, light and dark", async ({
       "The sidebar feels much tidier. One nit: the unread badge could be a touch bigger on mobile.",
     );
     await expect(message(ann, "One nit")).toBeVisible();
+    // Sender, time and a day separator on screen.
+    await expect(ann.getByRole("separator").filter({ hasText: "Today" })).toBeVisible();
+    const first = message(ann, "One nit").locator(".message-meta");
+    await expect(
+      message(ann, "Nice, looking now.").locator(".message-meta .sender"),
+    ).toHaveText(benName);
+    await expect(message(ann, "Nice, looking now.").locator("time")).toHaveText(/^\d\d:\d\d$/);
+    // The second message of a run does not repeat its sender.
+    await expect(first).toHaveClass(/visually-hidden/);
     await send(ann, "Good call, I'll bump it.");
     await expect(message(ben, "bump it")).toBeVisible();
     // Something unread in the sidebar.

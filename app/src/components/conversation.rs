@@ -491,3 +491,64 @@ fn MessageRow(entry: Entry, head: bool) -> impl IntoView {
     }
     .into_any()
 }
+
+// Dates come from the browser's clock in hydrate builds; natively, from UTC.
+#[cfg(all(test, not(feature = "hydrate")))]
+mod tests {
+    use super::*;
+
+    fn entry(sender: &str, ts: i64) -> Entry {
+        Entry {
+            key: format!("m{ts}"),
+            sender: sender.into(),
+            body: "x".into(),
+            ts: Some(ts),
+            mine: false,
+            delivery: Delivery::Sent,
+        }
+    }
+
+    /// What a timeline shows: day labels, and which messages start a run.
+    fn shape(rows: &[Row]) -> Vec<String> {
+        rows.iter()
+            .map(|row| match row {
+                Row::Day(label) => format!("-- {label}"),
+                Row::Message { entry, head } => {
+                    format!("{}{}", if *head { "* " } else { "  " }, entry.sender)
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn messages_group_by_sender_and_split_by_day() {
+        let minute = 60_000;
+        let now = 1_764_000_000_000; // 2025-11-24, 16:00 UTC
+        let yesterday = now - 24 * 60 * minute;
+        let rows = rows(
+            vec![
+                entry("ann", yesterday),
+                entry("ann", now - 30 * minute),
+                entry("ann", now - 29 * minute),
+                entry("ben", now - 28 * minute),
+                entry("ben", now - 27 * minute),
+                // The same sender after a pause starts a new run.
+                entry("ben", now - 10 * minute),
+            ],
+            now,
+        );
+        assert_eq!(
+            shape(&rows),
+            [
+                "-- Yesterday",
+                "* ann",
+                "-- Today",
+                "* ann",
+                "  ann",
+                "* ben",
+                "  ben",
+                "* ben"
+            ]
+        );
+    }
+}
