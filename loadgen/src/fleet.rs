@@ -370,20 +370,35 @@ pub async fn drain(rec: &Recorder, native: bool, within: Duration) -> Duration {
 pub struct Pacer {
     start: Instant,
     rate: f64,
+    /// Fraction of a period this pacer runs ahead of others of its rate.
+    phase: f64,
     done: u64,
 }
 
 impl Pacer {
     pub fn new(rate: f64) -> Pacer {
+        Pacer::with_phase(rate, 0.0)
+    }
+
+    /// A pacer `phase` (0 ≤ phase < 1) of a period out of step with
+    /// [`Pacer::new`]: publisher `i` of `n` at `phase = i / n` makes the `n`
+    /// publishers take turns, so their sum is evenly spaced instead of
+    /// arriving as bursts of `n` at the same instant.
+    pub fn with_phase(rate: f64, phase: f64) -> Pacer {
         Pacer {
             start: Instant::now(),
             rate,
+            phase: phase.clamp(0.0, 0.999_999),
             done: 0,
         }
     }
 
     pub fn due(&mut self) -> u64 {
-        let due = (self.start.elapsed().as_secs_f64() * self.rate) as u64;
+        self.due_at(self.start.elapsed())
+    }
+
+    fn due_at(&mut self, elapsed: Duration) -> u64 {
+        let due = (elapsed.as_secs_f64() * self.rate + self.phase) as u64;
         let n = due.saturating_sub(self.done);
         self.done = due.max(self.done);
         n
@@ -523,4 +538,45 @@ pub async fn open_all(
         eprintln!("{what}: {n} sockets in {:.1?}", start.elapsed());
     }
     Ok(conns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// When each of `n` phased pacers first has something due, in ms.
+    fn first_due_ms(n: usize, rate: f64) -> Vec<u64> {
+        let mut pacers: Vec<Pacer> = (0..n)
+            .map(|i| Pacer::with_phase(rate, i as f64 / n as f64))
+            .collect();
+        let mut first = vec![None; n];
+        for ms in 0..1000 {
+            for (i, pacer) in pacers.iter_mut().enumerate() {
+                if pacer.due_at(Duration::from_millis(ms)) > 0 && first[i].is_none() {
+                    first[i] = Some(ms);
+                }
+            }
+        }
+        first.into_iter().map(|f| f.expect("never due")).collect()
+    }
+
+    #[test]
+    fn phased_pacers_take_turns() {
+        // 5 publishers at 20/s each: together one publish every 10 ms, not
+        // five at once every 50 ms.
+        let mut first = first_due_ms(5, 20.0);
+        first.sort_unstable();
+        assert_eq!(first, vec![10, 20, 30, 40, 50]);
+    }
+
+    #[test]
+    fn a_pacer_keeps_its_rate_whatever_its_phase() {
+        for phase in [0.0, 0.25, 0.99] {
+            let mut pacer = Pacer::with_phase(200.0, phase);
+            let total: u64 = (1..=1000)
+                .map(|ms| pacer.due_at(Duration::from_millis(ms)))
+                .sum();
+            assert!((199..=200).contains(&total), "phase {phase}: {total}");
+        }
+    }
 }

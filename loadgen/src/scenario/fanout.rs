@@ -224,14 +224,18 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
         let start = Instant::now();
         let step = Duration::from_secs_f64(a.step_secs);
         let mut tasks = Vec::new();
-        for p in publishers.drain(..) {
+        for (i, p) in publishers.drain(..).enumerate() {
             let (rec, recipients, room) = (rec.clone(), recipients.clone(), room.clone());
             let per = rate / a.publishers as f64;
+            // The publishers take turns (publisher i is i/n of a period
+            // ahead): the room gets one publish every 1/rate s, like
+            // independent people writing, not bursts of n at once.
+            let phase = i as f64 / a.publishers as f64;
             let bytes = a.body_bytes;
             tasks.push(tokio::spawn(async move {
                 publish(
                     p,
-                    per,
+                    Pacer::with_phase(per, phase),
                     step,
                     &rec,
                     &recipients,
@@ -340,14 +344,13 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
 
 async fn publish(
     mut p: Publisher,
-    rate: f64,
+    mut pacer: Pacer,
     duration: Duration,
     rec: &Recorder,
     recipients: &Recipients,
     room: Option<&String>,
     body_bytes: usize,
 ) -> Result<Publisher> {
-    let mut pacer = Pacer::new(rate);
     let mut tick = fleet::ticker();
     while pacer.elapsed() < duration {
         tick.tick().await;
