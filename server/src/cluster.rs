@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 
 use crate::hub::Hub;
 use crate::relay::{fan_out, Route};
-use crate::store::StoredMessage;
+use crate::store::{Store, StoredMessage};
 
 const CHANNEL: &str = "parley:events";
 const NODES: &str = "parley:nodes";
@@ -93,6 +93,7 @@ pub fn start(
     url: &str,
     node: String,
     hub: Arc<Hub>,
+    store: Store,
     timing: PresenceTiming,
 ) -> Result<(ClusterLink, Vec<JoinHandle<()>>), redis::RedisError> {
     let client = redis::Client::open(url)?;
@@ -104,7 +105,7 @@ pub fn start(
     hub.set_cluster(link.clone());
     let tasks = vec![
         tokio::spawn(publisher(client.clone(), node.clone(), rx)),
-        tokio::spawn(subscriber(client.clone(), node.clone(), hub.clone())),
+        tokio::spawn(subscriber(client.clone(), node.clone(), hub.clone(), store)),
         tokio::spawn(presence(client, node, hub, timing)),
     ];
     Ok((link, tasks))
@@ -159,7 +160,7 @@ async fn publisher(client: redis::Client, node: String, mut rx: mpsc::Receiver<E
     }
 }
 
-async fn subscriber(client: redis::Client, node: String, hub: Arc<Hub>) {
+async fn subscriber(client: redis::Client, node: String, hub: Arc<Hub>, store: Store) {
     let mut backoff = Backoff::new();
     loop {
         let mut pubsub = match client.get_async_pubsub().await {
@@ -184,7 +185,7 @@ async fn subscriber(client: redis::Client, node: String, hub: Arc<Hub>) {
             };
             match serde_json::from_str::<Envelope>(&payload) {
                 Ok(envelope) if envelope.node != node => {
-                    apply(&hub, &envelope.node, envelope.event)
+                    apply(&hub, &store, &envelope.node, envelope.event)
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "unreadable cluster event"),
@@ -196,7 +197,7 @@ async fn subscriber(client: redis::Client, node: String, hub: Arc<Hub>) {
 }
 
 /// Apply another node's event to this node's connections.
-fn apply(hub: &Hub, from: &str, event: Event) {
+fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
     match event {
         Event::Message { route, stored } => {
             fan_out(hub, &route, &stored, None, std::time::Instant::now())
@@ -206,7 +207,11 @@ fn apply(hub: &Hub, from: &str, event: Event) {
             conv_id,
             joined,
         } => hub.set_room_subscription(user_id, conv_id, joined),
-        Event::SignOut { session } => hub.close_session(&session),
+        Event::SignOut { session } => {
+            // The other node deleted the row: no cached copy may admit it.
+            store.forget_session(&session);
+            hub.close_session(&session);
+        }
         Event::Presence { user, online } => hub.remote_presence(from, &user, online),
     }
 }

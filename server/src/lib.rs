@@ -96,7 +96,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             ttl,
             interval: ttl / 3,
         };
-        let (_link, tasks) = cluster::start(url, node.clone(), hub.clone(), timing)?;
+        let (_link, tasks) = cluster::start(url, node.clone(), hub.clone(), store.clone(), timing)?;
         tracing::info!(node, "cluster mode: relaying through Redis");
         cluster_tasks = tasks;
     }

@@ -414,3 +414,39 @@ async fn presence_spans_nodes_and_a_dead_nodes_users_go_offline() {
     .await;
     assert!(killed.elapsed() < Duration::from_secs(30));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_out_on_one_node_shuts_the_session_out_of_the_other_at_once() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let cookie = sign_in_at(a.addr, "alice").await;
+    // Node b reads the session (and keeps it in memory) for this socket.
+    let mut on_b = native(b.addr, &cookie).await;
+    hello(&mut on_b, vec![]).await;
+
+    let response = reqwest::Client::new()
+        .delete(format!("http://{}/api/session", a.addr))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("sign-out");
+    assert!(response.status().is_success(), "{}", response.status());
+
+    // Node b hears of it: the socket closes with 4001...
+    let closed = tokio::time::timeout(TIMEOUT * 2, async {
+        loop {
+            match on_b.next().await {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("socket on b ended without a close frame: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("closed in time");
+    assert_eq!(closed, Some(4001));
+    // ...and its memory of the session is gone with it: no new socket.
+    assert!(
+        try_native(b.addr, &cookie).await.is_none(),
+        "node b let a signed-out session open a socket"
+    );
+}

@@ -6,7 +6,9 @@
 //! with a group of messages so that one commit covers many of them.
 
 mod commit;
+mod sessions;
 mod sql;
+mod sqlite_writer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,6 +43,12 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database url `{0}` (expected sqlite://FILE or postgres://…)")]
     UnsupportedUrl(String),
+    #[error("SQLite error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("SQLite writer: {0}")]
+    Writer(String),
+    #[error("the database disagrees with itself: {0}")]
+    Inconsistent(String),
 }
 
 /// A registered user.

@@ -8,11 +8,14 @@
 //! commits that wait for no disk; they still survive a crash of the server).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use super::sessions::SessionCache;
+use super::sqlite_writer::{path_of, SqliteWriter};
 use super::{
     name_key, now_ms, ConvKind, Membership, Result, RoomRow, SqliteSync, StoreError, StoredMessage,
     User,
@@ -44,6 +47,9 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    sessions: Arc<SessionCache>,
+    /// SQLite's message writer thread (`None` on PostgreSQL).
+    writer: Option<Arc<SqliteWriter>>,
 }
 
 pub(super) const MESSAGE_COLUMNS: &str =
@@ -106,7 +112,18 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let writer = match backend {
+            Backend::Sqlite => path_of(&url)
+                .map(|path| SqliteWriter::start(path, sync).map(Arc::new))
+                .transpose()?,
+            Backend::Postgres => None,
+        };
+        Ok(Store {
+            pool,
+            backend,
+            sessions: Arc::default(),
+            writer,
+        })
     }
 
     /// A write transaction. On SQLite it takes the write lock at `BEGIN`
@@ -122,6 +139,10 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(super) fn sqlite_writer(&self) -> Option<&SqliteWriter> {
+        self.writer.as_deref()
     }
 
     /// The query text for this backend: `?` placeholders become `$1, $2, …`
@@ -229,34 +250,48 @@ impl Store {
         Ok(())
     }
 
-    /// The user of a live session, and when it expires.
+    /// The user of a live session, and when it expires. Answered from
+    /// memory when this node read the session recently (`sessions.rs`).
     pub async fn session_user(&self, token_hash: &str) -> Result<Option<(User, i64)>> {
+        let now = now_ms();
+        if let Some(hit) = self.sessions.get(token_hash, now) {
+            return Ok(Some(hit));
+        }
+        let epoch = self.sessions.epoch();
         let row = sqlx::query(&self.q(
             "SELECT u.id, u.name, s.expires_at FROM sessions s JOIN users u ON u.id = s.user_id
              WHERE s.token_hash = ? AND s.expires_at > ?",
         ))
         .bind(token_hash)
-        .bind(now_ms())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok((
-                User {
-                    id: r.try_get("id")?,
-                    name: r.try_get("name")?,
-                },
-                r.try_get("expires_at")?,
-            ))
-        })
-        .transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user = User {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+        };
+        let expires_at: i64 = row.try_get("expires_at")?;
+        self.sessions
+            .insert(epoch, token_hash, user.clone(), expires_at);
+        Ok(Some((user, expires_at)))
     }
 
+    /// Sign a session out: delete it, then forget it here.
     pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
         sqlx::query(&self.q("DELETE FROM sessions WHERE token_hash = ?"))
             .bind(token_hash)
             .execute(&self.pool)
             .await?;
+        self.forget_session(token_hash);
         Ok(())
+    }
+
+    /// Another node signed this session out (it deleted the row first).
+    pub fn forget_session(&self, token_hash: &str) {
+        self.sessions.revoke(token_hash);
     }
 
     // ---- conversations ------------------------------------------------------
