@@ -100,7 +100,10 @@ pub async fn send_backlog(
         conversations: memberships.iter().map(conversation_info).collect(),
         online,
     };
-    sink.send(WsMessage::Text(frame(&welcome))).await?;
+    // Everything up to `synced` is fed to the socket's write buffer and
+    // flushed once at the end (it is flushed early only if it grows large):
+    // one system call for a connection with nothing to catch up on.
+    sink.feed(WsMessage::Text(frame(&welcome))).await?;
 
     let asked: HashMap<(u8, String), i64> = cursors
         .iter()
@@ -120,7 +123,7 @@ pub async fn send_backlog(
                 let message = ServerFrame::Message {
                     message: wire_message(conv.clone(), stored),
                 };
-                sink.send(WsMessage::Text(frame(&message))).await?;
+                sink.feed(WsMessage::Text(frame(&message))).await?;
                 sent.advance(m.conv_id, stored.seq);
                 after = stored.seq;
             }

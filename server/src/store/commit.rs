@@ -3,23 +3,25 @@
 //! client ids, one sequence update per conversation, multi-row inserts, and
 //! one read-marker update per sender and conversation.
 //!
-//! (One statement per message costs a round trip to the database each; on
-//! SQLite that is a hop to sqlx's worker thread, which bounded the store at
-//! about 17,000 messages a second.)
+//! The plan (which message is a resend, which sequence numbers, which read
+//! markers move) is worked out here once for both databases; the
+//! statements run through sqlx on PostgreSQL and on SQLite's writer thread
+//! (`sqlite_writer.rs`), where a statement is a function call rather than
+//! a hop to sqlx's worker thread and back.
 
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
 use super::sql::{message_from_row, MESSAGE_COLUMNS};
-use super::{now_ms, Committed, NewMessage, Result, Store, StoredMessage};
+use super::{now_ms, Backend, Committed, NewMessage, Result, Store, StoreError, StoredMessage};
 
 /// Rows per multi-row statement: 7 parameters each stays far below both
 /// SQLite's and PostgreSQL's limit on parameters per statement.
-const ROWS_PER_STATEMENT: usize = 128;
+pub(super) const ROWS_PER_STATEMENT: usize = 128;
 
 /// What to do with one message of the batch.
-enum Plan {
+pub(super) enum Plan {
     /// Already stored before this batch: answer with the stored one.
     Earlier(StoredMessage),
     /// A repeat of the message at this index of the batch.
@@ -34,102 +36,246 @@ fn tuples(rows: usize, width: usize) -> String {
     vec![one; rows].join(", ")
 }
 
+/// The stored messages of `rows` (sender, client id) pairs.
+pub(super) fn resend_sql(rows: usize) -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}",
+        vec!["(sender_id = ? AND client_id = ?)"; rows].join(" OR ")
+    )
+}
+
+/// Reserve `count` sequence numbers in each of `rows` (conversation, count)
+/// pairs (both backends name a VALUES list's columns column1, column2, …).
+pub(super) fn reserve_sql(rows: usize) -> String {
+    format!(
+        "UPDATE conversations SET last_seq = last_seq + v.column2 FROM (VALUES {}) AS v
+         WHERE conversations.id = v.column1
+         RETURNING conversations.id AS id, conversations.last_seq AS last_seq",
+        tuples(rows, 2)
+    )
+}
+
+/// Insert `rows` messages; their ids come back with (conversation, seq).
+pub(super) fn insert_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
+         VALUES {} RETURNING id, conv_id, seq",
+        tuples(rows, 7)
+    )
+}
+
+/// Move `rows` (conversation, user, seq) read markers forward.
+pub(super) fn read_sql(rows: usize) -> String {
+    format!(
+        "UPDATE members SET read_seq = v.column3 FROM (VALUES {}) AS v
+         WHERE members.conv_id = v.column1 AND members.user_id = v.column2
+           AND members.read_seq < v.column3",
+        tuples(rows, 3)
+    )
+}
+
+/// The (sender, client id) pairs of a batch, to look up resends by.
+pub(super) fn resend_keys<'a>(batch: &[&'a NewMessage]) -> Vec<(i64, &'a str)> {
+    batch
+        .iter()
+        .filter_map(|m| Some((m.sender_id?, m.client_id.as_deref()?)))
+        .collect()
+}
+
+/// Which messages are resends (of a stored message, or of one earlier in
+/// the batch), and how many new messages each conversation gets.
+pub(super) fn plan(
+    batch: &[&NewMessage],
+    stored_before: &[StoredMessage],
+) -> (Vec<Option<Plan>>, Vec<(i64, i64)>) {
+    let earlier: HashMap<(i64, &str), &StoredMessage> = stored_before
+        .iter()
+        .filter_map(|m| Some(((m.sender_id?, m.client_id.as_deref()?), m)))
+        .collect();
+    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut plans: Vec<Option<Plan>> = Vec::with_capacity(batch.len());
+    let mut per_conv: BTreeMap<i64, i64> = BTreeMap::new();
+    for (at, msg) in batch.iter().enumerate() {
+        let plan = match (msg.sender_id, msg.client_id.as_deref()) {
+            (Some(sender), Some(client_id)) => {
+                if let Some(stored) = earlier.get(&(sender, client_id)) {
+                    Some(Plan::Earlier((*stored).clone()))
+                } else if let Some(first) = first_of.get(&(sender, client_id)) {
+                    Some(Plan::Repeat(*first))
+                } else {
+                    first_of.insert((sender, client_id), at);
+                    None
+                }
+            }
+            _ => None,
+        };
+        if plan.is_none() {
+            *per_conv.entry(msg.conv_id).or_default() += 1;
+        }
+        plans.push(plan);
+    }
+    (plans, per_conv.into_iter().collect())
+}
+
+/// Record what a reservation statement returned: the conversation's new
+/// `last_seq` after reserving `rows`' count, so the first new number is
+/// `last - count + 1`.
+pub(super) fn reserved(
+    next_seq: &mut BTreeMap<i64, i64>,
+    rows: &[(i64, i64)],
+    conv_id: i64,
+    last: i64,
+) {
+    let count = rows
+        .iter()
+        .find(|(c, _)| *c == conv_id)
+        .map_or(0, |(_, n)| *n);
+    next_seq.insert(conv_id, last - count + 1);
+}
+
+/// Give every new message its sequence number; the new ones as (index in
+/// the batch, seq).
+pub(super) fn assign(
+    plans: Vec<Option<Plan>>,
+    batch: &[&NewMessage],
+    per_conv: &[(i64, i64)],
+    mut next_seq: BTreeMap<i64, i64>,
+) -> Result<(Vec<Plan>, Vec<(usize, i64)>)> {
+    if let Some((conv_id, _)) = per_conv.iter().find(|(c, _)| !next_seq.contains_key(c)) {
+        return Err(StoreError::Inconsistent(format!(
+            "no conversation {conv_id}"
+        )));
+    }
+    let plans: Vec<Plan> = plans
+        .into_iter()
+        .zip(batch)
+        .map(|(plan, msg)| {
+            plan.unwrap_or_else(|| {
+                let next = next_seq.entry(msg.conv_id).or_default();
+                *next += 1;
+                Plan::New { seq: *next - 1 }
+            })
+        })
+        .collect();
+    let fresh = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(at, plan)| match plan {
+            Plan::New { seq } => Some((at, *seq)),
+            _ => None,
+        })
+        .collect();
+    Ok((plans, fresh))
+}
+
+/// Writing a message means having read the conversation up to it:
+/// ((conversation, sender), seq) for every sender of a new message.
+pub(super) fn read_marks(batch: &[&NewMessage], fresh: &[(usize, i64)]) -> Vec<((i64, i64), i64)> {
+    let mut read_up_to: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    for (at, seq) in fresh {
+        if let Some(sender) = batch[*at].sender_id {
+            let read = read_up_to.entry((batch[*at].conv_id, sender)).or_default();
+            *read = (*read).max(*seq);
+        }
+    }
+    read_up_to.into_iter().collect()
+}
+
+/// What became of each message, once the transaction committed.
+pub(super) fn finish(
+    plans: Vec<Plan>,
+    batch: &[&NewMessage],
+    ids: &HashMap<(i64, i64), i64>,
+    now: i64,
+) -> Result<Vec<Committed>> {
+    let mut out: Vec<Committed> = Vec::with_capacity(batch.len());
+    for (at, plan) in plans.into_iter().enumerate() {
+        let committed = match plan {
+            Plan::Earlier(stored) => Committed::Duplicate(stored),
+            Plan::Repeat(first) => match &out[first] {
+                Committed::Stored(stored) | Committed::Duplicate(stored) => {
+                    Committed::Duplicate(stored.clone())
+                }
+            },
+            Plan::New { seq } => {
+                let msg = batch[at];
+                let id = ids.get(&(msg.conv_id, seq)).copied().ok_or_else(|| {
+                    StoreError::Inconsistent(format!(
+                        "insert returned no id for conversation {} seq {seq}",
+                        msg.conv_id
+                    ))
+                })?;
+                Committed::Stored(StoredMessage {
+                    id,
+                    conv_id: msg.conv_id,
+                    seq,
+                    sender_id: msg.sender_id,
+                    sender_name: msg.sender_name.clone(),
+                    client_id: msg.client_id.clone(),
+                    body: msg.body.clone(),
+                    ts: now,
+                })
+            }
+        };
+        out.push(committed);
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Store a batch of messages in one transaction, in order. Each gets the
     /// next sequence number of its conversation; a resend of a client id that
     /// is already stored (or appears earlier in the batch) comes back as
     /// [`Committed::Duplicate`]. Nothing is visible to anyone before the commit.
     pub async fn commit_batch(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
+        match (self.backend(), self.sqlite_writer()) {
+            (Backend::Sqlite, Some(writer)) => writer.commit(batch).await,
+            _ => self.commit_batch_sqlx(batch).await,
+        }
+    }
+
+    /// [`Store::commit_batch`] through sqlx (PostgreSQL).
+    async fn commit_batch_sqlx(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
         let mut tx = self.begin().await?;
         let now = now_ms();
 
-        // Resends: stored before, or earlier in this batch.
-        let stored_before = self.stored_client_ids(&mut tx, batch).await?;
-        let earlier: HashMap<(i64, &str), &StoredMessage> = stored_before
-            .iter()
-            .filter_map(|m| Some(((m.sender_id?, m.client_id.as_deref()?), m)))
-            .collect();
-        let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
-        let mut plans: Vec<Option<Plan>> = Vec::with_capacity(batch.len());
-        let mut per_conv: BTreeMap<i64, i64> = BTreeMap::new();
-        for (at, msg) in batch.iter().enumerate() {
-            let plan = match (msg.sender_id, msg.client_id.as_deref()) {
-                (Some(sender), Some(client_id)) => {
-                    if let Some(stored) = earlier.get(&(sender, client_id)) {
-                        Some(Plan::Earlier((*stored).clone()))
-                    } else if let Some(first) = first_of.get(&(sender, client_id)) {
-                        Some(Plan::Repeat(*first))
-                    } else {
-                        first_of.insert((sender, client_id), at);
-                        None
-                    }
-                }
-                _ => None,
-            };
-            if plan.is_none() {
-                *per_conv.entry(msg.conv_id).or_default() += 1;
+        let mut stored_before = Vec::new();
+        for chunk in resend_keys(batch).chunks(ROWS_PER_STATEMENT) {
+            let text = resend_sql(chunk.len());
+            let sql = self.q(&text);
+            let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
+            for (sender, client_id) in chunk {
+                query = query.bind(*sender).bind(*client_id);
             }
-            plans.push(plan);
+            for row in query.fetch_all(&mut *tx).await? {
+                stored_before.push(message_from_row(&row)?);
+            }
         }
+        let (plans, per_conv) = plan(batch, &stored_before);
 
-        // Reserve `count` sequence numbers per conversation, many
-        // conversations a statement (`UPDATE … FROM (VALUES …)`; both
-        // backends name a VALUES list's columns column1, column2, …).
-        let per_conv: Vec<(i64, i64)> = per_conv.into_iter().collect();
         let mut next_seq: BTreeMap<i64, i64> = BTreeMap::new();
         for rows in per_conv.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE conversations SET last_seq = last_seq + v.column2 FROM (VALUES {}) AS v
-                 WHERE conversations.id = v.column1
-                 RETURNING conversations.id AS id, conversations.last_seq AS last_seq",
-                tuples(rows.len(), 2)
-            );
-            let sql = self.q(&sql);
+            let text = reserve_sql(rows.len());
+            let sql = self.q(&text);
             let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
             for (conv_id, count) in rows {
                 query = query.bind(*conv_id).bind(*count);
             }
             for row in query.fetch_all(&mut *tx).await? {
-                let (conv_id, last): (i64, i64) = (row.try_get("id")?, row.try_get("last_seq")?);
-                let count = rows
-                    .iter()
-                    .find(|(c, _)| *c == conv_id)
-                    .map_or(0, |(_, n)| *n);
-                next_seq.insert(conv_id, last - count + 1);
+                reserved(
+                    &mut next_seq,
+                    rows,
+                    row.try_get("id")?,
+                    row.try_get("last_seq")?,
+                );
             }
         }
-        if let Some((conv_id, _)) = per_conv.iter().find(|(c, _)| !next_seq.contains_key(c)) {
-            return Err(sqlx::Error::Protocol(format!("no conversation {conv_id}")).into());
-        }
-        let plans: Vec<Plan> = plans
-            .into_iter()
-            .zip(batch)
-            .map(|(plan, msg)| {
-                plan.unwrap_or_else(|| {
-                    let next = next_seq.entry(msg.conv_id).or_default();
-                    *next += 1;
-                    Plan::New { seq: *next - 1 }
-                })
-            })
-            .collect();
-        let fresh: Vec<(usize, i64)> = plans
-            .iter()
-            .enumerate()
-            .filter_map(|(at, plan)| match plan {
-                Plan::New { seq } => Some((at, *seq)),
-                _ => None,
-            })
-            .collect();
+        let (plans, fresh) = assign(plans, batch, &per_conv, next_seq)?;
 
-        // Multi-row inserts; ids come back keyed by (conversation, seq).
         let mut ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(fresh.len());
         for rows in fresh.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
-                 VALUES {} RETURNING id, conv_id, seq",
-                tuples(rows.len(), 7)
-            );
-            let sql = self.q(&sql);
+            let text = insert_sql(rows.len());
+            let sql = self.q(&text);
             let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
             for (at, seq) in rows {
                 let msg = batch[*at];
@@ -150,23 +296,9 @@ impl Store {
             }
         }
 
-        // Writing a message means having read the conversation up to it.
-        let mut read_up_to: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-        for (at, seq) in &fresh {
-            if let Some(sender) = batch[*at].sender_id {
-                let read = read_up_to.entry((batch[*at].conv_id, sender)).or_default();
-                *read = (*read).max(*seq);
-            }
-        }
-        let read_up_to: Vec<((i64, i64), i64)> = read_up_to.into_iter().collect();
-        for rows in read_up_to.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "UPDATE members SET read_seq = v.column3 FROM (VALUES {}) AS v
-                 WHERE members.conv_id = v.column1 AND members.user_id = v.column2
-                   AND members.read_seq < v.column3",
-                tuples(rows.len(), 3)
-            );
-            let sql = self.q(&sql);
+        for rows in read_marks(batch, &fresh).chunks(ROWS_PER_STATEMENT) {
+            let text = read_sql(rows.len());
+            let sql = self.q(&text);
             let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
             for ((conv_id, sender), seq) in rows {
                 query = query.bind(*conv_id).bind(*sender).bind(*seq);
@@ -174,67 +306,7 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
-
-        let mut out: Vec<Committed> = Vec::with_capacity(batch.len());
-        for (at, plan) in plans.into_iter().enumerate() {
-            let committed = match plan {
-                Plan::Earlier(stored) => Committed::Duplicate(stored),
-                Plan::Repeat(first) => match &out[first] {
-                    Committed::Stored(stored) | Committed::Duplicate(stored) => {
-                        Committed::Duplicate(stored.clone())
-                    }
-                },
-                Plan::New { seq } => {
-                    let msg = batch[at];
-                    let id = ids.get(&(msg.conv_id, seq)).copied().ok_or_else(|| {
-                        sqlx::Error::Protocol(format!(
-                            "insert returned no id for conversation {} seq {seq}",
-                            msg.conv_id
-                        ))
-                    })?;
-                    Committed::Stored(StoredMessage {
-                        id,
-                        conv_id: msg.conv_id,
-                        seq,
-                        sender_id: msg.sender_id,
-                        sender_name: msg.sender_name.clone(),
-                        client_id: msg.client_id.clone(),
-                        body: msg.body.clone(),
-                        ts: now,
-                    })
-                }
-            };
-            out.push(committed);
-        }
-        Ok(out)
-    }
-
-    /// The messages of `batch`'s (sender, client id) pairs that are stored already.
-    async fn stored_client_ids(
-        &self,
-        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        batch: &[&NewMessage],
-    ) -> Result<Vec<StoredMessage>> {
-        let keys: Vec<(i64, &str)> = batch
-            .iter()
-            .filter_map(|m| Some((m.sender_id?, m.client_id.as_deref()?)))
-            .collect();
-        let mut found = Vec::new();
-        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {}",
-                vec!["(sender_id = ? AND client_id = ?)"; chunk.len()].join(" OR ")
-            );
-            let sql = self.q(&sql);
-            let mut query = sqlx::query(&sql).persistent(chunk.len() == ROWS_PER_STATEMENT);
-            for (sender, client_id) in chunk {
-                query = query.bind(*sender).bind(*client_id);
-            }
-            for row in query.fetch_all(&mut **tx).await? {
-                found.push(message_from_row(&row)?);
-            }
-        }
-        Ok(found)
+        finish(plans, batch, &ids, now)
     }
 }
 
@@ -264,10 +336,30 @@ mod tests {
         }
     }
 
-    /// On a real SQLite file: sequence numbers, resends (before and within a
-    /// batch), batches larger than one statement, and read markers.
+    /// On a real SQLite file, through the writer thread: sequence numbers,
+    /// resends (before and within a batch), batches larger than one
+    /// statement, and read markers.
     #[tokio::test]
     async fn batches_number_store_and_deduplicate() {
+        numbers_stores_and_deduplicates(false).await;
+    }
+
+    /// The same through sqlx (the statements PostgreSQL runs), on SQLite.
+    #[tokio::test]
+    async fn batches_number_store_and_deduplicate_through_sqlx() {
+        numbers_stores_and_deduplicates(true).await;
+    }
+
+    async fn numbers_stores_and_deduplicates(via_sqlx: bool) {
+        let commit = |store: Store, batch: Vec<NewMessage>| async move {
+            let refs: Vec<&NewMessage> = batch.iter().collect();
+            if via_sqlx {
+                store.commit_batch_sqlx(&refs).await
+            } else {
+                assert!(store.sqlite_writer().is_some(), "SQLite has its writer");
+                store.commit_batch(&refs).await
+            }
+        };
         let dir = tempfile::tempdir().expect("temp dir");
         let url = format!("sqlite://{}", dir.path().join("t.db").display());
         let store = Store::open(&url).await.expect("open");
@@ -277,17 +369,14 @@ mod tests {
         store.add_member(room, bob.id).await.unwrap();
         let dm = store.dm_conversation(alice.id, bob.id).await.unwrap();
 
-        let first = [
+        let first = vec![
             msg(room, Some(&alice), "a1", "one"),
             msg(room, Some(&bob), "b1", "two"),
             msg(room, Some(&alice), "a1", "one again"),
             msg(dm, Some(&alice), "a2", "psst"),
             msg(room, None, "", "from a guest"),
         ];
-        let out = store
-            .commit_batch(&first.iter().collect::<Vec<_>>())
-            .await
-            .unwrap();
+        let out = commit(store.clone(), first).await.unwrap();
         let out: Vec<_> = out.iter().map(stored).collect();
         assert_eq!(out.len(), 5);
         assert_eq!((out[0].0, out[0].2, out[0].3), (true, 1, "one"));
@@ -307,10 +396,7 @@ mod tests {
                 &format!("bulk {i}"),
             ));
         }
-        let out = store
-            .commit_batch(&second.iter().collect::<Vec<_>>())
-            .await
-            .unwrap();
+        let out = commit(store.clone(), second).await.unwrap();
         assert_eq!(
             stored(&out[0]),
             (false, two, 2, "two"),
