@@ -133,6 +133,9 @@ pub(super) fn reserved(
     next_seq.insert(conv_id, last - count + 1);
 }
 
+/// (index in the batch, seq) of each message stored now.
+pub(super) type Fresh = Vec<(usize, i64)>;
+
 /// Give every new message its sequence number; the new ones as (index in
 /// the batch, seq).
 pub(super) fn assign(
@@ -140,7 +143,7 @@ pub(super) fn assign(
     batch: &[&NewMessage],
     per_conv: &[(i64, i64)],
     mut next_seq: BTreeMap<i64, i64>,
-) -> Result<(Vec<Plan>, Vec<(usize, i64)>)> {
+) -> Result<(Vec<Plan>, Fresh)> {
     if let Some((conv_id, _)) = per_conv.iter().find(|(c, _)| !next_seq.contains_key(c)) {
         return Err(StoreError::Inconsistent(format!(
             "no conversation {conv_id}"
