@@ -7,18 +7,20 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use app::protocol::{encode, Conv, ServerFrame};
 
 use crate::cluster::{ClusterLink, Event};
-use crate::metrics::Metrics;
+
+mod mailbox;
+
+pub use mailbox::{Mailbox, Outbox};
 
 pub type ConnId = u64;
 
@@ -79,6 +81,9 @@ impl Outbound {
 #[derive(Debug, Default)]
 pub struct CloseSignal {
     token: CancellationToken,
+    /// Set with the reason: [`CloseSignal::is_closed`] is asked on every
+    /// delivery, and the token's own check takes a lock.
+    closed: AtomicBool,
     reason: OnceLock<(u16, &'static str)>,
 }
 
@@ -90,6 +95,7 @@ impl CloseSignal {
     /// Ask the connection to close; the first reason given wins.
     pub fn close(&self, code: u16, reason: &'static str) {
         let _ = self.reason.set((code, reason));
+        self.closed.store(true, Ordering::Release);
         self.token.cancel();
     }
 
@@ -98,97 +104,11 @@ impl CloseSignal {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 
     pub fn reason(&self) -> Option<(u16, &'static str)> {
         self.reason.get().copied()
-    }
-}
-
-/// The sending half a connection registers with: a queue bounded both in
-/// items and in bytes.
-#[derive(Clone)]
-pub struct Mailbox {
-    tx: mpsc::Sender<Outbound>,
-    pub close: Arc<CloseSignal>,
-    queued_bytes: Arc<AtomicUsize>,
-    max_bytes: usize,
-    metrics: Arc<Metrics>,
-}
-
-/// The receiving half, drained by the connection's writer.
-pub struct Outbox {
-    rx: mpsc::Receiver<Outbound>,
-    queued_bytes: Arc<AtomicUsize>,
-}
-
-impl Outbox {
-    pub async fn recv(&mut self) -> Option<Outbound> {
-        let item = self.rx.recv().await?;
-        self.queued_bytes.fetch_sub(item.len(), Ordering::Relaxed);
-        Some(item)
-    }
-
-    /// The next item if one is already queued.
-    pub fn try_recv(&mut self) -> Option<Outbound> {
-        let item = self.rx.try_recv().ok()?;
-        self.queued_bytes.fetch_sub(item.len(), Ordering::Relaxed);
-        Some(item)
-    }
-}
-
-impl Mailbox {
-    pub fn new(capacity: usize, max_bytes: usize, metrics: Arc<Metrics>) -> (Self, Outbox) {
-        let (tx, rx) = mpsc::channel(capacity.max(1));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        (
-            Mailbox {
-                tx,
-                close: CloseSignal::new(),
-                queued_bytes: queued_bytes.clone(),
-                max_bytes: max_bytes.max(1),
-                metrics,
-            },
-            Outbox { rx, queued_bytes },
-        )
-    }
-
-    /// Queue without waiting. False when the queue was full in items or
-    /// bytes (the connection is then told to close as a slow consumer) or
-    /// already closed.
-    pub fn offer(&self, item: Outbound) -> bool {
-        if self.close.is_closed() {
-            return false;
-        }
-        let len = item.len();
-        if self.queued_bytes.load(Ordering::Relaxed) + len > self.max_bytes {
-            self.overflow();
-            return false;
-        }
-        // Count the bytes before the writer can take (and subtract) them.
-        self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        match self.tx.try_send(item) {
-            Ok(()) => true,
-            Err(error) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                if matches!(error, mpsc::error::TrySendError::Full(_)) {
-                    self.overflow();
-                }
-                false
-            }
-        }
-    }
-
-    fn overflow(&self) {
-        self.metrics.queue_drops.fetch_add(1, Ordering::Relaxed);
-        if !self.close.is_closed() {
-            self.metrics
-                .slow_consumer_closes
-                .fetch_add(1, Ordering::Relaxed);
-        }
-        self.close
-            .close(CLOSE_SLOW_CONSUMER, "slow consumer: outbound queue full");
     }
 }
 

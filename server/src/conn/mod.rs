@@ -62,67 +62,11 @@ pub async fn run(socket: WebSocket, state: AppState, peer: Peer) {
         liveness: &liveness,
         max_bytes: state.config.max_message_bytes,
     };
-    let Some(cursors) = await_hello(&mut sink, &mut reader).await else {
-        if let Some((code, reason)) = close.reason() {
-            if send_close(&mut sink, code, reason).await.is_ok() {
-                reader::linger(&mut stream).await;
-            }
-        }
+    // The handshake's state (cursors, memberships, the backlog) is boxed:
+    // an open connection does not carry it for the rest of its life.
+    let opened = Box::pin(open(&state, &peer, &mut sink, &mut reader, &mailbox)).await;
+    let Some((registration, sent)) = opened else {
         return;
-    };
-    let memberships = match state.store.memberships(peer.user.id).await {
-        Ok(m) => m,
-        Err(error) => {
-            tracing::error!(%error, "loading memberships failed");
-            let _ = send_close(&mut sink, 1011, "server error").await;
-            return;
-        }
-    };
-    let rooms: Vec<i64> = memberships
-        .iter()
-        .filter(|m| matches!(m.kind, crate::store::ConvKind::Room { .. }))
-        .map(|m| m.conv_id)
-        .collect();
-    let (conn_id, online) = state.hub.register(
-        crate::hub::Registration {
-            user_id: peer.user.id,
-            user_name: &peer.user.name,
-            session: &peer.session,
-            expires_at: peer.expires_at,
-        },
-        mailbox.clone(),
-        &rooms,
-    );
-    let _registration = Registered {
-        hub: &state.hub,
-        id: conn_id,
-    };
-    // Sign-out deletes the session, then closes its registered connections.
-    // Checking after registering leaves no window between the two.
-    if !matches!(state.store.session_user(&peer.session).await, Ok(Some(_))) {
-        let _ = send_close(&mut sink, crate::hub::CLOSE_SIGNED_OUT, "signed out").await;
-        return;
-    }
-    state
-        .metrics
-        .connections_opened
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-
-    let sent = match sync::send_backlog(
-        &state,
-        &mut sink,
-        &peer.user,
-        &memberships,
-        &cursors,
-        online,
-    )
-    .await
-    {
-        Ok(sent) => sent,
-        Err(error) => {
-            tracing::debug!(%error, "connection ended during sync");
-            return;
-        }
     };
 
     let writer = tokio::spawn(
@@ -130,11 +74,13 @@ pub async fn run(socket: WebSocket, state: AppState, peer: Peer) {
             .writer(sink, outbox, sent, close.clone(), liveness.clone())
             .run(),
     );
-    let mut handler = frames::Handler::new(state.clone(), peer.user, conn_id, mailbox);
+    let mut handler = frames::Handler::new(state.clone(), peer.user, registration.id, mailbox);
     loop {
         match reader.next().await {
             Incoming::Text(text) => {
-                if handler.handle_text(&text).await.is_break() {
+                // Boxed: a frame's handling (store queries and all) takes
+                // memory only while it runs, not for the connection's life.
+                if Box::pin(handler.handle_text(&text)).await.is_break() {
                     break;
                 }
             }
@@ -149,6 +95,69 @@ pub async fn run(socket: WebSocket, state: AppState, peer: Peer) {
     close.close(1000, "bye");
     let _ = writer.await;
     reader::linger(&mut stream).await;
+}
+
+/// Steps 1 and 2: `hello`, registration with the hub, the resume backlog.
+/// `None` when the connection ended (or was closed) on the way.
+async fn open<'a>(
+    state: &'a AppState,
+    peer: &Peer,
+    sink: &mut Sink,
+    reader: &mut Reader<'_>,
+    mailbox: &Mailbox,
+) -> Option<(Registered<'a>, SentPositions)> {
+    let Some(cursors) = await_hello(sink, reader).await else {
+        if let Some((code, reason)) = reader.close.reason() {
+            if send_close(sink, code, reason).await.is_ok() {
+                reader::linger(&mut *reader.stream).await;
+            }
+        }
+        return None;
+    };
+    let memberships = match state.store.memberships(peer.user.id).await {
+        Ok(m) => m,
+        Err(error) => {
+            tracing::error!(%error, "loading memberships failed");
+            let _ = send_close(sink, 1011, "server error").await;
+            return None;
+        }
+    };
+    let rooms: Vec<i64> = memberships
+        .iter()
+        .filter(|m| matches!(m.kind, crate::store::ConvKind::Room { .. }))
+        .map(|m| m.conv_id)
+        .collect();
+    let (id, online) = state.hub.register(
+        crate::hub::Registration {
+            user_id: peer.user.id,
+            user_name: &peer.user.name,
+            session: &peer.session,
+            expires_at: peer.expires_at,
+        },
+        mailbox.clone(),
+        &rooms,
+    );
+    let registration = Registered {
+        hub: &state.hub,
+        id,
+    };
+    // Sign-out deletes the session, then closes its registered connections.
+    // Checking after registering leaves no window between the two.
+    if !matches!(state.store.session_user(&peer.session).await, Ok(Some(_))) {
+        let _ = send_close(sink, crate::hub::CLOSE_SIGNED_OUT, "signed out").await;
+        return None;
+    }
+    state
+        .metrics
+        .connections_opened
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    match sync::send_backlog(state, sink, &peer.user, &memberships, &cursors, online).await {
+        Ok(sent) => Some((registration, sent)),
+        Err(error) => {
+            tracing::debug!(%error, "connection ended during sync");
+            None
+        }
+    }
 }
 
 /// Removes the connection from the hub on every exit path.

@@ -77,29 +77,45 @@ pub struct Writer {
 
 impl Writer {
     /// Run until the connection is closed, then send the close frame.
+    ///
+    /// The close signal's waiter and the timer live across iterations: a
+    /// wake-up for a queued frame registers nothing anew (no timer-wheel or
+    /// waiter-list work per delivery).
     pub async fn run(mut self) {
+        let close = self.close.clone();
+        let closed = close.closed();
+        tokio::pin!(closed);
         let mut next_ping = Instant::now() + self.heartbeat.interval;
         let mut pong_due: Option<(Instant, Instant)> = None; // (ping sent, deadline)
+        let timer = sleep_until(next_ping);
+        tokio::pin!(timer);
         loop {
-            let deadline = pong_due.map(|(_, d)| d).unwrap_or(next_ping);
+            let deadline = pong_due.map_or(next_ping, |(_, d)| d.min(next_ping));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
             tokio::select! {
                 biased;
-                _ = self.close.closed() => break,
-                _ = sleep_until(deadline), if pong_due.is_some() => {
-                    let (sent, _) = pong_due.take().unwrap_or((Instant::now(), Instant::now()));
-                    if !self.liveness.heard_since(sent) {
-                        self.close.close(CLOSE_PING_TIMEOUT, "no answer to ping");
-                        break;
-                    }
-                }
-                _ = sleep_until(next_ping) => {
+                _ = &mut closed => break,
+                _ = &mut timer => {
                     let now = Instant::now();
-                    next_ping = now + self.heartbeat.interval;
-                    if !(self.write(WsMessage::Ping(Default::default())).await && self.flush().await) {
-                        break;
+                    if let Some((sent, due)) = pong_due {
+                        if now >= due {
+                            if !self.liveness.heard_since(sent) {
+                                self.close.close(CLOSE_PING_TIMEOUT, "no answer to ping");
+                                break;
+                            }
+                            pong_due = None;
+                        }
                     }
-                    if pong_due.is_none() {
-                        pong_due = Some((now, now + self.heartbeat.timeout));
+                    if now >= next_ping {
+                        next_ping = now + self.heartbeat.interval;
+                        if !(self.write(WsMessage::Ping(Default::default())).await && self.flush().await) {
+                            break;
+                        }
+                        if pong_due.is_none() {
+                            pong_due = Some((now, now + self.heartbeat.timeout));
+                        }
                     }
                 }
                 item = self.outbox.recv() => {
@@ -192,18 +208,16 @@ impl Writer {
                 .close(CLOSE_SLOW_CONSUMER, "too far behind: reconnect and resume");
             return false;
         }
+        // The store calls are boxed: gaps are rare (only across nodes), and
+        // inline they would grow every idle writer by their size.
         let view = match view {
             Some(view) => view.clone(),
-            None => match self.store.conversation_kind(conv_id, &self.user_name).await {
+            None => match Box::pin(self.store.conversation_kind(conv_id, &self.user_name)).await {
                 Ok(Some(kind)) => super::sync::wire_conv(&kind),
                 _ => return true,
             },
         };
-        let page = match self
-            .store
-            .messages_after(conv_id, last, missing as u32)
-            .await
-        {
+        let page = match Box::pin(self.store.messages_after(conv_id, last, missing as u32)).await {
             Ok(page) => page,
             Err(error) => {
                 tracing::error!(%error, "filling a gap failed");
