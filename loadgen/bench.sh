@@ -11,7 +11,8 @@
 # target/release/loadgen with --addr and --server-pid filled in, then stops
 # the server and removes the database. Extra server flags:
 # PARLEY_BENCH_SERVER_ARGS="--outbound-queue 256"; another server binary:
-# PARLEY_BENCH_SERVER_BIN=path/to/server.
+# PARLEY_BENCH_SERVER_BIN=path/to/server. PARLEY_BENCH_METRICS=1 prints the
+# server's own latency histograms (GET /metrics) at the end.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,6 +31,10 @@ taskset -c 0 "${PARLEY_BENCH_SERVER_BIN:-target/release/server}" \
     "${extra[@]}" >"$dir/server.log" 2>&1 &
 pid=$!
 cleanup() {
+    if [ -n "${PARLEY_BENCH_METRICS:-}" ]; then
+        curl -sf "http://127.0.0.1:$port/metrics" |
+            grep -E '^parley_(delivery_latency|store_commit)_seconds' >&2 || true
+    fi
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     errors="$(grep -c ERROR "$dir/server.log" || true)"

@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Upper bounds of the delivery latency buckets, in seconds.
+/// Upper bounds of the latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
@@ -53,6 +53,7 @@ pub struct Metrics {
     pub connections_opened: AtomicU64,
     pub refused_upgrades: AtomicU64,
     pub delivery_latency: Histogram,
+    pub commit_latency: Histogram,
 }
 
 /// Values read when rendering, not kept as counters.
@@ -152,6 +153,11 @@ impl Metrics {
             &mut out,
             "parley_delivery_latency_seconds",
             "From a message reaching the server to it being written to a receiver's socket.",
+        );
+        self.commit_latency.render(
+            &mut out,
+            "parley_store_commit_seconds",
+            "Time to store one batch of messages (one transaction, committed).",
         );
         out
     }

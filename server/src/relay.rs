@@ -98,7 +98,10 @@ async fn run(
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let messages: Vec<&NewMessage> = batch.iter().map(|s| &s.message).collect();
-        match store.commit_batch(&messages).await {
+        let started = Instant::now();
+        let committed = store.commit_batch(&messages).await;
+        metrics.commit_latency.observe(started.elapsed());
+        match committed {
             Ok(results) => {
                 let stored = results
                     .iter()

@@ -317,6 +317,8 @@ async fn metrics_count_connections_and_messages() {
     assert_eq!(metric(&after, "parley_messages_in_total"), 1.0);
     assert!(metric(&after, "parley_messages_out_total") >= 1.0);
     assert!(metric(&after, "parley_delivery_latency_seconds_count") >= 1.0);
+    // One message, one batch: the store committed exactly once.
+    assert_eq!(metric(&after, "parley_store_commit_seconds_count"), 1.0);
     assert_eq!(metric(&after, "parley_rooms"), 1.0);
     for name in [
         "parley_queue_drops_total",
