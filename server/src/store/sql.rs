@@ -521,8 +521,11 @@ impl Store {
         };
         let sql = format!(
             "SELECT c.id, c.kind, c.room_name, c.guest_name, c.last_seq, m.read_seq,
-                    (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
-                      WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1) AS peer,
+                    -- A conversation with oneself has no other member.
+                    COALESCE(
+                      (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
+                        WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1),
+                      (SELECT u.name FROM users u WHERE u.id = m.user_id)) AS peer,
                     (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members
              FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.user_id = ?{one} ORDER BY c.id"
@@ -532,12 +535,9 @@ impl Store {
         if let Some(conv_id) = conv_id {
             query = query.bind(conv_id);
         }
+        // One query: each is a round trip to the database (on SQLite, to
+        // sqlx's worker thread and back), and reconnects run this one.
         let rows = query.fetch_all(&self.pool).await?;
-        let own_name: Option<String> =
-            sqlx::query_scalar(&self.q("SELECT name FROM users WHERE id = ?"))
-                .bind(user_id)
-                .fetch_optional(&self.pool)
-                .await?;
         rows.iter()
             .map(|r| {
                 let kind: String = r.try_get("kind")?;
@@ -549,11 +549,7 @@ impl Store {
                         guest: r.try_get("guest_name")?,
                     },
                     _ => ConvKind::Dm {
-                        // A conversation with oneself has no other member.
-                        peer: r
-                            .try_get::<Option<String>, _>("peer")?
-                            .or_else(|| own_name.clone())
-                            .unwrap_or_default(),
+                        peer: r.try_get::<Option<String>, _>("peer")?.unwrap_or_default(),
                     },
                 };
                 Ok(Membership {
