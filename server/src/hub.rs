@@ -137,6 +137,9 @@ struct Inner {
     remote: HashMap<String, HashSet<String>>,
     guests: HashMap<String, GuestConn>,
     group: HashMap<ConnId, Mailbox>,
+    /// The highest sequence fanned out here, per stored conversation, since
+    /// the process started (see [`Hub::fanned`]).
+    fanned: HashMap<i64, i64>,
 }
 
 /// Who a signed-in connection belongs to.
@@ -357,6 +360,22 @@ impl Hub {
                 broadcast_native(&inner, &frame, None);
             }
         }
+    }
+
+    /// Record that `seq` of `conv_id` is about to be fanned out. Called
+    /// before the message is queued to any connection.
+    pub fn note_fanned(&self, conv_id: i64, seq: i64) {
+        let mut inner = self.lock();
+        let last = inner.fanned.entry(conv_id).or_insert(seq);
+        *last = (*last).max(seq);
+    }
+
+    /// The highest sequence of `conv_id` fanned out on this node so far
+    /// (`None`: none since the process started). A connection registered
+    /// before this call gets every later one live, so a resume needs to read
+    /// the store only for what this and its snapshot say it missed.
+    pub fn fanned(&self, conv_id: i64) -> Option<i64> {
+        self.lock().fanned.get(&conv_id).copied()
     }
 
     pub fn send_conn(&self, id: ConnId, item: Outbound) {

@@ -229,6 +229,7 @@ pub fn fan_out(
     origin: Option<ConnId>,
     received: Instant,
 ) {
+    hub.note_fanned(stored.conv_id, stored.seq);
     match route {
         Route::Room { name } => {
             let item = message_item(Conv::Room(name.clone()), stored, received);

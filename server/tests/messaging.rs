@@ -284,6 +284,61 @@ async fn burst(client: &mut Client, first: i64, count: i64) {
     }
 }
 
+fn next_in_order(seen: &mut i64, seq: i64) {
+    assert_eq!(seq, *seen + 1, "after {seen} came {seq}: a gap or a double");
+    *seen = seq;
+}
+
+/// A client that is always up to date reconnects again and again while a
+/// sender keeps sending. Its cursor is then at the end of the conversation
+/// as the server last stored it, which is when the server may skip reading
+/// the backlog (`conn/sync.rs`): every message after each cursor must still
+/// arrive exactly once and in order, through the backlog or live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_to_date_client_reconnecting_during_sends_misses_nothing() {
+    const RECONNECTS: usize = 30;
+    const PER_VISIT: i64 = 5;
+    const BURST: i64 = 4;
+    let server = TestServer::start().await;
+    let bob = server.sign_in("bob", "pw-bob").await;
+    let carol = server.sign_in("carol", "pw-carol").await;
+    let (mut bob1, _) = server.join(&bob).await;
+    let (first, _) = server.join(&carol).await;
+    first.drop_connection();
+
+    let total = RECONNECTS as i64 * PER_VISIT + BURST * 20;
+    let sender = tokio::spawn(async move {
+        let mut next = 1;
+        while next <= total {
+            burst(&mut bob1, next, BURST).await;
+            next += BURST;
+        }
+        bob1
+    });
+
+    let mut seen = 0;
+    for _ in 0..RECONNECTS {
+        let (mut carol_n, welcome) = server.join_with(&carol, vec![cursor(lobby(), seen)]).await;
+        for message in &welcome.backlog {
+            next_in_order(&mut seen, message.seq);
+        }
+        let until = (seen + PER_VISIT).min(total);
+        while seen < until {
+            next_in_order(&mut seen, carol_n.expect_message().await.seq);
+        }
+        carol_n.drop_connection();
+    }
+    let mut bob1 = sender.await.expect("bob's task");
+    let (mut last, welcome) = server.join_with(&carol, vec![cursor(lobby(), seen)]).await;
+    let mut seqs: Vec<i64> = welcome.backlog.iter().map(|m| m.seq).collect();
+    while seqs.last().copied().unwrap_or(seen) < total {
+        seqs.push(last.expect_message().await.seq);
+    }
+    assert_eq!(seqs, (seen + 1..=total).collect::<Vec<_>>());
+    last.assert_quiet().await;
+    bob1.assert_quiet().await;
+}
+
 /// A client drops while others keep sending, then resumes from its cursor
 /// while a sender is still sending: every later message exactly once, in
 /// order, backlog then live, no gap or duplicate at the seam.

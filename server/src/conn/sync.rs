@@ -117,6 +117,14 @@ pub async fn send_backlog(
             None => m.read_seq.max(m.last_seq - UNREAD_BACKLOG),
         };
         sent.advance(m.conv_id, after);
+        // Nothing to read when the cursor is at the end of the conversation
+        // as of the membership snapshot (taken before this connection
+        // registered) and nothing later has been fanned out here since:
+        // whatever is fanned out from now on reaches this registered
+        // connection live. Most reconnects skip the query this way.
+        if after >= m.last_seq && state.hub.fanned(m.conv_id).is_none_or(|seq| seq <= after) {
+            continue;
+        }
         loop {
             let page = state.store.messages_after(m.conv_id, after, PAGE).await?;
             for stored in &page {
