@@ -15,7 +15,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
 use super::sessions::SessionCache;
-use super::sqlite_writer::{path_of, SqliteWriter};
+use super::sqlite_writer::{path_of, Pair, SqliteWriter};
 use super::{
     name_key, now_ms, ConvKind, Membership, Result, RoomRow, SqliteSync, StoreError, StoredMessage,
     User,
@@ -460,7 +460,7 @@ impl Store {
     async fn pair_conversation(
         &self,
         conv_key: &str,
-        kind: &str,
+        kind: &'static str,
         guest_name: Option<&str>,
         members: &[i64],
     ) -> Result<i64> {
@@ -470,6 +470,16 @@ impl Store {
             .await?
         {
             return Ok(row.try_get("id")?);
+        }
+        if let Some(writer) = &self.writer {
+            return writer
+                .pair(Pair {
+                    conv_key: conv_key.to_string(),
+                    kind,
+                    guest_name: guest_name.map(str::to_string),
+                    members: members.to_vec(),
+                })
+                .await;
         }
         let mut tx = self.begin().await?;
         let now = now_ms();

@@ -6,8 +6,16 @@
 //! thread wake-ups); a batch of a handful of statements cost a dozen
 //! context switches on the server's core, which is what delivery latency
 //! waited for. Here a batch costs two: the hand-over and the answer.
-//! Other writes (users, rooms, sessions) stay on sqlx's pool; SQLite's write
-//! lock (`BEGIN IMMEDIATE` on both sides, with the busy timeout) orders them.
+//!
+//! Direct and guest conversations are created here too, on first use: a
+//! burst of first messages between new pairs would otherwise be as many
+//! transactions, each with its own fsync, competing with the message
+//! batches for SQLite's write lock (whose busy handler sleeps 1, 2, 5, 10 …
+//! ms between tries). The thread takes every job waiting and runs them in
+//! one transaction, each in a savepoint of its own, and answers only after
+//! the commit. Other writes (users, rooms, sessions) stay on sqlx's pool;
+//! SQLite's write lock (`BEGIN IMMEDIATE` on both sides, with the busy
+//! timeout) orders them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -21,12 +29,37 @@ use super::commit::{
 };
 use super::{now_ms, Committed, NewMessage, Result, SqliteSync, StoreError, StoredMessage};
 
-/// Batches waiting for the thread (the relay has one in flight at a time).
-const QUEUE: usize = 4;
+/// Jobs waiting for the thread: the relay has one batch in flight at a
+/// time; conversation creations come from many connections at once.
+const QUEUE: usize = 256;
+/// Most jobs in one transaction.
+const JOBS_PER_TRANSACTION: usize = 64;
 /// Prepared statements kept: four kinds, each in a few row counts.
 const STATEMENT_CACHE: usize = 64;
 
-type Job = (Vec<NewMessage>, oneshot::Sender<Result<Vec<Committed>>>);
+/// A conversation between two users, or a user and a guest, to find or
+/// create.
+#[derive(Debug, Clone)]
+pub struct Pair {
+    pub conv_key: String,
+    pub kind: &'static str,
+    pub guest_name: Option<String>,
+    pub members: Vec<i64>,
+}
+
+enum Job {
+    Commit(Vec<NewMessage>, oneshot::Sender<Result<Vec<Committed>>>),
+    Pair(Pair, oneshot::Sender<Result<i64>>),
+}
+
+/// A job's result, held until the transaction has committed.
+enum Done {
+    Commit(
+        oneshot::Sender<Result<Vec<Committed>>>,
+        Result<Vec<Committed>>,
+    ),
+    Pair(oneshot::Sender<Result<i64>>, Result<i64>),
+}
 
 #[derive(Debug)]
 pub struct SqliteWriter {
@@ -66,20 +99,118 @@ impl SqliteWriter {
     pub async fn commit(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
         let (tx, rx) = oneshot::channel();
         let owned = batch.iter().map(|m| (*m).clone()).collect();
-        self.jobs
-            .send((owned, tx))
-            .await
-            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?;
+        self.submit(Job::Commit(owned, tx)).await?;
         rx.await
             .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
     }
+
+    /// Find or create a pair conversation on the writer thread.
+    pub async fn pair(&self, pair: Pair) -> Result<i64> {
+        let (tx, rx) = oneshot::channel();
+        self.submit(Job::Pair(pair, tx)).await?;
+        rx.await
+            .map_err(|_| StoreError::Writer("the writer thread stopped mid-job".into()))?
+    }
+
+    async fn submit(&self, job: Job) -> Result<()> {
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))
+    }
 }
 
-/// The thread: one batch after another until every sender is gone.
+/// The thread: every job waiting (up to [`JOBS_PER_TRANSACTION`]) in one
+/// transaction, until every sender is gone.
 fn run(mut conn: Connection, mut jobs: mpsc::Receiver<Job>) {
-    while let Some((batch, answer)) = jobs.blocking_recv() {
-        let _ = answer.send(commit(&mut conn, &batch));
+    let mut taken = Vec::with_capacity(JOBS_PER_TRANSACTION);
+    while let Some(job) = jobs.blocking_recv() {
+        taken.push(job);
+        while taken.len() < JOBS_PER_TRANSACTION {
+            match jobs.try_recv() {
+                Ok(job) => taken.push(job),
+                Err(_) => break,
+            }
+        }
+        run_jobs(&mut conn, &mut taken);
     }
+}
+
+/// One transaction for `jobs` (each in a savepoint, so that one failing
+/// leaves the others whole), then every answer: a result only counts once
+/// it is committed.
+fn run_jobs(conn: &mut Connection, jobs: &mut Vec<Job>) {
+    let mut done = Vec::with_capacity(jobs.len());
+    let committed = (|| -> Result<()> {
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for job in jobs.drain(..) {
+            let savepoint = tx.savepoint()?;
+            let ok = match job {
+                Job::Commit(batch, answer) => {
+                    let result = commit(&savepoint, &batch);
+                    let ok = result.is_ok();
+                    done.push(Done::Commit(answer, result));
+                    ok
+                }
+                Job::Pair(pair, answer) => {
+                    let result = find_or_create(&savepoint, &pair);
+                    let ok = result.is_ok();
+                    done.push(Done::Pair(answer, result));
+                    ok
+                }
+            };
+            if ok {
+                savepoint.commit()?;
+            } else {
+                savepoint.finish()?; // rolled back
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    })();
+    // Jobs not reached when the transaction failed are dropped with their
+    // answer, which their callers see as an error.
+    jobs.clear();
+    let failure = committed
+        .err()
+        .map(|e| format!("the transaction failed: {e}"));
+    fn outcome<T>(result: Result<T>, failure: &Option<String>) -> Result<T> {
+        match failure {
+            Some(why) => Err(StoreError::Writer(why.clone())),
+            None => result,
+        }
+    }
+    for job in done {
+        match job {
+            Done::Commit(answer, result) => {
+                let _ = answer.send(outcome(result, &failure));
+            }
+            Done::Pair(answer, result) => {
+                let _ = answer.send(outcome(result, &failure));
+            }
+        }
+    }
+}
+
+/// [`super::Store::dm_conversation`]'s and `guest_conversation`'s write.
+fn find_or_create(tx: &Connection, pair: &Pair) -> Result<i64> {
+    let now = now_ms();
+    tx.prepare_cached(
+        "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (conv_key) DO NOTHING",
+    )?
+    .execute((&pair.conv_key, pair.kind, &pair.guest_name, now))?;
+    let id: i64 = tx
+        .prepare_cached("SELECT id FROM conversations WHERE conv_key = ?")?
+        .query_row([&pair.conv_key], |row| row.get(0))?;
+    let mut member = tx.prepare_cached(
+        "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
+         ON CONFLICT (conv_id, user_id) DO NOTHING",
+    )?;
+    for user in &pair.members {
+        member.execute((id, user, now))?;
+    }
+    Ok(id)
 }
 
 fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
@@ -95,10 +226,9 @@ fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     })
 }
 
-/// [`super::Store::commit_batch`] on this thread's connection.
-fn commit(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
+/// [`super::Store::commit_batch`] inside the thread's transaction.
+fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
     let batch: Vec<&NewMessage> = batch.iter().collect();
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let now = now_ms();
 
     let mut stored_before = Vec::new();
@@ -175,14 +305,72 @@ fn commit(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Committed>>
             .collect();
         statement.execute(params.as_slice())?;
     }
-    tx.commit()?;
     finish(plans, &batch, &ids, now)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::path_of;
+    use super::*;
+    use crate::store::Store;
     use std::path::PathBuf;
+
+    fn pair(key: &str, members: &[i64]) -> Pair {
+        Pair {
+            conv_key: key.into(),
+            kind: "dm",
+            guest_name: None,
+            members: members.to_vec(),
+        }
+    }
+
+    /// Jobs taken together share one transaction, but one that fails (here
+    /// a member who does not exist) is rolled back alone: the others are
+    /// committed and answered, the failing one gets its error.
+    #[tokio::test]
+    async fn one_failing_job_leaves_the_others_of_its_transaction_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("w.db");
+        let store = Store::open(&format!("sqlite://{}", path.display()))
+            .await
+            .expect("open");
+        let alice = store.create_user("alice", "x").await.unwrap().unwrap();
+        let bob = store.create_user("bob", "x").await.unwrap().unwrap();
+
+        let mut conn = Connection::open(&path).expect("connection");
+        conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        // The key `Store::dm_conversation` uses.
+        let key = format!("dm:{}:{}", alice.id.min(bob.id), alice.id.max(bob.id));
+        let (good_tx, good) = oneshot::channel();
+        let (bad_tx, bad) = oneshot::channel();
+        let (again_tx, again) = oneshot::channel();
+        let mut jobs = vec![
+            Job::Pair(pair(&key, &[alice.id, bob.id]), good_tx),
+            Job::Pair(pair("dm:a:nobody", &[alice.id, 999_999]), bad_tx),
+            Job::Pair(pair(&key, &[alice.id, bob.id]), again_tx),
+        ];
+        run_jobs(&mut conn, &mut jobs);
+
+        let id = good.await.unwrap().expect("the good job");
+        assert_eq!(again.await.unwrap().expect("the same pair again"), id);
+        assert!(bad.await.unwrap().is_err(), "the bad job fails");
+        assert_eq!(store.dm_conversation(bob.id, alice.id).await.unwrap(), id);
+        let rolled_back: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM conversations WHERE conv_key = 'dm:a:nobody'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(rolled_back, 0, "the failed job's conversation is gone");
+        let members: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM members WHERE conv_id = ?",
+                [id],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(members, 2);
+    }
 
     #[test]
     fn the_file_of_a_url() {
