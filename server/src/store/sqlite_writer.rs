@@ -335,6 +335,15 @@ mod tests {
         }
     }
 
+    fn conversations(conn: &Connection, key: &str) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM conversations WHERE conv_key = ?",
+            [key],
+            |row| row.get(0),
+        )
+        .unwrap()
+    }
+
     /// Jobs taken together share one transaction, but one that fails (here
     /// a member who does not exist) is rolled back alone: the others are
     /// committed and answered, the failing one gets its error.
@@ -366,14 +375,11 @@ mod tests {
         assert_eq!(again.await.unwrap().expect("the same pair again"), id);
         assert!(bad.await.unwrap().is_err(), "the bad job fails");
         assert_eq!(store.dm_conversation(bob.id, alice.id).await.unwrap(), id);
-        let rolled_back: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM conversations WHERE conv_key = 'dm:a:nobody'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(rolled_back, 0, "the failed job's conversation is gone");
+        assert_eq!(
+            conversations(&conn, "dm:a:nobody"),
+            0,
+            "the failed job's conversation is gone"
+        );
         let members: i64 = conn
             .query_row(
                 "SELECT count(*) FROM members WHERE conv_id = ?",
@@ -388,14 +394,11 @@ mod tests {
         let mut jobs = vec![Job::Pair(pair("dm:a:none", &[alice.id, 999_998]), alone_tx)];
         run_jobs(&mut conn, &mut jobs);
         assert!(alone.await.unwrap().is_err(), "the job alone fails");
-        let left: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM conversations WHERE conv_key = 'dm:a:none'",
-                [],
-                |row| row.get(0),
-            )
-            .unwrap();
-        assert_eq!(left, 0, "nothing of it is stored");
+        assert_eq!(
+            conversations(&conn, "dm:a:none"),
+            0,
+            "nothing of it is stored"
+        );
     }
 
     #[test]
