@@ -24,6 +24,16 @@ use super::{
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// A pair conversation's writes, on sqlx here and on SQLite's writer thread
+/// (`sqlite_writer.rs`).
+pub(super) const INSERT_PAIR: &str =
+    "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
+     ON CONFLICT (conv_key) DO NOTHING";
+pub(super) const PAIR_ID: &str = "SELECT id FROM conversations WHERE conv_key = ?";
+pub(super) const INSERT_PAIR_MEMBER: &str =
+    "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
+     ON CONFLICT (conv_id, user_id) DO NOTHING";
+
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -464,7 +474,7 @@ impl Store {
         guest_name: Option<&str>,
         members: &[i64],
     ) -> Result<i64> {
-        if let Some(row) = sqlx::query(&self.q("SELECT id FROM conversations WHERE conv_key = ?"))
+        if let Some(row) = sqlx::query(&self.q(PAIR_ID))
             .bind(conv_key)
             .fetch_optional(&self.pool)
             .await?
@@ -483,31 +493,24 @@ impl Store {
         }
         let mut tx = self.begin().await?;
         let now = now_ms();
-        sqlx::query(&self.q(
-            "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (conv_key) DO NOTHING",
-        ))
-        .bind(conv_key)
-        .bind(kind)
-        .bind(guest_name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let id: i64 =
-            sqlx::query_scalar(&self.q("SELECT id FROM conversations WHERE conv_key = ?"))
-                .bind(conv_key)
-                .fetch_one(&mut *tx)
-                .await?;
-        for user in members {
-            sqlx::query(&self.q(
-                "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
-                 ON CONFLICT (conv_id, user_id) DO NOTHING",
-            ))
-            .bind(id)
-            .bind(user)
+        sqlx::query(&self.q(INSERT_PAIR))
+            .bind(conv_key)
+            .bind(kind)
+            .bind(guest_name)
             .bind(now)
             .execute(&mut *tx)
             .await?;
+        let id: i64 = sqlx::query_scalar(&self.q(PAIR_ID))
+            .bind(conv_key)
+            .fetch_one(&mut *tx)
+            .await?;
+        for user in members {
+            sqlx::query(&self.q(INSERT_PAIR_MEMBER))
+                .bind(id)
+                .bind(user)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(id)

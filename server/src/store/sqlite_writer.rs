@@ -12,8 +12,8 @@
 //! transactions, each with its own fsync, competing with the message
 //! batches for SQLite's write lock (whose busy handler sleeps 1, 2, 5, 10 …
 //! ms between tries). The thread takes every job waiting and runs them in
-//! one transaction, each in a savepoint of its own, and answers only after
-//! the commit. Other writes (users, rooms, sessions) stay on sqlx's pool;
+//! one transaction (each in a savepoint when there are several) and answers
+//! only after the commit. Other writes (users, rooms, sessions) stay on sqlx's pool;
 //! SQLite's write lock (`BEGIN IMMEDIATE` on both sides, with the busy
 //! timeout) orders them.
 
@@ -27,6 +27,7 @@ use super::commit::{
     assign, finish, insert_sql, plan, read_marks, read_sql, resend_keys, resend_sql, reserve_sql,
     reserved, ROWS_PER_STATEMENT,
 };
+use super::sql::{INSERT_PAIR, INSERT_PAIR_MEMBER, PAIR_ID};
 use super::{now_ms, Committed, NewMessage, Result, SqliteSync, StoreError, StoredMessage};
 
 /// Jobs waiting for the thread: the relay has one batch in flight at a
@@ -162,9 +163,8 @@ fn run_jobs(conn: &mut Connection, jobs: &mut Vec<Job>) {
         tx.commit()?;
         Ok(())
     })();
-    // Jobs not reached when the transaction failed are dropped with their
-    // answer, which their callers see as an error.
-    jobs.clear();
+    // Jobs not reached when the transaction failed were dropped by `drain`
+    // with their answer, which their callers see as an error.
     let failure = committed
         .err()
         .map(|e| format!("the transaction failed: {e}"));
@@ -207,18 +207,12 @@ fn run_job(conn: &Connection, job: Job, done: &mut Vec<Done>) -> bool {
 /// [`super::Store::dm_conversation`]'s and `guest_conversation`'s write.
 fn find_or_create(tx: &Connection, pair: &Pair) -> Result<i64> {
     let now = now_ms();
-    tx.prepare_cached(
-        "INSERT INTO conversations (conv_key, kind, guest_name, created_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (conv_key) DO NOTHING",
-    )?
-    .execute((&pair.conv_key, pair.kind, &pair.guest_name, now))?;
+    tx.prepare_cached(INSERT_PAIR)?
+        .execute((&pair.conv_key, pair.kind, &pair.guest_name, now))?;
     let id: i64 = tx
-        .prepare_cached("SELECT id FROM conversations WHERE conv_key = ?")?
+        .prepare_cached(PAIR_ID)?
         .query_row([&pair.conv_key], |row| row.get(0))?;
-    let mut member = tx.prepare_cached(
-        "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
-         ON CONFLICT (conv_id, user_id) DO NOTHING",
-    )?;
+    let mut member = tx.prepare_cached(INSERT_PAIR_MEMBER)?;
     for user in &pair.members {
         member.execute((id, user, now))?;
     }
