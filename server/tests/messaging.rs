@@ -284,6 +284,23 @@ async fn burst(client: &mut Client, first: i64, count: i64) {
     }
 }
 
+/// A note to oneself is a direct conversation with no other member: on the
+/// next connection `welcome` still names it after its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_direct_conversation_with_oneself_keeps_its_name() {
+    let server = TestServer::start().await;
+    let alice = server.sign_in("alice", "pw-alice").await;
+    let (mut first, _) = server.join(&alice).await;
+    let ack = first.post("note", dm("alice"), "remember the milk").await;
+    assert_eq!(ack.seq, 1);
+    first.drop_connection();
+    let (_again, welcome) = server.join(&alice).await;
+    let info = welcome
+        .conv(&dm("alice"))
+        .unwrap_or_else(|| panic!("no dm:alice in {:?}", welcome.conversations));
+    assert_eq!(info.last_seq, 1);
+}
+
 /// A client that is up to date reconnects while one more message is being
 /// sent, again and again. Its cursor is then at the end of the conversation
 /// as the server last stored it, which is when the server may skip reading
