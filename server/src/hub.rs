@@ -1,18 +1,19 @@
 //! Who is connected where, and fan-out to their bounded outbound queues.
 //!
 //! Everything here is synchronous: the one lock is never held across an
-//! `.await`. Delivery uses `try_send`, so a connection whose queue is full
-//! never slows anyone else down: it is closed as a slow consumer (close code
-//! [`CLOSE_SLOW_CONSUMER`]) and resumes from its cursors when it reconnects.
+//! `.await`. Delivery is [`Mailbox::offer`], which never waits: a
+//! connection whose queue is full never slows anyone else down; it is
+//! closed as a slow consumer (close code [`CLOSE_SLOW_CONSUMER`]) and
+//! resumes from its cursors when it reconnects.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
-use axum::extract::ws::Utf8Bytes;
-use tokio_util::sync::CancellationToken;
+use bytes::Bytes;
 
 use app::protocol::{encode, Conv, ServerFrame};
 
@@ -37,7 +38,7 @@ pub const CLOSE_PING_TIMEOUT: u16 = 4002;
 #[derive(Debug, Clone)]
 pub enum Outbound {
     /// A frame that carries no conversation position.
-    Frame(Utf8Bytes),
+    Frame(Bytes),
     /// A message at `seq` in stored conversation `conv_id`, as this
     /// receiver sees the conversation (`view`). The writer skips any at or
     /// below what it already sent (the overlap between the resume backlog
@@ -47,7 +48,7 @@ pub enum Outbound {
         conv_id: i64,
         seq: i64,
         view: Arc<Conv>,
-        frame: Utf8Bytes,
+        frame: Bytes,
         /// When the message reached the server (for the latency histogram).
         received: Instant,
     },
@@ -56,7 +57,7 @@ pub enum Outbound {
     Ack {
         conv_id: i64,
         seq: i64,
-        frame: Utf8Bytes,
+        frame: Bytes,
     },
     /// The connection no longer follows `conv_id` (its user left the room).
     Forget { conv_id: i64 },
@@ -77,14 +78,15 @@ impl Outbound {
     }
 }
 
-/// Tells a connection's tasks to close, and with what code.
+/// Tells a connection's task to close, and with what code.
 #[derive(Debug, Default)]
 pub struct CloseSignal {
-    token: CancellationToken,
     /// Set with the reason: [`CloseSignal::is_closed`] is asked on every
-    /// delivery, and the token's own check takes a lock.
+    /// delivery without taking a lock.
     closed: AtomicBool,
     reason: OnceLock<(u16, &'static str)>,
+    /// The connection's task, to wake when it is told to close.
+    waker: Mutex<Option<Waker>>,
 }
 
 impl CloseSignal {
@@ -96,11 +98,30 @@ impl CloseSignal {
     pub fn close(&self, code: u16, reason: &'static str) {
         let _ = self.reason.set((code, reason));
         self.closed.store(true, Ordering::Release);
-        self.token.cancel();
+        let waker = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
-    pub async fn closed(&self) {
-        self.token.cancelled().await
+    /// `Ready` once the connection was told to close; otherwise the task
+    /// is woken when it is.
+    pub fn poll_closed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_closed() {
+            return Poll::Ready(());
+        }
+        {
+            let mut waker = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        // A close between the first check and the registration woke nobody.
+        if self.is_closed() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 
     pub fn is_closed(&self) -> bool {
@@ -509,7 +530,7 @@ impl Hub {
     }
 
     /// Send a frame to a connected guest; false if no such guest.
-    pub fn send_guest(&self, name: &str, frame: Utf8Bytes) -> bool {
+    pub fn send_guest(&self, name: &str, frame: Bytes) -> bool {
         let inner = self.lock();
         match inner.guests.get(&name.to_ascii_lowercase()) {
             Some(guest) => {
@@ -536,7 +557,7 @@ impl Hub {
     }
 
     /// Relay a frame to every `/ws` client but its sender.
-    pub fn broadcast_group(&self, frame: &Utf8Bytes, except: ConnId) {
+    pub fn broadcast_group(&self, frame: &Bytes, except: ConnId) {
         let inner = self.lock();
         for (id, mailbox) in &inner.group {
             if *id != except {
@@ -547,11 +568,11 @@ impl Hub {
 }
 
 /// Serialize a server frame once, for any number of receivers.
-pub fn frame(frame: &ServerFrame) -> Utf8Bytes {
-    Utf8Bytes::from(encode(frame))
+pub fn frame(frame: &ServerFrame) -> Bytes {
+    Bytes::from(encode(frame))
 }
 
-fn broadcast_native(inner: &Inner, frame: &Utf8Bytes, except: Option<ConnId>) {
+fn broadcast_native(inner: &Inner, frame: &Bytes, except: Option<ConnId>) {
     for (id, conn) in &inner.conns {
         if Some(*id) != except {
             conn.mailbox.offer(Outbound::Frame(frame.clone()));
@@ -589,7 +610,7 @@ fn remove_native(inner: &mut Inner, id: ConnId) -> Option<String> {
     Some(name)
 }
 
-fn presence_frame(user: &str, online: bool) -> Utf8Bytes {
+fn presence_frame(user: &str, online: bool) -> Bytes {
     frame(&ServerFrame::Presence {
         user: user.to_string(),
         online,

@@ -21,7 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -38,8 +37,6 @@ use store::{Store, StoreError};
 const MINUTE: Duration = Duration::from_secs(60);
 /// Connections the kernel queues before the server accepts them.
 const ACCEPT_BACKLOG: u32 = 8192;
-/// Kernel send buffer of each accepted socket.
-const SEND_BUFFER: usize = 256 * 1024;
 /// How often sessions that expired are looked for among open connections.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(1);
 
@@ -155,22 +152,7 @@ async fn serve(
         stop.cancelled().await;
         hub.close_all(CLOSE_GOING_AWAY, "server shutting down");
     };
-    // No Nagle delay on small frames; a bounded kernel send buffer, so a
-    // peer that stops reading fills its queue (and is cut off) in bounded
-    // time instead of the kernel buffering megabytes for it.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(SEND_BUFFER);
-    });
-    if let Err(error) = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(graceful)
-    .await
-    {
-        tracing::error!(%error, "server failed");
-    }
+    http::serve::serve(listener, router, graceful).await;
     sweeper.abort();
     // Upgraded sockets outlive the HTTP server: wait for them to close.
     state

@@ -6,12 +6,9 @@
 
 use std::collections::HashMap;
 
-use axum::extract::ws::Message as WsMessage;
-use futures_util::SinkExt;
-
 use app::protocol::{Conv, ConversationInfo, Cursor, ServerFrame, PROTOCOL_VERSION};
 
-use super::Sink;
+use super::link::Link;
 use crate::hub::frame;
 use crate::relay::wire_message;
 use crate::state::AppState;
@@ -21,6 +18,8 @@ use crate::store::{ConvKind, Membership, User};
 pub const UNREAD_BACKLOG: i64 = 200;
 /// Backlog rows read per query.
 const PAGE: u32 = 500;
+/// The backlog is written out whenever this much of it is waiting.
+const FLUSH_AT: usize = 64 * 1024;
 
 /// The highest sequence sent so far, per stored conversation.
 #[derive(Debug, Default, Clone)]
@@ -80,15 +79,15 @@ pub fn conversation_info(m: &Membership) -> ConversationInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
-    #[error("socket closed: {0}")]
-    Socket(#[from] axum::Error),
+    #[error("the connection ended")]
+    Ended,
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
 pub async fn send_backlog(
     state: &AppState,
-    sink: &mut Sink,
+    link: &mut Link,
     user: &User,
     memberships: &[Membership],
     cursors: &[Cursor],
@@ -100,10 +99,10 @@ pub async fn send_backlog(
         conversations: memberships.iter().map(conversation_info).collect(),
         online,
     };
-    // Everything up to `synced` is fed to the socket's write buffer and
-    // flushed once at the end (it is flushed early only if it grows large):
-    // one system call for a connection with nothing to catch up on.
-    sink.feed(WsMessage::Text(frame(&welcome))).await?;
+    // Everything up to `synced` is queued on the socket and written once at
+    // the end (earlier only if it grows large): one system call for a
+    // connection with nothing to catch up on.
+    link.send_now(frame(&welcome));
 
     let asked: HashMap<(u8, String), i64> = cursors
         .iter()
@@ -131,16 +130,21 @@ pub async fn send_backlog(
                 let message = ServerFrame::Message {
                     message: wire_message(conv.clone(), stored),
                 };
-                sink.feed(WsMessage::Text(frame(&message))).await?;
+                link.send_now(frame(&message));
                 sent.advance(m.conv_id, stored.seq);
                 after = stored.seq;
+            }
+            if link.pending() >= FLUSH_AT && !link.flush().await {
+                return Err(SyncError::Ended);
             }
             if page.len() < PAGE as usize {
                 break;
             }
         }
     }
-    sink.send(WsMessage::Text(frame(&ServerFrame::Synced {})))
-        .await?;
+    link.send_now(frame(&ServerFrame::Synced {}));
+    if !link.flush().await {
+        return Err(SyncError::Ended);
+    }
     Ok(sent)
 }

@@ -30,6 +30,10 @@ pub enum ApiError {
     TooManyConnections(&'static str),
     #[error("the server is busy; try again in a moment")]
     Busy,
+    #[error("{0}")]
+    BadUpgrade(&'static str),
+    #[error("only WebSocket version 13 is spoken here")]
+    WebSocketVersion,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -48,6 +52,8 @@ impl ApiError {
             }
             ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::BadUpgrade(_) => StatusCode::BAD_REQUEST,
+            ApiError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
             ApiError::Store(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -61,6 +67,8 @@ impl ApiError {
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::Busy => "busy",
+            ApiError::BadUpgrade(_) => "not_a_websocket_request",
+            ApiError::WebSocketVersion => "unsupported_websocket_version",
             ApiError::TooManyConnections(_) => "too_many_connections",
             ApiError::Store(_) | ApiError::Internal(_) => "internal",
         }
@@ -80,6 +88,14 @@ impl IntoResponse for ApiError {
             error: self.code().to_string(),
             message,
         };
-        (self.status_code(), Json(body)).into_response()
+        let mut response = (self.status_code(), Json(body)).into_response();
+        if matches!(self, ApiError::WebSocketVersion) {
+            // RFC 6455 §4.4: say which version is spoken.
+            response.headers_mut().insert(
+                axum::http::header::SEC_WEBSOCKET_VERSION,
+                axum::http::HeaderValue::from_static("13"),
+            );
+        }
+        response
     }
 }

@@ -11,24 +11,22 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use axum::extract::ws::{WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
-use futures_util::StreamExt;
 use serde::Deserialize;
 
 use app::protocol::{encode, SeedFrame};
 
 use super::error::Result;
-use crate::conn::reader::{Incoming, Reader};
-use crate::conn::writer::{send_close, Liveness};
+use super::upgrade::{Upgraded, WebSocketUpgrade};
 use crate::conn::SentPositions;
 use crate::hub::{GuestRefusal, IpSlot, Mailbox, Outbound};
 use crate::relay::{Party, Route, Submission};
 use crate::state::AppState;
 use crate::store::NewMessage;
+use crate::ws::Message;
 
 /// Close code for a refused guest name (policy violation).
 const CLOSE_POLICY: u16 = 1008;
@@ -47,43 +45,23 @@ async fn group(
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     let slot = super::ws::claim_ip(&state, peer)?;
-    Ok(super::ws::limits(ws, &state).on_upgrade(move |socket| {
+    Ok(ws.on_upgrade(move |socket| {
         let tracker = state.connections.clone();
         tracker.track_future(run_group(socket, state, slot))
     }))
 }
 
-async fn run_group(socket: WebSocket, state: AppState, _slot: IpSlot) {
-    let (sink, mut stream) = socket.split();
-    let (mailbox, outbox) = state.mailbox();
-    let close = mailbox.close.clone();
-    let liveness = Liveness::new();
+async fn run_group(socket: Upgraded, state: AppState, _slot: IpSlot) {
+    let (mailbox, mut link) = state.link(socket);
     let id = state.hub.join_group(mailbox);
-    let writer = state.writer(
-        sink,
-        outbox,
-        SentPositions::default(),
-        close.clone(),
-        liveness.clone(),
-    );
-    let writer = tokio::spawn(writer.run());
-    let mut reader = Reader {
-        stream: &mut stream,
-        close: &close,
-        liveness: &liveness,
-        max_bytes: state.config.max_message_bytes,
-    };
-    loop {
-        match reader.next().await {
-            Incoming::Text(text) => state.hub.broadcast_group(&text, id),
-            Incoming::Binary => {}
-            Incoming::Closed => break,
+    link.go_live(SentPositions::default(), None);
+    while let Some(message) = link.next().await {
+        if let Message::Text(text) = message {
+            state.hub.broadcast_group(&text.into(), id);
         }
     }
     state.hub.leave_group(id);
-    close.close(1000, "bye");
-    let _ = writer.await;
-    crate::conn::reader::linger(&mut stream).await;
+    link.finish().await;
 }
 
 async fn direct(
@@ -93,7 +71,7 @@ async fn direct(
     ws: WebSocketUpgrade,
 ) -> Result<Response> {
     let slot = super::ws::claim_ip(&state, peer)?;
-    Ok(super::ws::limits(ws, &state).on_upgrade(move |socket| {
+    Ok(ws.on_upgrade(move |socket| {
         let tracker = state.connections.clone();
         tracker.track_future(run_direct(socket, state, username, slot))
     }))
@@ -114,52 +92,35 @@ async fn refusal(state: &AppState, name: &str) -> Option<&'static str> {
     }
 }
 
-async fn run_direct(socket: WebSocket, state: AppState, name: String, _slot: IpSlot) {
-    let (mut sink, mut stream) = socket.split();
+async fn run_direct(socket: Upgraded, state: AppState, name: String, _slot: IpSlot) {
+    let (mailbox, mut link) = state.link(socket);
     if let Some(reason) = refusal(&state, &name).await {
-        let _ = send_close(&mut sink, CLOSE_POLICY, reason).await;
-        return;
+        mailbox.close.close(CLOSE_POLICY, reason);
+        return link.finish().await;
     }
-    let (mailbox, outbox) = state.mailbox();
-    let close = mailbox.close.clone();
-    let liveness = Liveness::new();
     let id = match state.hub.register_guest(&name, mailbox.clone()) {
         Ok(id) => id,
         Err(GuestRefusal::AlreadyConnected) => {
-            let _ = send_close(&mut sink, CLOSE_POLICY, "this name is already connected").await;
-            return;
+            mailbox
+                .close
+                .close(CLOSE_POLICY, "this name is already connected");
+            return link.finish().await;
         }
     };
-    let writer = state.writer(
-        sink,
-        outbox,
-        SentPositions::default(),
-        close.clone(),
-        liveness.clone(),
-    );
-    let writer = tokio::spawn(writer.run());
+    link.go_live(SentPositions::default(), None);
     let guest = Guest {
         state: &state,
         name: &name,
         mailbox: &mailbox,
     };
-    let mut reader = Reader {
-        stream: &mut stream,
-        close: &close,
-        liveness: &liveness,
-        max_bytes: state.config.max_message_bytes,
-    };
-    loop {
-        match reader.next().await {
-            Incoming::Text(text) => guest.handle(&text).await,
-            Incoming::Binary => guest.note("send JSON text frames".to_string()),
-            Incoming::Closed => break,
+    while let Some(message) = link.next().await {
+        match message {
+            Message::Text(text) => link.alongside(guest.handle(&text)).await,
+            Message::Binary => guest.note("send JSON text frames".to_string()),
         }
     }
     state.hub.unregister_guest(&name, id);
-    close.close(1000, "bye");
-    let _ = writer.await;
-    crate::conn::reader::linger(&mut stream).await;
+    link.finish().await;
 }
 
 /// What a guest sends; `sender` is read and ignored (the path name is used).

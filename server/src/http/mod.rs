@@ -4,7 +4,9 @@ pub mod error;
 pub mod health;
 pub mod legacy;
 pub mod metrics;
+pub mod serve;
 pub mod session;
+pub mod upgrade;
 pub mod ws;
 
 use axum::Router;

@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::HeaderMap;
@@ -16,28 +15,13 @@ use axum::Router;
 
 use super::error::{ApiError, Result};
 use super::session::Authenticated;
+use super::upgrade::WebSocketUpgrade;
 use crate::conn::Peer;
 use crate::hub::IpSlot;
 use crate::state::AppState;
 
-/// Read buffer of each WebSocket, and the most one read takes. Every
-/// socket's buffer is resident (it is zero-filled before the first read), so
-/// it is most of what an idle socket costs; client frames are small, and a
-/// large one still fits (the buffer grows to the frame's length).
-const READ_BUFFER: usize = 1024;
-
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/ws", get(upgrade))
-}
-
-/// Size limits every endpoint's upgrade applies (checked again per message
-/// so that an oversize one closes with 1009).
-pub fn limits(ws: WebSocketUpgrade, state: &AppState) -> WebSocketUpgrade {
-    let max = state.config.max_message_bytes;
-    // A small read buffer (it grows for large frames) keeps idle sockets cheap.
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(READ_BUFFER)
 }
 
 /// Is `origin` allowed? Exact comparison only: scheme, host and port.
@@ -102,7 +86,7 @@ async fn upgrade(
         session: auth.session,
         expires_at: auth.expires_at,
     };
-    Ok(limits(ws, &state).on_upgrade(move |socket| {
+    Ok(ws.on_upgrade(move |socket| {
         let tracker = state.connections.clone();
         tracker.track_future(async move {
             crate::conn::run(socket, state, peer).await;

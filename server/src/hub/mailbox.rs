@@ -5,13 +5,13 @@
 //! connection's queue holds no buffer at all (one small shared allocation,
 //! the queue's storage only while something is queued), which is most of
 //! what an idle socket would otherwise cost: a tokio `mpsc` channel
-//! allocates its first block of 32 slots (~3 KiB) up front.
+//! allocates its first block of 32 slots (~3 KiB) up front. The receiver is
+//! polled by the connection's task, whose waker the queue keeps.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::sync::Notify;
+use std::task::{Context, Poll, Waker};
 
 use super::{CloseSignal, Outbound, CLOSE_SLOW_CONSUMER};
 use crate::metrics::Metrics;
@@ -22,15 +22,14 @@ const KEEP_WHEN_EMPTY: usize = 16;
 struct Queue {
     items: VecDeque<Outbound>,
     bytes: usize,
-    /// Live [`Mailbox`] clones; the [`Outbox`] ends once they are gone.
-    senders: usize,
+    /// The connection's task, waiting for an item.
+    waker: Option<Waker>,
     /// The [`Outbox`] is gone: nothing more is accepted.
     receiver_gone: bool,
 }
 
 struct Shared {
     queue: Mutex<Queue>,
-    ready: Notify,
     max_items: usize,
     max_bytes: usize,
     metrics: Arc<Metrics>,
@@ -50,7 +49,7 @@ pub struct Mailbox {
     pub close: Arc<CloseSignal>,
 }
 
-/// The receiving half, drained by the connection's writer.
+/// The receiving half, drained by the connection's task.
 pub struct Outbox {
     shared: Arc<Shared>,
 }
@@ -61,10 +60,9 @@ impl Mailbox {
             queue: Mutex::new(Queue {
                 items: VecDeque::new(),
                 bytes: 0,
-                senders: 1,
+                waker: None,
                 receiver_gone: false,
             }),
-            ready: Notify::new(),
             max_items: max_items.max(1),
             max_bytes: max_bytes.max(1),
             metrics,
@@ -86,7 +84,7 @@ impl Mailbox {
             return false;
         }
         let len = item.len();
-        {
+        let waker = {
             let mut queue = self.shared.lock();
             if queue.receiver_gone {
                 return false;
@@ -100,8 +98,11 @@ impl Mailbox {
             }
             queue.bytes += len;
             queue.items.push_back(item);
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
         }
-        self.shared.ready.notify_one();
         true
     }
 
@@ -118,7 +119,6 @@ impl Mailbox {
 
 impl Clone for Mailbox {
     fn clone(&self) -> Self {
-        self.shared.lock().senders += 1;
         Mailbox {
             shared: self.shared.clone(),
             close: self.close.clone(),
@@ -126,64 +126,39 @@ impl Clone for Mailbox {
     }
 }
 
-impl Drop for Mailbox {
-    fn drop(&mut self) {
-        let last = {
-            let mut queue = self.shared.lock();
-            queue.senders -= 1;
-            queue.senders == 0
-        };
-        if last {
-            self.shared.ready.notify_one();
-        }
-    }
-}
-
-/// What the queue had for the receiver.
-enum Taken {
-    Item(Outbound),
-    Empty,
-    /// Empty, and no sender is left.
-    Ended,
-}
-
 impl Outbox {
-    /// The next item, waiting for one; `None` once every [`Mailbox`] is
-    /// gone and the queue is drained. Cancel-safe: an item is only taken
-    /// when it is returned.
-    pub async fn recv(&mut self) -> Option<Outbound> {
-        loop {
-            match self.take() {
-                Taken::Item(item) => return Some(item),
-                Taken::Ended => return None,
-                Taken::Empty => self.shared.ready.notified().await,
+    /// The next item, or `Pending` (the task is woken by the next offer).
+    pub fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<Outbound> {
+        let mut queue = self.shared.lock();
+        match take(&mut queue) {
+            Some(item) => Poll::Ready(item),
+            None => {
+                if !queue
+                    .waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    queue.waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
             }
         }
     }
 
     /// The next item if one is already queued.
-    pub fn try_recv(&mut self) -> Option<Outbound> {
-        match self.take() {
-            Taken::Item(item) => Some(item),
-            Taken::Empty | Taken::Ended => None,
-        }
+    pub fn try_take(&mut self) -> Option<Outbound> {
+        take(&mut self.shared.lock())
     }
+}
 
-    fn take(&mut self) -> Taken {
-        let mut queue = self.shared.lock();
-        match queue.items.pop_front() {
-            Some(item) => {
-                queue.bytes -= item.len();
-                if queue.items.is_empty() && queue.items.capacity() > KEEP_WHEN_EMPTY {
-                    // A burst is over: give its storage back.
-                    queue.items = VecDeque::new();
-                }
-                Taken::Item(item)
-            }
-            None if queue.senders == 0 => Taken::Ended,
-            None => Taken::Empty,
-        }
+fn take(queue: &mut Queue) -> Option<Outbound> {
+    let item = queue.items.pop_front()?;
+    queue.bytes -= item.len();
+    if queue.items.is_empty() && queue.items.capacity() > KEEP_WHEN_EMPTY {
+        // A burst is over: give its storage back.
+        queue.items = VecDeque::new();
     }
+    Some(item)
 }
 
 impl Drop for Outbox {
@@ -192,48 +167,45 @@ impl Drop for Outbox {
         queue.receiver_gone = true;
         queue.items = VecDeque::new();
         queue.bytes = 0;
+        queue.waker = None;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::extract::ws::Utf8Bytes;
+    use bytes::Bytes;
+    use std::future::poll_fn;
 
     fn frame(text: &'static str) -> Outbound {
-        Outbound::Frame(Utf8Bytes::from_static(text))
+        Outbound::Frame(Bytes::from_static(text.as_bytes()))
     }
 
     fn text(item: Option<Outbound>) -> Option<String> {
         match item? {
-            Outbound::Frame(t) => Some(t.as_str().to_string()),
+            Outbound::Frame(t) => Some(String::from_utf8_lossy(&t).into_owned()),
             other => panic!("unexpected {other:?}"),
         }
     }
 
-    #[tokio::test]
-    async fn items_come_out_in_order_and_the_end_is_seen() {
+    #[test]
+    fn items_come_out_in_order() {
         let (mailbox, mut outbox) = Mailbox::new(8, 1024, Arc::new(Metrics::default()));
         let second = mailbox.clone();
         assert!(mailbox.offer(frame("a")));
         assert!(second.offer(frame("b")));
-        drop(mailbox);
-        assert_eq!(text(outbox.recv().await).as_deref(), Some("a"));
-        assert_eq!(text(outbox.try_recv()).as_deref(), Some("b"));
-        assert!(outbox.try_recv().is_none());
-        // One sender is left: recv waits; once it is gone, recv ends.
-        let waiting = tokio::spawn(async move { outbox.recv().await.is_none() });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished());
-        drop(second);
-        assert!(waiting.await.expect("task"));
+        assert_eq!(text(outbox.try_take()).as_deref(), Some("a"));
+        assert_eq!(text(outbox.try_take()).as_deref(), Some("b"));
+        assert!(outbox.try_take().is_none());
     }
 
     #[tokio::test]
     async fn a_waiting_receiver_is_woken_by_an_offer() {
         let (mailbox, mut outbox) = Mailbox::new(8, 1024, Arc::new(Metrics::default()));
-        let waiting = tokio::spawn(async move { text(outbox.recv().await) });
+        let waiting =
+            tokio::spawn(async move { text(Some(poll_fn(|cx| outbox.poll_take(cx)).await)) });
         tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
         assert!(mailbox.offer(frame("hi")));
         assert_eq!(waiting.await.expect("task").as_deref(), Some("hi"));
     }
@@ -264,14 +236,14 @@ mod tests {
             mailbox.close.reason().map(|r| r.0),
             Some(CLOSE_SLOW_CONSUMER)
         );
-        assert_eq!(text(outbox.try_recv()).as_deref(), Some("abc"));
+        assert_eq!(text(outbox.try_take()).as_deref(), Some("abc"));
     }
 
     #[test]
     fn taken_bytes_make_room_again() {
         let (mailbox, mut outbox) = Mailbox::new(100, 5, Arc::new(Metrics::default()));
         assert!(mailbox.offer(frame("abc")));
-        assert!(outbox.try_recv().is_some());
+        assert!(outbox.try_take().is_some());
         assert!(mailbox.offer(frame("defgh")));
         assert!(mailbox.close.reason().is_none());
     }
@@ -294,7 +266,7 @@ mod tests {
             assert!(mailbox.offer(frame("x")));
         }
         assert!(outbox.shared.lock().items.capacity() >= 200);
-        while outbox.try_recv().is_some() {}
+        while outbox.try_take().is_some() {}
         assert!(outbox.shared.lock().items.capacity() <= KEEP_WHEN_EMPTY);
     }
 }

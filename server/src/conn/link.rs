@@ -1,0 +1,373 @@
+//! A connection's one task: its WebSocket, its outbound queue and the
+//! positions it has sent, driven together.
+//!
+//! Every endpoint runs the same way: [`Link::next`] waits for the peer's
+//! next message while writing whatever is queued and keeping the
+//! heartbeat; [`Link::alongside`] keeps that going while a message is
+//! handled; [`Link::finish`] closes. One task per socket, polled, holding
+//! no buffer while idle: an idle connection costs little more than its
+//! `TcpStream`.
+
+use std::future::{poll_fn, Future};
+use std::pin::{pin, Pin};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+
+use app::protocol::{Conv, ServerFrame};
+
+use super::sync::{wire_conv, SentPositions};
+use crate::hub::{frame, CloseSignal, Outbound, Outbox, CLOSE_PING_TIMEOUT, CLOSE_SLOW_CONSUMER};
+use crate::metrics::Metrics;
+use crate::relay::wire_message;
+use crate::store::{Store, StoreError};
+use crate::ws::{End, Message, Socket};
+
+/// Queued items are handed to the socket while less than this is waiting
+/// to be written; the rest wait in the outbound queue, whose bounds then
+/// decide when a peer that does not read is cut off.
+const HIGH_WATER: usize = 64 * 1024;
+/// The largest gap filled from the store; past it the client is asked to
+/// reconnect and resume instead.
+const MAX_GAP_FILL: i64 = 1000;
+
+/// Where a signed-in connection's missing messages come from.
+pub struct GapSource {
+    pub store: Store,
+    /// The connection's user (a direct conversation is named after the
+    /// other person).
+    pub user_name: String,
+}
+
+/// Stored messages as frames, each with its sequence number.
+type GapFrames = Result<Vec<(i64, Bytes)>, StoreError>;
+
+/// Messages being read from the store to fill a gap, and the item that
+/// found the gap, sent after them.
+struct GapFill {
+    messages: Pin<Box<dyn Future<Output = GapFrames> + Send>>,
+    conv_id: i64,
+    then: Outbound,
+}
+
+pub struct Link {
+    socket: Socket,
+    outbox: Outbox,
+    close: Arc<CloseSignal>,
+    metrics: Arc<Metrics>,
+    sent: SentPositions,
+    /// Queued items flow once the handshake has sent what comes before them.
+    live: bool,
+    gaps: Option<GapSource>,
+    filling: Option<GapFill>,
+    /// Why the socket can go on no longer, once it cannot.
+    ended: Option<End>,
+}
+
+impl Link {
+    pub fn new(
+        socket: Socket,
+        outbox: Outbox,
+        close: Arc<CloseSignal>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Link {
+            socket,
+            outbox,
+            close,
+            metrics,
+            sent: SentPositions::default(),
+            live: false,
+            gaps: None,
+            filling: None,
+            ended: None,
+        }
+    }
+
+    /// Start writing queued items, after what the handshake sent. `sent`:
+    /// the position sent so far in each conversation; `gaps`: where to fill
+    /// gaps from (signed-in connections only).
+    pub fn go_live(&mut self, sent: SentPositions, gaps: Option<GapSource>) {
+        self.sent = sent;
+        self.gaps = gaps;
+        self.live = true;
+    }
+
+    /// Queue a frame ahead of the outbound queue (the handshake's frames).
+    pub fn send_now(&mut self, frame: Bytes) {
+        self.socket.push_text(frame);
+    }
+
+    /// Bytes given to the socket and not yet written.
+    pub fn pending(&self) -> usize {
+        self.socket.pending()
+    }
+
+    /// Write what [`Link::send_now`] queued. False when the connection
+    /// ended on the way.
+    pub async fn flush(&mut self) -> bool {
+        match self.socket.flush().await {
+            Ok(()) => true,
+            Err(end) => {
+                self.end(end);
+                false
+            }
+        }
+    }
+
+    pub fn close_signal(&self) -> &CloseSignal {
+        &self.close
+    }
+
+    /// The peer's next message, writing and pinging meanwhile. `None` once
+    /// the connection is over: the peer left or broke the protocol, or the
+    /// connection was told to close.
+    pub async fn next(&mut self) -> Option<Message> {
+        if self.ended.is_some() {
+            return None;
+        }
+        poll_fn(|cx| {
+            if let Poll::Ready(end) = self.poll_upkeep(cx) {
+                self.end(end);
+                return Poll::Ready(None);
+            }
+            match self.socket.poll_message(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(message)) => Poll::Ready(Some(message)),
+                Poll::Ready(Err(end)) => {
+                    self.end(end);
+                    Poll::Ready(None)
+                }
+            }
+        })
+        .await
+    }
+
+    /// Run `work` (the handling of a message) to its end while writing and
+    /// pinging go on. Should the connection end meanwhile, `work` still
+    /// finishes; [`Link::next`] then says the connection is over.
+    pub async fn alongside<F: Future>(&mut self, work: F) -> F::Output {
+        let mut work = pin!(work);
+        poll_fn(|cx| {
+            if let Poll::Ready(output) = work.as_mut().poll(cx) {
+                return Poll::Ready(output);
+            }
+            if self.ended.is_none() {
+                if let Poll::Ready(end) = self.poll_upkeep(cx) {
+                    self.end(end);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Close the connection: answer the peer's close frame, or send ours
+    /// with the reason the connection was closed for.
+    pub async fn finish(mut self) {
+        self.close.close(1000, "bye");
+        match self.ended.take() {
+            Some(End::Gone) => {}
+            Some(End::PeerClosed(close)) => self.socket.answer_close(close).await,
+            _ => {
+                let (code, reason) = self.close.reason().unwrap_or((1000, "bye"));
+                self.socket.close(code, reason).await;
+            }
+        }
+    }
+
+    /// Record why the socket ended; what the peer did wrong becomes the
+    /// close code.
+    fn end(&mut self, end: End) {
+        match &end {
+            End::Violation(violation) => self.close.close(violation.code, violation.reason),
+            End::PingTimeout => self.close.close(CLOSE_PING_TIMEOUT, "no answer to ping"),
+            End::Stalled => {
+                if !self.close.is_closed() {
+                    self.metrics
+                        .slow_consumer_closes
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                self.close
+                    .close(CLOSE_SLOW_CONSUMER, "slow consumer: socket not drained");
+            }
+            End::PeerClosed(_) | End::Gone | End::Closed => {}
+        }
+        self.ended = Some(end);
+    }
+
+    /// Everything but reading: hand queued items to the socket, write, keep
+    /// the heartbeat. `Ready` when the connection has to end.
+    fn poll_upkeep(&mut self, cx: &mut Context<'_>) -> Poll<End> {
+        if self.close.poll_closed(cx).is_ready() {
+            return Poll::Ready(End::Closed);
+        }
+        loop {
+            let fed = self.feed(cx);
+            if let Poll::Ready(end) = self.socket.poll_upkeep(cx) {
+                return Poll::Ready(end);
+            }
+            if self.close.is_closed() {
+                return Poll::Ready(End::Closed);
+            }
+            if !fed || self.socket.pending() >= HIGH_WATER {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    /// Hand queued items to the socket while it has room. True when any
+    /// was taken.
+    fn feed(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.live {
+            return false;
+        }
+        let mut fed = false;
+        loop {
+            if let Some(fill) = self.filling.as_mut() {
+                let Poll::Ready(messages) = fill.messages.as_mut().poll(cx) else {
+                    return fed;
+                };
+                let Some(fill) = self.filling.take() else {
+                    return fed;
+                };
+                match messages {
+                    Ok(messages) => {
+                        for (seq, frame) in messages {
+                            self.sent.advance(fill.conv_id, seq);
+                            self.socket.push_text(frame);
+                        }
+                        self.deliver(fill.then);
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, "filling a gap failed");
+                        self.close.close(1011, "server error");
+                        return fed;
+                    }
+                }
+                fed = true;
+            }
+            if self.socket.pending() >= HIGH_WATER {
+                return fed;
+            }
+            match self.outbox.poll_take(cx) {
+                Poll::Ready(item) => {
+                    fed = true;
+                    self.take(item);
+                }
+                Poll::Pending => return fed,
+            }
+        }
+    }
+
+    /// One queued item: skipped when the position is already past it,
+    /// held back while a gap below it is filled, sent otherwise.
+    fn take(&mut self, item: Outbound) {
+        let (conv_id, seq, view) = match &item {
+            Outbound::Msg {
+                conv_id, seq, view, ..
+            } => {
+                if self.sent.last(*conv_id).is_some_and(|last| *seq <= last) {
+                    return;
+                }
+                (*conv_id, *seq, Some(view.clone()))
+            }
+            // Messages of others below our own may still be on their way
+            // from another node: they are sent first.
+            Outbound::Ack { conv_id, seq, .. } => (*conv_id, *seq, None),
+            Outbound::Frame(_) | Outbound::Forget { .. } => return self.deliver(item),
+        };
+        let Some(last) = self.sent.last(conv_id) else {
+            return self.deliver(item); // not followed yet: start from here
+        };
+        let missing = seq - last - 1;
+        if missing <= 0 {
+            return self.deliver(item);
+        }
+        if missing > MAX_GAP_FILL {
+            self.close
+                .close(CLOSE_SLOW_CONSUMER, "too far behind: reconnect and resume");
+            return;
+        }
+        let Some(gaps) = &self.gaps else {
+            return self.deliver(item);
+        };
+        self.filling = Some(GapFill {
+            messages: Box::pin(read_gap(
+                gaps.store.clone(),
+                gaps.user_name.clone(),
+                conv_id,
+                last,
+                seq,
+                view,
+            )),
+            conv_id,
+            then: item,
+        });
+    }
+
+    /// Send an item, moving the position it carries.
+    fn deliver(&mut self, item: Outbound) {
+        match item {
+            Outbound::Frame(frame) => self.socket.push_text(frame),
+            Outbound::Forget { conv_id } => self.sent.forget(conv_id),
+            Outbound::Ack {
+                conv_id,
+                seq,
+                frame,
+            } => {
+                self.sent.advance(conv_id, seq);
+                self.socket.push_text(frame);
+            }
+            Outbound::Msg {
+                conv_id,
+                seq,
+                frame,
+                received,
+                ..
+            } => {
+                self.sent.advance(conv_id, seq);
+                // Counted as the frame is handed to the socket.
+                self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
+                self.metrics.delivery_latency.observe(received.elapsed());
+                self.socket.push_text(frame);
+            }
+        }
+    }
+}
+
+/// The stored messages of `conv_id` after `last` and before `seq`, as
+/// frames. Single-node traffic arrives in order and never has a gap; across
+/// nodes it can. Without a `view` (before an ack) the conversation's wire
+/// name is looked up, and nothing is sent if it cannot be.
+async fn read_gap(
+    store: Store,
+    user_name: String,
+    conv_id: i64,
+    last: i64,
+    seq: i64,
+    view: Option<Arc<Conv>>,
+) -> GapFrames {
+    let view = match view {
+        Some(view) => Conv::clone(&view),
+        None => match store.conversation_kind(conv_id, &user_name).await? {
+            Some(kind) => wire_conv(&kind),
+            None => return Ok(Vec::new()),
+        },
+    };
+    let page = store
+        .messages_after(conv_id, last, (seq - last - 1) as u32)
+        .await?;
+    Ok(page
+        .into_iter()
+        .filter(|m| m.seq < seq)
+        .map(|stored| {
+            let message = ServerFrame::Message {
+                message: wire_message(view.clone(), &stored),
+            };
+            (stored.seq, frame(&message))
+        })
+        .collect())
+}
