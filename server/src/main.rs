@@ -1,3 +1,6 @@
+// The system allocator instead (`--features system-alloc`) lets heap
+// profilers (valgrind's dhat and massif, heaptrack) see every allocation.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -80,8 +80,8 @@ struct Target {
     wire: Conv,
 }
 
-pub struct Handler {
-    state: AppState,
+pub struct Handler<'a> {
+    state: &'a AppState,
     me: Party,
     conn: ConnId,
     mailbox: Mailbox,
@@ -95,8 +95,8 @@ pub struct Handler {
     received: Instant,
 }
 
-impl Handler {
-    pub fn new(state: AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
+impl<'a> Handler<'a> {
+    pub fn new(state: &'a AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
         Handler {
             me: Party {
                 id: user.id,

@@ -60,8 +60,10 @@ pub struct Link {
     sent: SentPositions,
     /// Queued items flow once the handshake has sent what comes before them.
     live: bool,
-    gaps: Option<GapSource>,
-    filling: Option<GapFill>,
+    // Boxed: only signed-in connections have a source, and gaps are rare
+    // (only across nodes); an idle connection carries two pointers.
+    gaps: Option<Box<GapSource>>,
+    filling: Option<Box<GapFill>>,
     /// Why the socket can go on no longer, once it cannot.
     ended: Option<End>,
 }
@@ -91,7 +93,7 @@ impl Link {
     /// gaps from (signed-in connections only).
     pub fn go_live(&mut self, sent: SentPositions, gaps: Option<GapSource>) {
         self.sent = sent;
-        self.gaps = gaps;
+        self.gaps = gaps.map(Box::new);
         self.live = true;
     }
 
@@ -294,7 +296,7 @@ impl Link {
         let Some(gaps) = &self.gaps else {
             return self.deliver(item);
         };
-        self.filling = Some(GapFill {
+        self.filling = Some(Box::new(GapFill {
             messages: Box::pin(read_gap(
                 gaps.store.clone(),
                 gaps.user_name.clone(),
@@ -305,7 +307,7 @@ impl Link {
             )),
             conv_id,
             then: item,
-        });
+        }));
     }
 
     /// Send an item, moving the position it carries.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use app::protocol::{decode_client, ClientFrame, Cursor, ErrorCode, ServerFrame, PROTOCOL_VERSION};
 
 use crate::http::upgrade::Upgraded;
-use crate::hub::{frame, ConnId, Hub, Mailbox};
+use crate::hub::{frame, ConnId, Hub, IpSlot, Mailbox};
 use crate::state::AppState;
 use crate::ws::{Heartbeat, Message, Socket};
 use link::{GapSource, Link};
@@ -42,14 +42,15 @@ pub struct Peer {
     pub expires_at: i64,
 }
 
-/// Run a connection to its end.
-pub async fn run(socket: Upgraded, state: AppState, peer: Peer) {
+/// Run a connection to its end (`_slot`: its claim on its address's
+/// allowance, given back when it ends).
+pub async fn run(socket: Upgraded, state: AppState, peer: Peer, _slot: IpSlot) {
     let (mailbox, mut link) = state.link(socket);
     // The handshake's state (cursors, memberships, the backlog) is boxed:
     // an open connection does not carry it for the rest of its life.
     let opened = Box::pin(open(&state, &peer, &mut link, &mailbox)).await;
     if let Some(registration) = opened {
-        let mut handler = frames::Handler::new(state.clone(), peer.user, registration.id, mailbox);
+        let mut handler = frames::Handler::new(&state, peer.user, registration.id, mailbox);
         while let Some(message) = link.next().await {
             let flow = match message {
                 // Boxed: a frame's handling (store queries and all) takes
@@ -70,7 +71,9 @@ pub async fn run(socket: Upgraded, state: AppState, peer: Peer) {
         }
         drop(registration);
     }
-    link.finish().await;
+    // Boxed, like every step that runs once: the connection's task keeps
+    // only what its whole life needs.
+    Box::pin(link.finish()).await;
 }
 
 /// Steps 1 and 2: `hello`, registration with the hub, the resume backlog;

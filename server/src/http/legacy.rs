@@ -61,7 +61,7 @@ async fn run_group(socket: Upgraded, state: AppState, _slot: IpSlot) {
         }
     }
     state.hub.leave_group(id);
-    link.finish().await;
+    Box::pin(link.finish()).await;
 }
 
 async fn direct(
@@ -94,9 +94,9 @@ async fn refusal(state: &AppState, name: &str) -> Option<&'static str> {
 
 async fn run_direct(socket: Upgraded, state: AppState, name: String, _slot: IpSlot) {
     let (mailbox, mut link) = state.link(socket);
-    if let Some(reason) = refusal(&state, &name).await {
+    if let Some(reason) = Box::pin(refusal(&state, &name)).await {
         mailbox.close.close(CLOSE_POLICY, reason);
-        return link.finish().await;
+        return Box::pin(link.finish()).await;
     }
     let id = match state.hub.register_guest(&name, mailbox.clone()) {
         Ok(id) => id,
@@ -104,7 +104,7 @@ async fn run_direct(socket: Upgraded, state: AppState, name: String, _slot: IpSl
             mailbox
                 .close
                 .close(CLOSE_POLICY, "this name is already connected");
-            return link.finish().await;
+            return Box::pin(link.finish()).await;
         }
     };
     link.go_live(SentPositions::default(), None);
@@ -115,12 +115,14 @@ async fn run_direct(socket: Upgraded, state: AppState, name: String, _slot: IpSl
     };
     while let Some(message) = link.next().await {
         match message {
-            Message::Text(text) => link.alongside(guest.handle(&text)).await,
+            // Boxed: the handling's store queries take memory only while
+            // they run.
+            Message::Text(text) => link.alongside(Box::pin(guest.handle(&text))).await,
             Message::Binary => guest.note("send JSON text frames".to_string()),
         }
     }
     state.hub.unregister_guest(&name, id);
-    link.finish().await;
+    Box::pin(link.finish()).await;
 }
 
 /// What a guest sends; `sender` is read and ignored (the path name is used).

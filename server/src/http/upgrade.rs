@@ -74,6 +74,11 @@ impl<S: Send + Sync> FromRequestParts<S> for WebSocketUpgrade {
 impl WebSocketUpgrade {
     /// Answer `101 Switching Protocols` and run `connection` on the socket
     /// once the answer is out, in a task of its own.
+    ///
+    /// That task is spawned once the socket is handed over, by a short task
+    /// that waits for it: the connection's task then holds the connection's
+    /// future and nothing else for the connection's whole life (spawning
+    /// the waiting future with the connection's inside would keep both).
     pub fn on_upgrade<F, Fut>(self, connection: F) -> Response
     where
         F: FnOnce(Upgraded) -> Fut + Send + 'static,
@@ -90,11 +95,10 @@ impl WebSocketUpgrade {
             };
             match upgraded.downcast::<TokioIo<TcpStream>>() {
                 Ok(parts) => {
-                    connection(Upgraded {
+                    tokio::spawn(connection(Upgraded {
                         stream: parts.io.into_inner(),
                         prefetched: parts.read_buf,
-                    })
-                    .await
+                    }));
                 }
                 Err(_) => tracing::error!(
                     "an upgraded connection is not a plain TCP socket (served by something \

@@ -88,10 +88,7 @@ async fn upgrade(
     };
     Ok(ws.on_upgrade(move |socket| {
         let tracker = state.connections.clone();
-        tracker.track_future(async move {
-            crate::conn::run(socket, state, peer).await;
-            drop(slot);
-        })
+        tracker.track_future(crate::conn::run(socket, state, peer, slot))
     }))
 }
 

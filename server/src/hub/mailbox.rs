@@ -16,9 +16,6 @@ use std::task::{Context, Poll, Waker};
 use super::{CloseSignal, Outbound, CLOSE_SLOW_CONSUMER};
 use crate::metrics::Metrics;
 
-/// A drained queue keeps at most this many slots of storage.
-const KEEP_WHEN_EMPTY: usize = 16;
-
 struct Queue {
     items: VecDeque<Outbound>,
     bytes: usize,
@@ -154,8 +151,8 @@ impl Outbox {
 fn take(queue: &mut Queue) -> Option<Outbound> {
     let item = queue.items.pop_front()?;
     queue.bytes -= item.len();
-    if queue.items.is_empty() && queue.items.capacity() > KEEP_WHEN_EMPTY {
-        // A burst is over: give its storage back.
+    if queue.items.is_empty() {
+        // Drained: an idle connection keeps no storage.
         queue.items = VecDeque::new();
     }
     Some(item)
@@ -260,13 +257,13 @@ mod tests {
     }
 
     #[test]
-    fn a_drained_burst_gives_its_storage_back() {
+    fn a_drained_queue_gives_its_storage_back() {
         let (mailbox, mut outbox) = Mailbox::new(1000, 1 << 20, Arc::new(Metrics::default()));
         for _ in 0..200 {
             assert!(mailbox.offer(frame("x")));
         }
         assert!(outbox.shared.lock().items.capacity() >= 200);
         while outbox.try_take().is_some() {}
-        assert!(outbox.shared.lock().items.capacity() <= KEEP_WHEN_EMPTY);
+        assert_eq!(outbox.shared.lock().items.capacity(), 0);
     }
 }

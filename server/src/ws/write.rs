@@ -15,10 +15,8 @@ use tokio::net::TcpStream;
 
 use super::frame::{close_payload, server_header, Opcode, MAX_SERVER_HEADER};
 
-/// Most frames one vectored write takes (two slices each).
+/// Most slices one vectored write takes (two a frame).
 const MAX_SLICES: usize = 128;
-/// A drained queue keeps at most this many slots of storage.
-const KEEP_WHEN_EMPTY: usize = 8;
 
 struct Frame {
     head: [u8; MAX_SERVER_HEADER],
@@ -101,9 +99,8 @@ impl Writer {
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        if self.frames.capacity() > KEEP_WHEN_EMPTY {
-            self.frames = VecDeque::new();
-        }
+        // Drained: an idle socket keeps no storage.
+        self.frames = VecDeque::new();
         Poll::Ready(Ok(()))
     }
 
