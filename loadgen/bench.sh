@@ -19,6 +19,13 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 port="${PARLEY_BENCH_PORT:-18700}"
 
 loadgen/wait-for-quiet.sh   # the machine is shared: let other work settle first
+if [ "${1:-}" = idle ]; then
+    # Scenario 3 takes its RSS baseline after the sign-ins. mimalloc keeps
+    # memory a thread freed resident until that thread allocates again, so
+    # the sign-ins' argon2 buffers (19 MiB each, on their own threads) would
+    # stay in the baseline and the sockets would reuse them unseen.
+    export MIMALLOC_PURGE_DELAY=0
+fi
 read -r -a extra <<<"${PARLEY_BENCH_SERVER_ARGS:-}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")"
 
