@@ -291,6 +291,45 @@ mod tests {
         assert_eq!(out.len(), 1);
     }
 
+    proptest::proptest! {
+        /// However the messages are fragmented and however the bytes are
+        /// cut into reads, the same messages come out, in order.
+        #[test]
+        fn any_fragmentation_and_any_reads_give_the_same_messages(
+            texts in proptest::collection::vec(".{0,40}", 1..6),
+            cuts in proptest::collection::vec(1usize..20, 1..30),
+            pieces in 1usize..4,
+        ) {
+            let mut bytes = Vec::new();
+            for text in &texts {
+                let data = text.as_bytes();
+                let step = data.len().div_ceil(pieces).max(1);
+                let chunks: Vec<&[u8]> = if data.is_empty() { vec![data] } else { data.chunks(step).collect() };
+                for (i, chunk) in chunks.iter().enumerate() {
+                    let opcode = if i == 0 { 0x1 } else { 0x0 };
+                    let fin = if i + 1 == chunks.len() { 0x80 } else { 0 };
+                    bytes.extend(frame(fin | opcode, chunk));
+                }
+            }
+            let mut reader = Reader::new(1 << 16, &[]);
+            let mut out = Vec::new();
+            let mut at = 0;
+            for cut in cuts.iter().cycle() {
+                if at >= bytes.len() {
+                    break;
+                }
+                let end = (at + cut).min(bytes.len());
+                reader.buf.extend_from_slice(&bytes[at..end]);
+                at = end;
+                while let Some(incoming) = reader.next_buffered().expect("valid frames") {
+                    out.push(incoming);
+                }
+            }
+            let expected: Vec<Incoming> = texts.iter().cloned().map(Incoming::Text).collect();
+            proptest::prop_assert_eq!(out, expected);
+        }
+    }
+
     #[test]
     fn invalid_utf8_and_bad_close_frames_are_refused() {
         let (_, error) = parse_all(1024, &frame(0x81, &[0xff, 0xfe]));

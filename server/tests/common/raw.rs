@@ -10,13 +10,33 @@ use super::TIMEOUT;
 
 /// Open `/api/ws` by hand and return the socket after the 101.
 pub async fn upgrade(addr: SocketAddr, cookie: &str) -> TcpStream {
+    let (tcp, head) = request(addr, "/api/ws", &format!("Cookie: {cookie}\r\n"), &[]).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp
+}
+
+/// Send a WebSocket upgrade request for `path` (with `extra` header lines,
+/// each ending in CRLF), and `then` in the same write; the socket and the
+/// answer's status line and headers.
+pub async fn request(
+    addr: SocketAddr,
+    path: &str,
+    extra: &str,
+    then: &[u8],
+) -> (TcpStream, String) {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "GET /api/ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
-         Origin: http://{addr}\r\nCookie: {cookie}\r\n\r\n"
+    let mut request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nOrigin: http://{addr}\r\n"
     );
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    if !extra.to_ascii_lowercase().contains("sec-websocket-version") {
+        request.push_str("Sec-WebSocket-Version: 13\r\n");
+    }
+    request.push_str(extra);
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(then);
+    tcp.write_all(&bytes).await.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -26,9 +46,53 @@ pub async fn upgrade(addr: SocketAddr, cookie: &str) -> TcpStream {
             .unwrap();
         head.push(byte[0]);
     }
-    let head = String::from_utf8_lossy(&head);
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    tcp
+    (tcp, String::from_utf8_lossy(&head).into_owned())
+}
+
+/// A masked client frame: `first` is the FIN bit and opcode byte.
+pub fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let key = [0x5a, 0x11, 0xc3, 0x07];
+    let mut frame = vec![first];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= u16::MAX as usize => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    frame
+}
+
+/// The next server frame: its first byte (FIN and opcode) and payload.
+/// `None` when the connection ends or nothing comes within [`TIMEOUT`].
+pub async fn read_frame(tcp: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
+    tokio::time::timeout(TIMEOUT, async {
+        let mut head = [0u8; 2];
+        tcp.read_exact(&mut head).await.ok()?;
+        assert_eq!(head[1] & 0x80, 0, "server frames are never masked");
+        let mut len = (head[1] & 0x7f) as usize;
+        if len == 126 {
+            let mut ext = [0u8; 2];
+            tcp.read_exact(&mut ext).await.ok()?;
+            len = u16::from_be_bytes(ext) as usize;
+        } else if len == 127 {
+            let mut ext = [0u8; 8];
+            tcp.read_exact(&mut ext).await.ok()?;
+            len = u64::from_be_bytes(ext) as usize;
+        }
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await.ok()?;
+        Some((head[0], payload))
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 /// A client text frame (payload under 126 bytes); masked unless `mask` is None.
@@ -51,26 +115,9 @@ pub fn text_frame(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
 
 /// Read server frames (answering none) until a close frame; its code.
 pub async fn read_close_code(tcp: &mut TcpStream) -> Option<u16> {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
     loop {
-        let mut head = [0u8; 2];
-        match tokio::time::timeout_at(deadline, tcp.read_exact(&mut head)).await {
-            Ok(Ok(_)) => {}
-            _ => return None,
-        }
-        let mut len = (head[1] & 0x7f) as usize;
-        if len == 126 {
-            let mut ext = [0u8; 2];
-            tcp.read_exact(&mut ext).await.ok()?;
-            len = u16::from_be_bytes(ext) as usize;
-        } else if len == 127 {
-            let mut ext = [0u8; 8];
-            tcp.read_exact(&mut ext).await.ok()?;
-            len = u64::from_be_bytes(ext) as usize;
-        }
-        let mut payload = vec![0u8; len];
-        tcp.read_exact(&mut payload).await.ok()?;
-        if head[0] & 0x0f == 0x8 {
+        let (first, payload) = read_frame(tcp).await?;
+        if first & 0x0f == 0x8 {
             return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
         }
     }
