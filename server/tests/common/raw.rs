@@ -51,22 +51,7 @@ pub async fn request(
 
 /// A masked client frame: `first` is the FIN bit and opcode byte.
 pub fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-    let key = [0x5a, 0x11, 0xc3, 0x07];
-    let mut frame = vec![first];
-    match payload.len() {
-        n if n < 126 => frame.push(0x80 | n as u8),
-        n if n <= u16::MAX as usize => {
-            frame.push(0x80 | 126);
-            frame.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            frame.push(0x80 | 127);
-            frame.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    frame.extend_from_slice(&key);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-    frame
+    server::ws::frame::client_frame(first, payload, [0x5a, 0x11, 0xc3, 0x07])
 }
 
 /// The next server frame: its first byte (FIN and opcode) and payload.
