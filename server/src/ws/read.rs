@@ -189,20 +189,10 @@ fn message(text: bool, data: Vec<u8>) -> Result<Incoming, Violation> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::frame::{CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG};
+    use crate::ws::frame::{client_frame, CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR, CLOSE_TOO_BIG};
 
     fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [9, 8, 7, 6];
-        let mut out = vec![first];
-        if payload.len() < 126 {
-            out.push(0x80 | payload.len() as u8);
-        } else {
-            out.push(0x80 | 126);
-            out.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-        }
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        out
+        client_frame(first, payload, [9, 8, 7, 6])
     }
 
     /// Everything `bytes` holds, parsed as if read in one go.

@@ -83,19 +83,14 @@ pub async fn read_frame(tcp: &mut TcpStream) -> Option<(u8, Vec<u8>)> {
 /// A client text frame (payload under 126 bytes); masked unless `mask` is None.
 pub fn text_frame(payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     assert!(payload.len() < 126);
-    let mut frame = vec![0x81];
     match mask {
-        Some(key) => {
-            frame.push(0x80 | payload.len() as u8);
-            frame.extend_from_slice(&key);
-            frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
-        }
+        Some(key) => server::ws::frame::client_frame(0x81, payload, key),
         None => {
-            frame.push(payload.len() as u8);
+            let mut frame = vec![0x81, payload.len() as u8];
             frame.extend_from_slice(payload);
+            frame
         }
     }
-    frame
 }
 
 /// Read server frames (answering none) until a close frame; its code.
