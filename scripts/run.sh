@@ -19,4 +19,4 @@ export LEPTOS_OUTPUT_NAME=parley
 export LEPTOS_ENV="${LEPTOS_ENV:-PROD}"
 
 printf '\nParley is starting on \033[1mhttp://%s\033[0m (Ctrl-C to stop)\n\n' "$LEPTOS_SITE_ADDR"
-exec target/release/server
+exec "${CARGO_TARGET_DIR:-target}/release/server"
