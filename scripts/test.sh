@@ -42,7 +42,8 @@ load_smoke() {
     # build` of the server would serve pages that ask for the wrong wasm
     # file name, and rebuild it for nothing).
     cargo build --release -p loadgen
-    target/release/loadgen smoke --server-bin target/release/server
+    bin="${CARGO_TARGET_DIR:-target}/release"
+    "$bin/loadgen" smoke --server-bin "$bin/server"
 }
 
 if [ "${PARLEY_SKIP_E2E:-}" = 1 ]; then
