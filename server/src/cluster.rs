@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::hub::Hub;
-use crate::relay::{fan_out, Route};
-use crate::store::{Store, StoredMessage};
+use crate::relay::{fan_out, fan_out_change, Route};
+use crate::store::{Store, StoredChange, StoredMessage};
 
 const CHANNEL: &str = "parley:events";
 const NODES: &str = "parley:nodes";
@@ -42,6 +42,8 @@ fn online_key(node: &str) -> String {
 pub enum Event {
     /// A message was stored; deliver it to local connections.
     Message { route: Route, stored: StoredMessage },
+    /// A change to a message was stored; deliver it to local connections.
+    Change { route: Route, change: StoredChange },
     /// A user joined or left a room; (un)subscribe their local connections.
     Membership {
         user_id: i64,
@@ -201,6 +203,9 @@ fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
     match event {
         Event::Message { route, stored } => {
             fan_out(hub, &route, &stored, None, std::time::Instant::now())
+        }
+        Event::Change { route, change } => {
+            fan_out_change(hub, &route, &change, None, std::time::Instant::now())
         }
         Event::Membership {
             user_id,

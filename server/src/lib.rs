@@ -5,6 +5,7 @@
 //! relay ([`relay`], which stores through [`store`]) → fan-out ([`hub`]).
 
 pub mod auth;
+pub mod authz;
 pub mod cluster;
 pub mod config;
 pub mod conn;

@@ -13,12 +13,17 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use app::protocol::{encode, Conv, ErrorCode, Message, SeedFrame, ServerFrame};
+use app::protocol::{
+    encode, Change, Conv, ErrorCode, Message, Quote, Reaction, SeedFrame, ServerFrame,
+};
 
 use crate::cluster::Event;
 use crate::hub::{frame, ConnId, Hub, Outbound};
 use crate::metrics::Metrics;
-use crate::store::{Committed, NewMessage, Store, StoredMessage};
+use crate::store::{
+    ChangeOp, ChangeOutcome, Committed, LogEntry, NewChange, NewMessage, Store, StoredChange,
+    StoredMessage,
+};
 
 /// Most messages stored in one transaction.
 pub const MAX_BATCH: usize = 512;
@@ -53,9 +58,26 @@ pub enum Route {
     },
 }
 
+/// What a connection hands the relay to store.
+#[derive(Debug)]
+pub enum Item {
+    Message(NewMessage),
+    /// An edit, delete or reaction.
+    Change(NewChange),
+}
+
+impl Item {
+    fn client_id(&self) -> Option<String> {
+        match self {
+            Item::Message(m) => m.client_id.clone(),
+            Item::Change(c) => Some(c.client_id.clone()),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Submission {
-    pub message: NewMessage,
+    pub item: Item,
     pub route: Route,
     /// The native connection that sent it, which gets the ack.
     pub origin: Option<ConnId>,
@@ -97,35 +119,86 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let messages: Vec<&NewMessage> = batch.iter().map(|s| &s.message).collect();
-        let started = Instant::now();
-        let committed = store.commit_batch(&messages).await;
-        metrics.commit_latency.observe(started.elapsed());
-        match committed {
-            Ok(results) => {
-                let stored = results
-                    .iter()
-                    .filter(|r| matches!(r, Committed::Stored(_)))
-                    .count();
-                metrics
-                    .messages_in
-                    .fetch_add(stored as u64, Ordering::Relaxed);
-                for (submission, result) in batch.iter().zip(results) {
-                    deliver(&hub, submission, result);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, count = batch.len(), "storing messages failed");
-                for submission in &batch {
-                    refuse(
-                        &hub,
-                        submission,
-                        "the message could not be stored; send it again",
-                    );
-                }
-            }
+        // Messages first, then changes: a change names a message its
+        // sender saw acknowledged, so never one of this batch, and each
+        // conversation's entries go out in seq order.
+        let (messages, changes): (Vec<&Submission>, Vec<&Submission>) = batch
+            .iter()
+            .partition(|s| matches!(s.item, Item::Message(_)));
+        if !messages.is_empty() {
+            commit_messages(&store, &hub, &metrics, &messages).await;
+        }
+        if !changes.is_empty() {
+            commit_changes(&store, &hub, &metrics, &changes).await;
         }
         batch.clear();
+    }
+}
+
+async fn commit_messages(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[&Submission]) {
+    let messages: Vec<&NewMessage> = batch
+        .iter()
+        .filter_map(|s| match &s.item {
+            Item::Message(m) => Some(m),
+            Item::Change(_) => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let committed = store.commit_batch(&messages).await;
+    metrics.commit_latency.observe(started.elapsed());
+    match committed {
+        Ok(results) => {
+            let stored = results
+                .iter()
+                .filter(|r| matches!(r, Committed::Stored(_)))
+                .count();
+            metrics
+                .messages_in
+                .fetch_add(stored as u64, Ordering::Relaxed);
+            for (submission, result) in batch.iter().zip(results) {
+                deliver(hub, submission, result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, count = batch.len(), "storing messages failed");
+            for submission in batch {
+                refuse(
+                    hub,
+                    submission,
+                    "the message could not be stored; send it again",
+                );
+            }
+        }
+    }
+}
+
+async fn commit_changes(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[&Submission]) {
+    let changes: Vec<&NewChange> = batch
+        .iter()
+        .filter_map(|s| match &s.item {
+            Item::Change(c) => Some(c),
+            Item::Message(_) => None,
+        })
+        .collect();
+    let started = Instant::now();
+    let committed = store.commit_changes(&changes).await;
+    metrics.commit_latency.observe(started.elapsed());
+    match committed {
+        Ok(results) => {
+            for (submission, result) in batch.iter().zip(results) {
+                deliver_change(hub, submission, result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, count = batch.len(), "storing changes failed");
+            for submission in batch {
+                refuse(
+                    hub,
+                    submission,
+                    "the change could not be stored; send it again",
+                );
+            }
+        }
     }
 }
 
@@ -134,15 +207,41 @@ fn refuse(hub: &Hub, submission: &Submission, why: &str) {
         let error = ServerFrame::Error {
             code: ErrorCode::Internal,
             message: why.to_string(),
-            client_id: submission.message.client_id.clone(),
+            client_id: submission.item.client_id(),
             conv: None,
         };
         hub.send_conn(origin, Outbound::Frame(frame(&error)));
     }
 }
 
-fn ack(hub: &Hub, origin: Option<ConnId>, conv: Conv, stored: &StoredMessage, fresh: bool) {
-    let (Some(origin), Some(client_id)) = (origin, stored.client_id.clone()) else {
+/// What an ack says: the stored entry's id, conversation, seq and time.
+struct Stamp {
+    id: i64,
+    conv_id: i64,
+    seq: i64,
+    ts: i64,
+}
+
+impl Stamp {
+    fn of(stored: &StoredMessage) -> Stamp {
+        Stamp {
+            id: stored.id,
+            conv_id: stored.conv_id,
+            seq: stored.seq,
+            ts: stored.ts,
+        }
+    }
+}
+
+fn ack(
+    hub: &Hub,
+    origin: Option<ConnId>,
+    conv: Conv,
+    client_id: Option<String>,
+    stored: Stamp,
+    fresh: bool,
+) {
+    let (Some(origin), Some(client_id)) = (origin, client_id) else {
         return;
     };
     let ack = ServerFrame::Ack {
@@ -167,8 +266,26 @@ fn ack(hub: &Hub, origin: Option<ConnId>, conv: Conv, stored: &StoredMessage, fr
     hub.send_conn(origin, item);
 }
 
-/// The wire message for a stored one, as seen through `conv`.
-pub fn wire_message(conv: Conv, stored: &StoredMessage) -> Message {
+/// The wire message for a stored one, as seen through `conv` by the user
+/// `reader` (whose own reactions are marked).
+pub fn wire_message(conv: Conv, stored: &StoredMessage, reader: Option<i64>) -> Message {
+    let state = &stored.state;
+    let mut reactions: Vec<Reaction> = Vec::new();
+    for r in &state.reactions {
+        let at = match reactions.iter().position(|x| x.emoji == r.emoji) {
+            Some(at) => at,
+            None => {
+                reactions.push(Reaction {
+                    emoji: r.emoji.clone(),
+                    users: Vec::new(),
+                    me: false,
+                });
+                reactions.len() - 1
+            }
+        };
+        reactions[at].users.push(r.user_name.clone());
+        reactions[at].me |= reader == Some(r.user_id);
+    }
     Message {
         id: stored.id,
         conv,
@@ -177,17 +294,73 @@ pub fn wire_message(conv: Conv, stored: &StoredMessage) -> Message {
         body: stored.body.clone(),
         ts: stored.ts,
         client_id: stored.client_id.clone(),
+        reply: state.reply.as_ref().map(|q| Quote {
+            seq: q.seq,
+            sender: q.sender.clone(),
+            body: q.body.clone(),
+            deleted: q.deleted,
+        }),
+        edited_at: state.edited_at,
+        deleted_at: state.deleted_at,
+        reactions,
+        rev: state.rev,
+    }
+}
+
+/// The wire change for a stored one, as seen through `conv`.
+pub fn wire_change(conv: Conv, change: &StoredChange) -> Change {
+    let (body, emoji) = match &change.op {
+        ChangeOp::Edit { body } => (Some(body.clone()), None),
+        ChangeOp::Delete => (None, None),
+        ChangeOp::React { emoji } | ChangeOp::Unreact { emoji } => (None, Some(emoji.clone())),
+    };
+    Change {
+        id: change.id,
+        conv,
+        seq: change.seq,
+        sender: change.sender_name.clone(),
+        ts: change.ts,
+        client_id: change.client_id.clone(),
+        target: change.target,
+        kind: change.op.wire_kind(),
+        body,
+        emoji,
+    }
+}
+
+/// The frame for one entry of a conversation's log, for `reader`.
+pub fn log_frame(conv: Conv, entry: &LogEntry, reader: Option<i64>) -> ServerFrame {
+    match entry {
+        LogEntry::Message(stored) => ServerFrame::Message {
+            message: wire_message(conv, stored, reader),
+        },
+        LogEntry::Change(change) => ServerFrame::Change {
+            change: wire_change(conv, change),
+        },
     }
 }
 
 fn message_item(conv: Conv, stored: &StoredMessage, received: Instant) -> Outbound {
     let frame = frame(&ServerFrame::Message {
-        message: wire_message(conv.clone(), stored),
+        message: wire_message(conv.clone(), stored, None),
     });
     Outbound::Msg {
         received,
         conv_id: stored.conv_id,
         seq: stored.seq,
+        view: Arc::new(conv),
+        frame,
+    }
+}
+
+fn change_item(conv: Conv, change: &StoredChange, received: Instant) -> Outbound {
+    let frame = frame(&ServerFrame::Change {
+        change: wire_change(conv.clone(), change),
+    });
+    Outbound::Msg {
+        received,
+        conv_id: change.conv_id,
+        seq: change.seq,
         view: Arc::new(conv),
         frame,
     }
@@ -204,20 +377,107 @@ fn sender_view(route: &Route) -> Conv {
 
 fn deliver(hub: &Hub, submission: &Submission, result: Committed) {
     let origin = submission.origin;
+    let view = sender_view(&submission.route);
     let stored = match result {
         Committed::Duplicate(stored) => {
             // Acknowledged again, never stored or relayed twice.
-            ack(hub, origin, sender_view(&submission.route), &stored, false);
+            let client_id = stored.client_id.clone();
+            ack(hub, origin, view, client_id, Stamp::of(&stored), false);
             return;
         }
         Committed::Stored(stored) => stored,
     };
-    ack(hub, origin, sender_view(&submission.route), &stored, true);
+    ack(
+        hub,
+        origin,
+        view,
+        stored.client_id.clone(),
+        Stamp::of(&stored),
+        true,
+    );
     fan_out(hub, &submission.route, &stored, origin, submission.received);
     hub.publish(Event::Message {
         route: submission.route.clone(),
         stored,
     });
+}
+
+fn deliver_change(hub: &Hub, submission: &Submission, result: ChangeOutcome) {
+    let origin = submission.origin;
+    let view = sender_view(&submission.route);
+    let client_id = submission.item.client_id();
+    match result {
+        ChangeOutcome::Duplicate {
+            id,
+            conv_id,
+            seq,
+            ts,
+        } => {
+            let stamp = Stamp {
+                id,
+                conv_id,
+                seq,
+                ts,
+            };
+            ack(hub, origin, view, client_id, stamp, false);
+        }
+        ChangeOutcome::Refused(denial) => {
+            if let Some(origin) = origin {
+                let error = ServerFrame::Error {
+                    code: denial.code,
+                    message: denial.message,
+                    client_id,
+                    conv: Some(view),
+                };
+                hub.send_conn(origin, Outbound::Frame(frame(&error)));
+            }
+        }
+        ChangeOutcome::Stored(change) => {
+            let stamp = Stamp {
+                id: change.id,
+                conv_id: change.conv_id,
+                seq: change.seq,
+                ts: change.ts,
+            };
+            ack(hub, origin, view, client_id, stamp, true);
+            fan_out_change(hub, &submission.route, &change, origin, submission.received);
+            hub.publish(Event::Change {
+                route: submission.route.clone(),
+                change,
+            });
+        }
+    }
+}
+
+/// Deliver a stored change to this node's connections: as a message is,
+/// except that a guest of the seed endpoint, whose page shows plain text
+/// as it arrives, is not sent changes.
+pub fn fan_out_change(
+    hub: &Hub,
+    route: &Route,
+    change: &StoredChange,
+    origin: Option<ConnId>,
+    received: Instant,
+) {
+    hub.note_fanned(change.conv_id, change.seq);
+    match route {
+        Route::Room { name } => {
+            let item = change_item(Conv::Room(name.clone()), change, received);
+            hub.send_room(change.conv_id, &item, origin);
+        }
+        Route::Dm { sender, receiver } => {
+            let to_sender = change_item(Conv::Dm(receiver.name.clone()), change, received);
+            hub.send_user(sender.id, &to_sender, origin);
+            if receiver.id != sender.id {
+                let to_receiver = change_item(Conv::Dm(sender.name.clone()), change, received);
+                hub.send_user(receiver.id, &to_receiver, None);
+            }
+        }
+        Route::ToGuest { user, guest } | Route::FromGuest { user, guest } => {
+            let item = change_item(Conv::Guest(guest.clone()), change, received);
+            hub.send_user(user.id, &item, origin);
+        }
+    }
 }
 
 /// Deliver a stored message to this node's connections: every connection

@@ -80,6 +80,7 @@ async fn send(ws: &mut Ws, client_id: &str, conv: Conv, body: &str) {
         client_id: client_id.into(),
         conv,
         body: body.into(),
+        reply_to: None,
     };
     ws.send(WsMessage::text(encode(&frame))).await.unwrap();
 }

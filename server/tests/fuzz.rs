@@ -46,11 +46,47 @@ fn frame() -> BoxedStrategy<ClientFrame> {
                         .collect(),
                 }
             }),
-        (".{0,70}", conv(), ".{0,200}").prop_map(|(client_id, conv, body)| ClientFrame::Send {
-            client_id,
-            conv,
-            body
+        (".{0,70}", conv(), ".{0,200}", any::<Option<i64>>()).prop_map(
+            |(client_id, conv, body, reply_to)| ClientFrame::Send {
+                client_id,
+                conv,
+                body,
+                reply_to,
+            }
+        ),
+        (".{0,70}", conv(), any::<i64>(), ".{0,200}").prop_map(
+            |(client_id, conv, seq, body)| ClientFrame::Edit {
+                client_id,
+                conv,
+                seq,
+                body,
+            }
+        ),
+        (".{0,70}", conv(), any::<i64>()).prop_map(|(client_id, conv, seq)| {
+            ClientFrame::Delete {
+                client_id,
+                conv,
+                seq,
+            }
         }),
+        (".{0,70}", conv(), any::<i64>(), ".{0,12}", any::<bool>()).prop_map(
+            |(client_id, conv, seq, emoji, on)| if on {
+                ClientFrame::React {
+                    client_id,
+                    conv,
+                    seq,
+                    emoji,
+                }
+            } else {
+                ClientFrame::Unreact {
+                    client_id,
+                    conv,
+                    seq,
+                    emoji,
+                }
+            }
+        ),
+        (conv(), any::<i64>()).prop_map(|(conv, seq)| ClientFrame::EditHistory { conv, seq }),
         (conv(), any::<Option<i64>>(), any::<Option<u32>>()).prop_map(|(conv, before, limit)| {
             ClientFrame::History {
                 conv,

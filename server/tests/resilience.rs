@@ -173,6 +173,7 @@ async fn graceful_shutdown_closes_with_1001_and_keeps_every_acked_message() {
             client_id: format!("g{i}"),
             conv: lobby(),
             body: format!("in flight {i}"),
+            reply_to: None,
         };
         ws.send(WsMessage::text(encode(&frame))).await.unwrap();
     }

@@ -381,6 +381,11 @@ impl Chat {
                         body: outgoing.body,
                         ts,
                         client_id: Some(client_id),
+                        reply: None,
+                        edited_at: None,
+                        deleted_at: None,
+                        reactions: Vec::new(),
+                        rev: 0,
                     });
                 }
             }
@@ -509,7 +514,7 @@ impl Chat {
                 },
                 _ => self.notice = Some(message),
             },
-            ServerFrame::Pong { .. } => {}
+            ServerFrame::Pong { .. } | ServerFrame::Change { .. } | ServerFrame::Versions { .. } => {}
         }
         replies
     }
@@ -727,6 +732,7 @@ fn send_frame(outgoing: &Outgoing) -> ClientFrame {
         client_id: outgoing.client_id.clone(),
         conv: outgoing.conv.clone(),
         body: outgoing.body.clone(),
+        reply_to: None,
     }
 }
 

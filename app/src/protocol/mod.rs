@@ -24,6 +24,16 @@ pub const MAX_CLIENT_ID_LEN: usize = 64;
 /// Most messages one `history` answer carries.
 pub const MAX_HISTORY_PAGE: u32 = 200;
 
+/// Most distinct emoji under one message.
+pub const MAX_REACTIONS: usize = 20;
+
+/// Longest reaction, in bytes of UTF-8 (one emoji, however many code
+/// points it is made of: flags, skin tones, families).
+pub const MAX_EMOJI_BYTES: usize = 32;
+
+/// Characters of the original a reply's quote carries.
+pub const QUOTE_CHARS: usize = 200;
+
 /// A conversation as one side sees it.
 ///
 /// A direct conversation is named by the *other* participant, so the same
@@ -84,6 +94,45 @@ pub enum ClientFrame {
         client_id: String,
         conv: Conv,
         body: String,
+        /// The `seq` of the message (in the same conversation) this one
+        /// answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<i64>,
+    },
+    /// Replace the text of your message at `seq`. Idempotent by
+    /// `client_id`, like `send`; answered with an `ack` of the change.
+    Edit {
+        client_id: String,
+        conv: Conv,
+        seq: i64,
+        body: String,
+    },
+    /// Delete your message at `seq`: it becomes a tombstone for everyone
+    /// and its text (every version of it) is erased.
+    Delete {
+        client_id: String,
+        conv: Conv,
+        seq: i64,
+    },
+    /// Add your `emoji` reaction to the message at `seq`.
+    React {
+        client_id: String,
+        conv: Conv,
+        seq: i64,
+        emoji: String,
+    },
+    /// Take your `emoji` reaction off the message at `seq`.
+    Unreact {
+        client_id: String,
+        conv: Conv,
+        seq: i64,
+        emoji: String,
+    },
+    /// The earlier versions of your message at `seq`; answered with
+    /// [`ServerFrame::Versions`].
+    EditHistory {
+        conv: Conv,
+        seq: i64,
     },
     /// Page backwards: up to `limit` messages with `seq < before`
     /// (the newest ones when `before` is absent).
@@ -138,6 +187,97 @@ pub struct Message {
     /// The sender's own id for the message, when it gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
+    /// The message this one answers, in its current state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Quote>,
+    /// When the text was last edited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<i64>,
+    /// When it was deleted: a tombstone, whose `body` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
+    /// Reactions, in the order each emoji was first used.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    /// The `seq` of the last [`Change`] this state includes (0: none). A
+    /// change at or below it is already applied and must be skipped.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rev: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The message a reply answers, as it is now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub seq: i64,
+    pub sender: String,
+    /// The start of its text (at most [`QUOTE_CHARS`] characters); empty
+    /// when it was deleted.
+    pub body: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+}
+
+/// One emoji under a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub emoji: String,
+    /// Who reacted with it, in the order they did.
+    pub users: Vec<String>,
+    /// Whether the reader is one of them.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub me: bool,
+}
+
+/// What a [`Change`] does to the message it names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Edit,
+    Delete,
+    React,
+    Unreact,
+}
+
+/// A change to a stored message: itself an entry of the conversation's
+/// log, with the next `seq`, so it is resumed, relayed and ordered like a
+/// message and always comes after the message it changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// Server id of the log entry.
+    pub id: i64,
+    pub conv: Conv,
+    /// The change's own position in the conversation's log.
+    pub seq: i64,
+    /// Who made it.
+    pub sender: String,
+    pub ts: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    /// The `seq` of the message it changes.
+    pub target: i64,
+    pub kind: ChangeKind,
+    /// The new text, for `edit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The emoji, for `react` and `unreact`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+}
+
+/// One version of an edited message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    pub body: String,
+    /// When this version was written.
+    pub ts: i64,
 }
 
 /// One conversation in the [`ServerFrame::Welcome`] list.
@@ -186,6 +326,20 @@ pub enum ErrorCode {
     RateLimited,
     /// A configured limit (rooms per user, …) is reached.
     LimitReached,
+    /// Only the author may edit or delete a message.
+    NotAuthor,
+    /// No message has that `seq` in that conversation.
+    UnknownMessage,
+    /// The message was deleted.
+    MessageDeleted,
+    /// The message has [`MAX_REACTIONS`] distinct reactions already.
+    TooManyReactions,
+    /// You already reacted with that emoji.
+    AlreadyReacted,
+    /// You have no reaction with that emoji to take off.
+    NotReacted,
+    /// A reaction that is not one emoji.
+    InvalidReaction,
     Internal,
 }
 
@@ -208,6 +362,13 @@ impl ErrorCode {
             ErrorCode::CannotLeaveLobby => "cannot_leave_lobby",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::NotAuthor => "not_author",
+            ErrorCode::UnknownMessage => "unknown_message",
+            ErrorCode::MessageDeleted => "message_deleted",
+            ErrorCode::TooManyReactions => "too_many_reactions",
+            ErrorCode::AlreadyReacted => "already_reacted",
+            ErrorCode::NotReacted => "not_reacted",
+            ErrorCode::InvalidReaction => "invalid_reaction",
             ErrorCode::Internal => "internal",
         }
     }
@@ -233,7 +394,17 @@ pub enum ServerFrame {
     Message {
         message: Message,
     },
-    /// Your message `client_id` is stored as `id`, at `seq` in `conv`.
+    /// A stored message was edited, deleted or reacted to.
+    Change {
+        change: Change,
+    },
+    /// The versions of a message, oldest first; the last is the current one.
+    Versions {
+        conv: Conv,
+        seq: i64,
+        versions: Vec<Version>,
+    },
+    /// Your message (or change) `client_id` is stored as `id`, at `seq` in `conv`.
     Ack {
         client_id: String,
         id: i64,
@@ -291,7 +462,8 @@ pub enum ServerFrame {
     Error {
         code: ErrorCode,
         message: String,
-        /// The `client_id` of the refused `send`, when there is one.
+        /// The `client_id` of the refused `send` (or edit, delete, react,
+        /// unreact), when there is one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         client_id: Option<String>,
         /// The conversation the refused frame named, when it named one
@@ -311,6 +483,11 @@ pub struct DecodeError {
 const CLIENT_TYPES: &[&str] = &[
     "hello",
     "send",
+    "edit",
+    "delete",
+    "react",
+    "unreact",
+    "edit_history",
     "history",
     "create_room",
     "join_room",
@@ -380,6 +557,60 @@ fn truncate(s: &str, max: usize) -> &str {
     }
 }
 
+/// Is `c` a pictographic symbol of the kind emoji are made of.
+fn is_pictograph(c: char) -> bool {
+    matches!(c as u32,
+        0x1F000..=0x1FAFF
+        | 0x2190..=0x21FF
+        | 0x2300..=0x23FF
+        | 0x25A0..=0x27BF
+        | 0x2900..=0x297F
+        | 0x2B00..=0x2BFF
+        | 0x3030 | 0x303D | 0x3297 | 0x3299
+        | 0x00A9 | 0x00AE | 0x203C | 0x2049 | 0x2122 | 0x2139)
+}
+
+/// Zero-width joiner, variation selectors, the keycap mark and tags: the
+/// glue inside one emoji.
+fn is_emoji_glue(c: char) -> bool {
+    matches!(c as u32, 0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F)
+}
+
+/// Does `run` (no spaces) hold an emoji: a pictograph or a keycap.
+fn emoji_run(run: &str) -> bool {
+    run.chars().any(is_pictograph) || run.contains('\u{20E3}')
+}
+
+/// Is every character of `run` part of an emoji.
+fn emoji_chars_only(run: &str) -> bool {
+    let keycap = run.contains('\u{20E3}');
+    run.chars().all(|c| {
+        is_pictograph(c) || is_emoji_glue(c) || (keycap && matches!(c, '0'..='9' | '#' | '*'))
+    })
+}
+
+/// Is `emoji` acceptable as a reaction: one short run of emoji (with the
+/// joiners, selectors and keycaps they are made of), and nothing else.
+pub fn valid_emoji(emoji: &str) -> bool {
+    !emoji.is_empty() && emoji.len() <= MAX_EMOJI_BYTES && emoji_run(emoji) && emoji_chars_only(emoji)
+}
+
+/// Does this text consist of a few emoji and nothing else, so that it is
+/// shown larger?
+pub fn only_emoji(text: &str) -> bool {
+    let trimmed = text.trim();
+    !trimmed.is_empty()
+        && trimmed.len() <= 8 * MAX_EMOJI_BYTES
+        && trimmed
+            .split_whitespace()
+            .all(|run| emoji_run(run) && emoji_chars_only(run))
+}
+
+/// The start of `text`, at most `max` characters.
+pub fn clip(text: &str, max: usize) -> &str {
+    truncate(text, max)
+}
+
 /// Is `name` a valid user or room name: 1 to 32 ASCII letters, digits, `_` or `-`.
 pub fn valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
@@ -442,6 +673,11 @@ mod tests {
             body: "hi <b>there</b> \u{1F600}".into(),
             ts: 1_764_000_000_000,
             client_id: Some("c-1".into()),
+            reply: None,
+            edited_at: None,
+            deleted_at: None,
+            reactions: vec![],
+            rev: 0,
         }
     }
 
@@ -469,6 +705,7 @@ mod tests {
                 client_id: "c-1".into(),
                 conv: Conv::Dm("bob".into()),
                 body: "hello".into(),
+                reply_to: None,
             },
             ClientFrame::History {
                 conv: Conv::Guest("carol".into()),
@@ -501,6 +738,39 @@ mod tests {
                 conv: Conv::Dm("bob".into()),
             },
             ClientFrame::Ping { nonce: 42 },
+            ClientFrame::Send {
+                client_id: "c-2".into(),
+                conv: Conv::Room("lobby".into()),
+                body: "yes".into(),
+                reply_to: Some(3),
+            },
+            ClientFrame::Edit {
+                client_id: "e-1".into(),
+                conv: Conv::Room("lobby".into()),
+                seq: 3,
+                body: "fixed".into(),
+            },
+            ClientFrame::Delete {
+                client_id: "d-1".into(),
+                conv: Conv::Dm("bob".into()),
+                seq: 3,
+            },
+            ClientFrame::React {
+                client_id: "r-1".into(),
+                conv: Conv::Room("lobby".into()),
+                seq: 3,
+                emoji: "\u{1F44D}".into(),
+            },
+            ClientFrame::Unreact {
+                client_id: "r-2".into(),
+                conv: Conv::Room("lobby".into()),
+                seq: 3,
+                emoji: "\u{1F44D}".into(),
+            },
+            ClientFrame::EditHistory {
+                conv: Conv::Room("lobby".into()),
+                seq: 3,
+            },
         ] {
             round_trip_client(frame);
         }
@@ -577,6 +847,67 @@ mod tests {
                 total: 2,
             },
             ServerFrame::Pong { nonce: 42 },
+            ServerFrame::Message {
+                message: Message {
+                    reply: Some(Quote {
+                        seq: 1,
+                        sender: "bob".into(),
+                        body: String::new(),
+                        deleted: true,
+                    }),
+                    edited_at: Some(5),
+                    deleted_at: None,
+                    reactions: vec![Reaction {
+                        emoji: "\u{1F389}".into(),
+                        users: vec!["bob".into(), "alice".into()],
+                        me: true,
+                    }],
+                    rev: 9,
+                    ..message()
+                },
+            },
+            ServerFrame::Change {
+                change: Change {
+                    id: 12,
+                    conv: Conv::Room("lobby".into()),
+                    seq: 9,
+                    sender: "alice".into(),
+                    ts: 2,
+                    client_id: Some("e-1".into()),
+                    target: 3,
+                    kind: ChangeKind::Edit,
+                    body: Some("fixed".into()),
+                    emoji: None,
+                },
+            },
+            ServerFrame::Change {
+                change: Change {
+                    id: 13,
+                    conv: Conv::Dm("bob".into()),
+                    seq: 10,
+                    sender: "bob".into(),
+                    ts: 3,
+                    client_id: None,
+                    target: 3,
+                    kind: ChangeKind::React,
+                    body: None,
+                    emoji: Some("\u{2764}\u{FE0F}".into()),
+                },
+            },
+            ServerFrame::Versions {
+                conv: Conv::Room("lobby".into()),
+                seq: 3,
+                versions: vec![
+                    Version {
+                        body: "fist".into(),
+                        ts: 1,
+                    },
+                    Version {
+                        body: "first".into(),
+                        ts: 2,
+                    },
+                ],
+            },
             ServerFrame::Error {
                 code: ErrorCode::NotMember,
                 message: "you are not in room rust".into(),
@@ -594,6 +925,7 @@ mod tests {
             client_id: "c-1".into(),
             conv: Conv::Room("lobby".into()),
             body: "hi".into(),
+            reply_to: None,
         };
         assert_eq!(
             encode(&frame),
@@ -630,6 +962,13 @@ mod tests {
             ErrorCode::CannotLeaveLobby,
             ErrorCode::RateLimited,
             ErrorCode::LimitReached,
+            ErrorCode::NotAuthor,
+            ErrorCode::UnknownMessage,
+            ErrorCode::MessageDeleted,
+            ErrorCode::TooManyReactions,
+            ErrorCode::AlreadyReacted,
+            ErrorCode::NotReacted,
+            ErrorCode::InvalidReaction,
             ErrorCode::Internal,
         ] {
             assert_eq!(encode(&code), format!("\"{}\"", code.as_str()));
@@ -694,6 +1033,45 @@ mod tests {
         for bad in ["", "a b", "é", "a/b", "<script>", &"z".repeat(33)] {
             assert!(!valid_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn reactions_are_one_emoji() {
+        for ok in [
+            "\u{1F44D}",
+            "\u{1F44D}\u{1F3FD}",
+            "\u{2764}\u{FE0F}",
+            "\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467}",
+            "\u{1F1E8}\u{1F1F3}",
+            "1\u{FE0F}\u{20E3}",
+            "\u{2705}",
+        ] {
+            assert!(valid_emoji(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "a",
+            "1",
+            "+1",
+            "\u{1F44D} ",
+            "\u{1F44D}x",
+            "<b>",
+            "\u{6D88}",
+            "\u{0}",
+            &"\u{1F600}".repeat(9),
+        ] {
+            assert!(!valid_emoji(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn only_emoji_messages_are_told_apart() {
+        assert!(only_emoji("\u{1F389}"));
+        assert!(only_emoji(" \u{1F389} \u{1F44D}\u{1F3FD} "));
+        assert!(!only_emoji("yes \u{1F389}"));
+        assert!(!only_emoji("123"));
+        assert!(!only_emoji("\u{6D88}\u{606F}"));
+        assert!(!only_emoji(""));
     }
 
     #[test]

@@ -12,11 +12,11 @@
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
 
-use super::{Conv, ConversationInfo, ErrorCode, Message, RoomInfo, ServerFrame};
+use super::{Change, Conv, ConversationInfo, ErrorCode, Message, RoomInfo, ServerFrame, Version};
 
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
 const TYPES: &[&str] = &[
-    "welcome", "synced", "message", "ack", "history", "rooms", "joined", "left", "member",
+    "welcome", "synced", "message", "change", "versions", "ack", "history", "rooms", "joined", "left", "member",
     "members", "presence", "typing", "read", "pong", "error",
 ];
 
@@ -49,6 +49,8 @@ struct Fields {
     total: Option<u32>,
     nonce: Option<u64>,
     code: Option<ErrorCode>,
+    change: Option<Change>,
+    versions: Option<Vec<Version>>,
 }
 
 enum Online {
@@ -131,6 +133,14 @@ impl Fields {
                         return Err(E::invalid_type(Unexpected::Str("…"), &"a message"))
                     }
                 },
+            },
+            "change" => ServerFrame::Change {
+                change: need(self.change, "change")?,
+            },
+            "versions" => ServerFrame::Versions {
+                conv: need(self.conv, "conv")?,
+                seq: need(self.seq, "seq")?,
+                versions: need(self.versions, "versions")?,
             },
             "ack" => ServerFrame::Ack {
                 client_id: need(self.client_id, "client_id")?,

@@ -9,8 +9,9 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use app::protocol::{
-    decode_client, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, LOBBY, MAX_BODY_BYTES,
-    MAX_CLIENT_ID_LEN, MAX_HISTORY_PAGE, MAX_MEMBER_NAMES,
+    decode_client, valid_emoji, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, Version,
+    LOBBY, MAX_BODY_BYTES, MAX_CLIENT_ID_LEN, MAX_EMOJI_BYTES, MAX_HISTORY_PAGE,
+    MAX_MEMBER_NAMES,
 };
 
 use super::error;
@@ -18,9 +19,10 @@ use super::sync::conversation_info;
 use crate::cluster::Event;
 use crate::hub::{frame, ConnId, Mailbox, Outbound};
 use crate::limits::TokenBucket;
-use crate::relay::{wire_message, Party, Route, Submission};
+use crate::authz::{Actor, Denial, Op};
+use crate::relay::{wire_message, Item, Party, Route, Submission};
 use crate::state::AppState;
-use crate::store::{name_key, NewMessage, StoreError, User};
+use crate::store::{name_key, ChangeOp, NewChange, NewMessage, StoreError, User};
 
 /// Messages a `history` answer carries when the client names no limit.
 const DEFAULT_HISTORY_PAGE: u32 = 50;
@@ -45,6 +47,49 @@ impl Refusal {
     }
 }
 
+impl From<Denial> for Refusal {
+    fn from(denial: Denial) -> Self {
+        Refusal::new(denial.code, denial.message)
+    }
+}
+
+fn check_client_id(client_id: &str) -> Outcome {
+    if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_LEN {
+        return Err(Refusal::new(
+            ErrorCode::InvalidMessage,
+            format!("client_id must be 1 to {MAX_CLIENT_ID_LEN} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// The rules of a message's text, for `send` and `edit` alike.
+fn check_body(body: &str) -> Outcome {
+    if body.trim().is_empty() {
+        return Err(Refusal::new(
+            ErrorCode::InvalidMessage,
+            "the message is empty",
+        ));
+    }
+    if body.len() > MAX_BODY_BYTES {
+        return Err(Refusal::new(
+            ErrorCode::InvalidMessage,
+            format!("the message is longer than {MAX_BODY_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_emoji(emoji: &str) -> Outcome {
+    if !valid_emoji(emoji) {
+        return Err(Refusal::new(
+            ErrorCode::InvalidReaction,
+            format!("a reaction is one emoji (at most {MAX_EMOJI_BYTES} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
 impl From<StoreError> for Refusal {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store error while handling a frame");
@@ -61,6 +106,11 @@ type Outcome<T = ()> = Result<T, Refusal>;
 fn named_conv(frame: &ClientFrame) -> Option<Conv> {
     match frame {
         ClientFrame::Send { conv, .. }
+        | ClientFrame::Edit { conv, .. }
+        | ClientFrame::Delete { conv, .. }
+        | ClientFrame::React { conv, .. }
+        | ClientFrame::Unreact { conv, .. }
+        | ClientFrame::EditHistory { conv, .. }
         | ClientFrame::History { conv, .. }
         | ClientFrame::Read { conv, .. }
         | ClientFrame::Typing { conv } => Some(conv.clone()),
@@ -163,7 +213,11 @@ impl<'a> Handler<'a> {
                 // What the answer names, so that the client can tell which
                 // of its requests was refused.
                 let client_id = match &frame {
-                    ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
+                    ClientFrame::Send { client_id, .. }
+                    | ClientFrame::Edit { client_id, .. }
+                    | ClientFrame::Delete { client_id, .. }
+                    | ClientFrame::React { client_id, .. }
+                    | ClientFrame::Unreact { client_id, .. } => Some(client_id.clone()),
                     _ => None,
                 };
                 let conv = named_conv(&frame);
@@ -190,7 +244,44 @@ impl<'a> Handler<'a> {
                 client_id,
                 conv,
                 body,
-            } => self.send(client_id, conv, body).await,
+                reply_to,
+            } => self.send(client_id, conv, body, reply_to).await,
+            ClientFrame::Edit {
+                client_id,
+                conv,
+                seq,
+                body,
+            } => {
+                check_body(&body)?;
+                self.change(client_id, conv, seq, ChangeOp::Edit { body })
+                    .await
+            }
+            ClientFrame::Delete {
+                client_id,
+                conv,
+                seq,
+            } => self.change(client_id, conv, seq, ChangeOp::Delete).await,
+            ClientFrame::React {
+                client_id,
+                conv,
+                seq,
+                emoji,
+            } => {
+                check_emoji(&emoji)?;
+                self.change(client_id, conv, seq, ChangeOp::React { emoji })
+                    .await
+            }
+            ClientFrame::Unreact {
+                client_id,
+                conv,
+                seq,
+                emoji,
+            } => {
+                check_emoji(&emoji)?;
+                self.change(client_id, conv, seq, ChangeOp::Unreact { emoji })
+                    .await
+            }
+            ClientFrame::EditHistory { conv, seq } => self.edit_history(conv, seq).await,
             ClientFrame::History {
                 conv,
                 before,
@@ -333,35 +424,56 @@ impl<'a> Handler<'a> {
 
     // ---- frames ---------------------------------------------------------------
 
-    async fn send(&mut self, client_id: String, conv: Conv, body: String) -> Outcome {
-        if client_id.is_empty() || client_id.chars().count() > MAX_CLIENT_ID_LEN {
-            return Err(Refusal::new(
-                ErrorCode::InvalidMessage,
-                format!("client_id must be 1 to {MAX_CLIENT_ID_LEN} characters"),
-            ));
-        }
-        if body.trim().is_empty() {
-            return Err(Refusal::new(
-                ErrorCode::InvalidMessage,
-                "the message is empty",
-            ));
-        }
-        if body.len() > MAX_BODY_BYTES {
-            return Err(Refusal::new(
-                ErrorCode::InvalidMessage,
-                format!("the message is longer than {MAX_BODY_BYTES} bytes"),
-            ));
-        }
+    async fn send(
+        &mut self,
+        client_id: String,
+        conv: Conv,
+        body: String,
+        reply_to: Option<i64>,
+    ) -> Outcome {
+        check_client_id(&client_id)?;
+        check_body(&body)?;
         let target = self.target(&conv, true).await?;
+        let reply = match reply_to {
+            Some(seq) => Some(
+                self.state
+                    .store
+                    .authorize(Actor::member(self.me.id), Op::Reply, target.conv_id, seq)
+                    .await??,
+            ),
+            None => None,
+        };
+        let item = Item::Message(NewMessage {
+            conv_id: target.conv_id,
+            sender_id: Some(self.me.id),
+            sender_name: self.me.name.clone(),
+            client_id: Some(client_id),
+            body,
+            reply,
+        });
+        self.submit(item, target.route).await
+    }
+
+    /// An edit, delete or reaction: decided and applied as it is stored.
+    async fn change(&mut self, client_id: String, conv: Conv, seq: i64, op: ChangeOp) -> Outcome {
+        check_client_id(&client_id)?;
+        let target = self.target(&conv, false).await?;
+        let item = Item::Change(NewChange {
+            conv_id: target.conv_id,
+            sender_id: self.me.id,
+            sender_name: self.me.name.clone(),
+            client_id,
+            target: seq,
+            op,
+            moderator: false,
+        });
+        self.submit(item, target.route).await
+    }
+
+    async fn submit(&mut self, item: Item, route: Route) -> Outcome {
         let submission = Submission {
-            message: NewMessage {
-                conv_id: target.conv_id,
-                sender_id: Some(self.me.id),
-                sender_name: self.me.name.clone(),
-                client_id: Some(client_id),
-                body,
-            },
-            route: target.route,
+            item,
+            route,
             origin: Some(self.conn),
             received: self.received,
         };
@@ -375,6 +487,31 @@ impl<'a> Handler<'a> {
         }
     }
 
+    async fn edit_history(&mut self, conv: Conv, seq: i64) -> Outcome {
+        let target = self.target(&conv, false).await?;
+        let store = &self.state.store;
+        store
+            .authorize(
+                Actor::member(self.me.id),
+                Op::ReadVersions,
+                target.conv_id,
+                seq,
+            )
+            .await??;
+        let versions = store
+            .versions(target.conv_id, seq)
+            .await?
+            .into_iter()
+            .map(|(body, ts)| Version { body, ts })
+            .collect();
+        self.reply(ServerFrame::Versions {
+            conv: target.wire,
+            seq,
+            versions,
+        });
+        Ok(())
+    }
+
     async fn history(&mut self, conv: Conv, before: Option<i64>, limit: Option<u32>) -> Outcome {
         let target = self.target(&conv, false).await?;
         let limit = limit
@@ -384,7 +521,7 @@ impl<'a> Handler<'a> {
         let mut page = self
             .state
             .store
-            .messages_before(target.conv_id, before, limit + 1)
+            .history_before(target.conv_id, before, limit + 1)
             .await?;
         let has_more = page.len() > limit as usize;
         if has_more {
@@ -392,7 +529,7 @@ impl<'a> Handler<'a> {
         }
         let messages = page
             .iter()
-            .map(|m| wire_message(target.wire.clone(), m))
+            .map(|m| wire_message(target.wire.clone(), m, Some(self.me.id)))
             .collect();
         self.reply(ServerFrame::History {
             conv: target.wire,
@@ -537,7 +674,7 @@ impl<'a> Handler<'a> {
 
     async fn read(&mut self, conv: Conv, seq: i64) -> Outcome {
         let target = self.target(&conv, false).await?;
-        let Some((read_seq, last_seq)) = self
+        let Some((read_seq, unread)) = self
             .state
             .store
             .mark_read(target.conv_id, self.me.id, seq)
@@ -551,7 +688,7 @@ impl<'a> Handler<'a> {
         let read = Outbound::Frame(frame(&ServerFrame::Read {
             conv: target.wire,
             seq: read_seq,
-            unread: (last_seq - read_seq).max(0),
+            unread,
         }));
         self.state.hub.send_user(self.me.id, &read, None);
         Ok(())

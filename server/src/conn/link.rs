@@ -16,12 +16,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
-use app::protocol::{Conv, ServerFrame};
+use app::protocol::Conv;
 
 use super::sync::{wire_conv, SentPositions};
 use crate::hub::{frame, CloseSignal, Outbound, Outbox, CLOSE_PING_TIMEOUT, CLOSE_SLOW_CONSUMER};
 use crate::metrics::Metrics;
-use crate::relay::wire_message;
+use crate::relay::log_frame;
 use crate::store::{Store, StoreError};
 use crate::ws::{End, Message, Socket};
 
@@ -39,6 +39,8 @@ pub struct GapSource {
     /// The connection's user (a direct conversation is named after the
     /// other person).
     pub user_name: String,
+    /// The same user's id (their own reactions are marked).
+    pub user_id: i64,
 }
 
 /// Stored messages as frames, each with its sequence number.
@@ -300,6 +302,7 @@ impl Link {
             messages: Box::pin(read_gap(
                 gaps.store.clone(),
                 gaps.user_name.clone(),
+                gaps.user_id,
                 conv_id,
                 last,
                 seq,
@@ -347,6 +350,7 @@ impl Link {
 async fn read_gap(
     store: Store,
     user_name: String,
+    user_id: i64,
     conv_id: i64,
     last: i64,
     seq: i64,
@@ -360,16 +364,14 @@ async fn read_gap(
         },
     };
     let page = store
-        .messages_after(conv_id, last, (seq - last - 1) as u32)
+        .log_after(conv_id, last, (seq - last - 1) as u32)
         .await?;
     Ok(page
         .into_iter()
-        .filter(|m| m.seq < seq)
-        .map(|stored| {
-            let message = ServerFrame::Message {
-                message: wire_message(view.clone(), &stored),
-            };
-            (stored.seq, frame(&message))
+        .filter(|entry| entry.seq() < seq)
+        .map(|entry| {
+            let frame = frame(&log_frame(view.clone(), &entry, Some(user_id)));
+            (entry.seq(), frame)
         })
         .collect())
 }

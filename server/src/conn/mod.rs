@@ -129,6 +129,7 @@ async fn open<'a>(
             let gaps = GapSource {
                 store: state.store.clone(),
                 user_name: peer.user.name.clone(),
+                user_id: peer.user.id,
             };
             link.go_live(sent, Some(gaps));
             Some(registration)

@@ -10,7 +10,7 @@ use app::protocol::{Conv, ConversationInfo, Cursor, ServerFrame, PROTOCOL_VERSIO
 
 use super::link::Link;
 use crate::hub::frame;
-use crate::relay::wire_message;
+use crate::relay::log_frame;
 use crate::state::AppState;
 use crate::store::{ConvKind, Membership, User};
 
@@ -72,7 +72,7 @@ pub fn conversation_info(m: &Membership) -> ConversationInfo {
         conv: wire_conv(&m.kind),
         last_seq: m.last_seq,
         read_seq: m.read_seq,
-        unread: (m.last_seq - m.read_seq).max(0),
+        unread: m.unread,
         members: matches!(m.kind, ConvKind::Room { .. }).then_some(m.members),
     }
 }
@@ -125,14 +125,11 @@ pub async fn send_backlog(
             continue;
         }
         loop {
-            let page = state.store.messages_after(m.conv_id, after, PAGE).await?;
-            for stored in &page {
-                let message = ServerFrame::Message {
-                    message: wire_message(conv.clone(), stored),
-                };
-                link.send_now(frame(&message));
-                sent.advance(m.conv_id, stored.seq);
-                after = stored.seq;
+            let page = state.store.log_after(m.conv_id, after, PAGE).await?;
+            for entry in &page {
+                link.send_now(frame(&log_frame(conv.clone(), entry, Some(user.id))));
+                sent.advance(m.conv_id, entry.seq());
+                after = entry.seq();
             }
             if link.pending() >= FLUSH_AT && !link.flush().await {
                 return Err(SyncError::Ended);

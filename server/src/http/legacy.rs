@@ -23,7 +23,7 @@ use super::error::Result;
 use super::upgrade::{Upgraded, WebSocketUpgrade};
 use crate::conn::SentPositions;
 use crate::hub::{GuestRefusal, IpSlot, Mailbox, Outbound};
-use crate::relay::{Party, Route, Submission};
+use crate::relay::{Item, Party, Route, Submission};
 use crate::state::AppState;
 use crate::store::NewMessage;
 use crate::ws::Message;
@@ -204,13 +204,14 @@ impl Guest<'_> {
         };
         let online = self.state.hub.is_online(user.id);
         let submission = Submission {
-            message: NewMessage {
+            item: Item::Message(NewMessage {
                 conv_id,
                 sender_id: None,
                 sender_name: self.name.to_string(),
                 client_id: None,
                 body: data,
-            },
+                reply: None,
+            }),
             route: Route::FromGuest {
                 user: Party {
                     id: user.id,

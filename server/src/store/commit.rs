@@ -14,9 +14,11 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::Row;
 
 use super::sql::{message_from_row, MESSAGE_COLUMNS};
-use super::{now_ms, Backend, Committed, NewMessage, Result, Store, StoreError, StoredMessage};
+use super::{
+    now_ms, Backend, Committed, MessageState, NewMessage, Result, Store, StoreError, StoredMessage,
+};
 
-/// Rows per multi-row statement: 7 parameters each stays far below both
+/// Rows per multi-row statement: 8 parameters each stays far below both
 /// SQLite's and PostgreSQL's limit on parameters per statement.
 pub(super) const ROWS_PER_STATEMENT: usize = 128;
 
@@ -58,9 +60,9 @@ pub(super) fn reserve_sql(rows: usize) -> String {
 /// Insert `rows` messages; their ids come back with (conversation, seq).
 pub(super) fn insert_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at)
+        "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at, reply_to)
          VALUES {} RETURNING id, conv_id, seq",
-        tuples(rows, 7)
+        tuples(rows, 8)
     )
 }
 
@@ -217,6 +219,10 @@ pub(super) fn finish(
                     client_id: msg.client_id.clone(),
                     body: msg.body.clone(),
                     ts: now,
+                    state: MessageState {
+                        reply: msg.reply.clone(),
+                        ..MessageState::default()
+                    },
                 })
             }
         };
@@ -289,7 +295,8 @@ impl Store {
                     .bind(msg.sender_name.as_str())
                     .bind(msg.client_id.as_deref())
                     .bind(msg.body.as_str())
-                    .bind(now);
+                    .bind(now)
+                    .bind(msg.reply.as_ref().map(|q| q.seq));
             }
             for row in query.fetch_all(&mut *tx).await? {
                 ids.insert(
@@ -329,6 +336,7 @@ mod tests {
             sender_name: sender.map_or("guest".to_owned(), |u| u.name.clone()),
             client_id: (!client_id.is_empty()).then(|| client_id.to_owned()),
             body: body.to_owned(),
+            reply: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! is acknowledged goes through [`Store::commit_batch`], which the relay calls
 //! with a group of messages so that one commit covers many of them.
 
+mod changes;
 mod commit;
 mod sessions;
 mod sql;
@@ -12,6 +13,7 @@ mod sqlite_writer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use changes::{ChangeOp, ChangeOutcome, LogEntry, NewChange, StoredChange, TargetFacts};
 pub use sql::{Backend, Store};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -80,6 +82,8 @@ pub struct Membership {
     pub kind: ConvKind,
     pub last_seq: i64,
     pub read_seq: i64,
+    /// Messages after `read_seq` (changes are not counted).
+    pub unread: i64,
     pub members: u32,
 }
 
@@ -103,6 +107,39 @@ pub struct StoredMessage {
     pub client_id: Option<String>,
     pub body: String,
     pub ts: i64,
+    /// Replies, edits, deletes and reactions (all empty for a plain new
+    /// message; absent from cluster events of older nodes).
+    #[serde(default)]
+    pub state: MessageState,
+}
+
+/// What has become of a message since it was sent, and what it answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageState {
+    pub reply: Option<StoredQuote>,
+    pub edited_at: Option<i64>,
+    pub deleted_at: Option<i64>,
+    /// Reactions in the order they were made.
+    pub reactions: Vec<StoredReaction>,
+    /// The seq of the last change applied (0: none).
+    pub rev: i64,
+}
+
+/// The message a reply answers, as it was when read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredQuote {
+    pub seq: i64,
+    pub sender: String,
+    /// The start of its text; empty when deleted.
+    pub body: String,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredReaction {
+    pub emoji: String,
+    pub user_id: i64,
+    pub user_name: String,
 }
 
 /// A message to store.
@@ -114,6 +151,8 @@ pub struct NewMessage {
     pub sender_name: String,
     pub client_id: Option<String>,
     pub body: String,
+    /// The message it answers, as it was when checked.
+    pub reply: Option<StoredQuote>,
 }
 
 /// What became of one [`NewMessage`] in a batch.

@@ -55,12 +55,18 @@ impl Backend {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: AnyPool,
+    pub(super) pool: AnyPool,
     backend: Backend,
     sessions: Arc<SessionCache>,
     /// SQLite's message writer thread (`None` on PostgreSQL).
     writer: Option<Arc<SqliteWriter>>,
 }
+
+/// How many changes (edits, deletes, reactions) follow member `m`'s read
+/// position in conversation `c`: they take sequence numbers but are not
+/// unread messages.
+const UNREAD_CHANGES: &str = "(SELECT count(*) FROM messages e
+      WHERE e.conv_id = c.id AND e.kind <> 0 AND e.seq > m.read_seq)";
 
 pub(super) const MESSAGE_COLUMNS: &str =
     "id, conv_id, seq, sender_id, sender_name, client_id, body, created_at";
@@ -75,6 +81,7 @@ pub(super) fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
         client_id: row.try_get("client_id")?,
         body: row.try_get("body")?,
         ts: row.try_get("created_at")?,
+        state: super::MessageState::default(),
     })
 }
 
@@ -539,7 +546,8 @@ impl Store {
                       (SELECT u.name FROM members p JOIN users u ON u.id = p.user_id
                         WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1),
                       (SELECT u.name FROM users u WHERE u.id = m.user_id)) AS peer,
-                    (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members
+                    (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members,
+                    {UNREAD_CHANGES} AS changes
              FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.user_id = ?{one} ORDER BY c.id"
         );
@@ -565,11 +573,15 @@ impl Store {
                         peer: r.try_get::<Option<String>, _>("peer")?.unwrap_or_default(),
                     },
                 };
+                let last_seq: i64 = r.try_get("last_seq")?;
+                let read_seq: i64 = r.try_get("read_seq")?;
+                let changes: i64 = r.try_get("changes")?;
                 Ok(Membership {
                     conv_id: r.try_get("id")?,
                     kind,
-                    last_seq: r.try_get("last_seq")?,
-                    read_seq: r.try_get("read_seq")?,
+                    last_seq,
+                    read_seq,
+                    unread: (last_seq - read_seq - changes).max(0),
                     members: r.try_get::<i64, _>("members")? as u32,
                 })
             })
@@ -636,31 +648,8 @@ impl Store {
         rows.iter().map(message_from_row).collect()
     }
 
-    /// Messages with `seq < before`, the newest `limit` of them, oldest first.
-    pub async fn messages_before(
-        &self,
-        conv_id: i64,
-        before: i64,
-        limit: u32,
-    ) -> Result<Vec<StoredMessage>> {
-        let rows = sqlx::query(&self.q(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conv_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-        )))
-        .bind(conv_id)
-        .bind(before)
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut messages = rows
-            .iter()
-            .map(message_from_row)
-            .collect::<Result<Vec<_>>>()?;
-        messages.reverse();
-        Ok(messages)
-    }
-
     /// Move a member's read position forward (never back, never past the end).
-    /// Returns the new read position and the conversation's last sequence.
+    /// Returns the new read position and how many messages follow it.
     pub async fn mark_read(
         &self,
         conv_id: i64,
@@ -686,15 +675,23 @@ impl Store {
         .bind(target)
         .execute(&mut *tx)
         .await?;
-        let read: Option<i64> = sqlx::query_scalar(
-            &self.q("SELECT read_seq FROM members WHERE conv_id = ? AND user_id = ?"),
-        )
-        .bind(conv_id)
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let sql = format!(
+            "SELECT m.read_seq, {UNREAD_CHANGES} AS changes
+             FROM members m JOIN conversations c ON c.id = m.conv_id
+             WHERE m.conv_id = ? AND m.user_id = ?"
+        );
+        let row = sqlx::query(&self.q(&sql))
+            .bind(conv_id)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(read.map(|read| (read, last)))
+        row.map(|row| {
+            let read: i64 = row.try_get("read_seq")?;
+            let changes: i64 = row.try_get("changes")?;
+            Ok((read, (last - read - changes).max(0)))
+        })
+        .transpose()
     }
 }
 

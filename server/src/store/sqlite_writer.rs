@@ -229,6 +229,7 @@ fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
         client_id: row.get(5)?,
         body: row.get(6)?,
         ts: row.get(7)?,
+        state: super::MessageState::default(),
     })
 }
 
@@ -271,8 +272,12 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
     let mut ids: HashMap<(i64, i64), i64> = HashMap::with_capacity(fresh.len());
     for rows in fresh.chunks(ROWS_PER_STATEMENT) {
         let mut statement = tx.prepare_cached(&insert_sql(rows.len()))?;
-        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 7);
-        for (at, seq) in rows {
+        let replies: Vec<Option<i64>> = rows
+            .iter()
+            .map(|(at, _)| batch[*at].reply.as_ref().map(|q| q.seq))
+            .collect();
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 8);
+        for ((at, seq), reply_to) in rows.iter().zip(&replies) {
             let msg = batch[*at];
             params.extend([
                 &msg.conv_id as &dyn ToSql,
@@ -282,6 +287,7 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
                 &msg.client_id,
                 &msg.body,
                 &now,
+                reply_to,
             ]);
         }
         let returned = statement.query_map(params.as_slice(), |row| {

@@ -409,6 +409,7 @@ impl Client {
             client_id: client_id.to_string(),
             conv,
             body: body.to_string(),
+            reply_to: None,
         })
         .await;
     }

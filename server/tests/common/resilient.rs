@@ -172,6 +172,7 @@ pub async fn send_lobby(ws: &mut Ws, client_id: &str) -> bool {
         client_id: client_id.to_string(),
         conv: lobby(),
         body: format!("body of {client_id}"),
+        reply_to: None,
     };
     ws.send(WsMessage::text(encode(&frame))).await.is_ok()
 }

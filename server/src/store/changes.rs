@@ -1,0 +1,661 @@
+//! Changes to stored messages (edits, deletes, reactions) as entries of
+//! their conversation's log, and messages read back in their current
+//! state.
+//!
+//! A change is a row of `messages` with the next `seq` of its conversation
+//! (`kind` says which change, `target` names the message), stored in the
+//! same transaction that applies it to the message's own row, its earlier
+//! versions and its reactions. So a change is resumed, relayed and gap-filled
+//! like a message, is idempotent by `client_id` like a message (the same
+//! unique index), and always comes after the message it changes. The
+//! message's row carries `rev`, the seq of the last change applied to it:
+//! a client holding a state at `rev` skips the changes at or below it.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, Row};
+
+use app::protocol::{clip, ChangeKind, QUOTE_CHARS};
+
+use super::{
+    now_ms, MessageState, Result, Store, StoreError, StoredMessage, StoredQuote, StoredReaction,
+};
+use crate::authz::{self, Actor, Denial, Op};
+
+const KIND_MESSAGE: i64 = 0;
+const KIND_EDIT: i64 = 1;
+const KIND_DELETE: i64 = 2;
+const KIND_REACT: i64 = 3;
+const KIND_UNREACT: i64 = 4;
+
+/// What a change does.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ChangeOp {
+    Edit { body: String },
+    Delete,
+    React { emoji: String },
+    Unreact { emoji: String },
+}
+
+impl ChangeOp {
+    fn kind(&self) -> i64 {
+        match self {
+            ChangeOp::Edit { .. } => KIND_EDIT,
+            ChangeOp::Delete => KIND_DELETE,
+            ChangeOp::React { .. } => KIND_REACT,
+            ChangeOp::Unreact { .. } => KIND_UNREACT,
+        }
+    }
+
+    /// What the log row's `body` holds: the new text, the emoji, or nothing.
+    fn text(&self) -> &str {
+        match self {
+            ChangeOp::Edit { body } => body,
+            ChangeOp::React { emoji } | ChangeOp::Unreact { emoji } => emoji,
+            ChangeOp::Delete => "",
+        }
+    }
+
+    fn emoji(&self) -> Option<&str> {
+        match self {
+            ChangeOp::React { emoji } | ChangeOp::Unreact { emoji } => Some(emoji),
+            _ => None,
+        }
+    }
+
+    fn authz(&self) -> Op {
+        match self {
+            ChangeOp::Edit { .. } => Op::Edit,
+            ChangeOp::Delete => Op::Delete,
+            ChangeOp::React { .. } => Op::React,
+            ChangeOp::Unreact { .. } => Op::Unreact,
+        }
+    }
+
+    pub fn wire_kind(&self) -> ChangeKind {
+        match self {
+            ChangeOp::Edit { .. } => ChangeKind::Edit,
+            ChangeOp::Delete => ChangeKind::Delete,
+            ChangeOp::React { .. } => ChangeKind::React,
+            ChangeOp::Unreact { .. } => ChangeKind::Unreact,
+        }
+    }
+
+    fn from_row(kind: i64, text: String) -> Option<ChangeOp> {
+        Some(match kind {
+            KIND_EDIT => ChangeOp::Edit { body: text },
+            KIND_DELETE => ChangeOp::Delete,
+            KIND_REACT => ChangeOp::React { emoji: text },
+            KIND_UNREACT => ChangeOp::Unreact { emoji: text },
+            _ => return None,
+        })
+    }
+}
+
+/// A change to store.
+#[derive(Debug, Clone)]
+pub struct NewChange {
+    pub conv_id: i64,
+    pub sender_id: i64,
+    pub sender_name: String,
+    pub client_id: String,
+    /// The seq of the message it changes.
+    pub target: i64,
+    pub op: ChangeOp,
+    /// Whether the sender moderates the conversation.
+    pub moderator: bool,
+}
+
+/// A stored change, as relayed and as read back from the log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredChange {
+    pub id: i64,
+    pub conv_id: i64,
+    pub seq: i64,
+    pub sender_name: String,
+    pub client_id: Option<String>,
+    pub target: i64,
+    pub op: ChangeOp,
+    pub ts: i64,
+}
+
+/// What became of one [`NewChange`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Stored(StoredChange),
+    /// The sender already sent this client id: nothing was stored.
+    Duplicate {
+        id: i64,
+        conv_id: i64,
+        seq: i64,
+        ts: i64,
+    },
+    Refused(Denial),
+}
+
+/// What the authorization needs to know of a message, read in the
+/// transaction that changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetFacts {
+    /// A message, not a change.
+    pub is_message: bool,
+    /// Its sender (`None` for a guest of the seed endpoint).
+    pub author: Option<i64>,
+    pub deleted: bool,
+    /// Different emoji under it.
+    pub distinct_emoji: usize,
+    /// The emoji asked about is one of them.
+    pub emoji_used: bool,
+    /// The asker reacted with that emoji.
+    pub mine: bool,
+}
+
+/// One entry of a conversation's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogEntry {
+    Message(StoredMessage),
+    Change(StoredChange),
+}
+
+impl LogEntry {
+    pub fn seq(&self) -> i64 {
+        match self {
+            LogEntry::Message(m) => m.seq,
+            LogEntry::Change(c) => c.seq,
+        }
+    }
+}
+
+/// Log rows with what their current state needs: the quoted message of a
+/// reply is joined in.
+const LOG_SELECT: &str = "SELECT m.id, m.conv_id, m.seq, m.sender_id, m.sender_name, m.client_id,
+        m.body, m.created_at, m.kind, m.target, m.edited_at, m.deleted_at, m.rev, m.reply_to,
+        r.sender_name AS quote_sender, r.body AS quote_body, r.deleted_at AS quote_deleted
+   FROM messages m LEFT JOIN messages r ON r.conv_id = m.conv_id AND r.seq = m.reply_to";
+
+fn entry_from_row(row: &AnyRow) -> Result<LogEntry> {
+    let kind: i64 = row.try_get("kind")?;
+    let id = row.try_get("id")?;
+    let conv_id = row.try_get("conv_id")?;
+    let seq = row.try_get("seq")?;
+    let sender_name = row.try_get("sender_name")?;
+    let client_id = row.try_get("client_id")?;
+    let body: String = row.try_get("body")?;
+    let ts = row.try_get("created_at")?;
+    if kind != KIND_MESSAGE {
+        let op = ChangeOp::from_row(kind, body).ok_or_else(|| {
+            StoreError::Inconsistent(format!("log entry {id} has unknown kind {kind}"))
+        })?;
+        return Ok(LogEntry::Change(StoredChange {
+            id,
+            conv_id,
+            seq,
+            sender_name,
+            client_id,
+            target: row.try_get::<Option<i64>, _>("target")?.unwrap_or(0),
+            op,
+            ts,
+        }));
+    }
+    let reply = match row.try_get::<Option<i64>, _>("reply_to")? {
+        Some(seq) => {
+            let deleted = row.try_get::<Option<i64>, _>("quote_deleted")?.is_some();
+            let body: Option<String> = row.try_get("quote_body")?;
+            Some(StoredQuote {
+                seq,
+                sender: row
+                    .try_get::<Option<String>, _>("quote_sender")?
+                    .unwrap_or_default(),
+                body: if deleted {
+                    String::new()
+                } else {
+                    clip(body.as_deref().unwrap_or(""), QUOTE_CHARS).to_string()
+                },
+                deleted,
+            })
+        }
+        None => None,
+    };
+    Ok(LogEntry::Message(StoredMessage {
+        id,
+        conv_id,
+        seq,
+        sender_id: row.try_get("sender_id")?,
+        sender_name,
+        client_id,
+        body,
+        ts,
+        state: MessageState {
+            reply,
+            edited_at: row.try_get("edited_at")?,
+            deleted_at: row.try_get("deleted_at")?,
+            reactions: Vec::new(),
+            rev: row.try_get("rev")?,
+        },
+    }))
+}
+
+impl Store {
+    /// The log of `conv_id` after `after`, oldest first, at most `limit`
+    /// entries: messages in their current state, and the changes.
+    pub async fn log_after(&self, conv_id: i64, after: i64, limit: u32) -> Result<Vec<LogEntry>> {
+        let sql = format!("{LOG_SELECT} WHERE m.conv_id = ? AND m.seq > ? ORDER BY m.seq LIMIT ?");
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(conv_id)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut entries = rows
+            .iter()
+            .map(entry_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let mut messages: Vec<&mut StoredMessage> = entries
+            .iter_mut()
+            .filter_map(|e| match e {
+                LogEntry::Message(m) => Some(m),
+                LogEntry::Change(_) => None,
+            })
+            .collect();
+        self.attach_reactions(conv_id, &mut messages).await?;
+        Ok(entries)
+    }
+
+    /// Messages (not changes) with `seq < before`, the newest `limit` of
+    /// them, oldest first, in their current state.
+    pub async fn history_before(
+        &self,
+        conv_id: i64,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let sql = format!(
+            "{LOG_SELECT} WHERE m.conv_id = ? AND m.seq < ? AND m.kind = 0
+             ORDER BY m.seq DESC LIMIT ?"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(conv_id)
+            .bind(before)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in rows.iter().rev() {
+            if let LogEntry::Message(m) = entry_from_row(row)? {
+                messages.push(m);
+            }
+        }
+        let mut refs: Vec<&mut StoredMessage> = messages.iter_mut().collect();
+        self.attach_reactions(conv_id, &mut refs).await?;
+        Ok(messages)
+    }
+
+    /// Fill in the reactions of `messages` (oldest first) with one query,
+    /// and only when one of them was ever changed.
+    async fn attach_reactions(
+        &self,
+        conv_id: i64,
+        messages: &mut [&mut StoredMessage],
+    ) -> Result<()> {
+        let changed: Vec<i64> = messages
+            .iter()
+            .filter(|m| m.state.rev > 0 && m.state.deleted_at.is_none())
+            .map(|m| m.seq)
+            .collect();
+        let (Some(lo), Some(hi)) = (changed.first(), changed.last()) else {
+            return Ok(());
+        };
+        let rows = sqlx::query(&self.q(
+            "SELECT r.seq, r.emoji, r.user_id, u.name FROM reactions r
+               JOIN users u ON u.id = r.user_id
+              WHERE r.conv_id = ? AND r.seq >= ? AND r.seq <= ? ORDER BY r.id",
+        ))
+        .bind(conv_id)
+        .bind(*lo)
+        .bind(*hi)
+        .fetch_all(&self.pool)
+        .await?;
+        let at: HashMap<i64, usize> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.seq, i))
+            .collect();
+        for row in rows {
+            let seq: i64 = row.try_get("seq")?;
+            if let Some(i) = at.get(&seq) {
+                messages[*i].state.reactions.push(StoredReaction {
+                    emoji: row.try_get("emoji")?,
+                    user_id: row.try_get("user_id")?,
+                    user_name: row.try_get("name")?,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// What the authorization needs to know of the message at `seq`, with
+    /// `emoji` (if any) asked about for `user_id`.
+    async fn read_facts(
+        &self,
+        conn: &mut AnyConnection,
+        conv_id: i64,
+        seq: i64,
+        user_id: i64,
+        emoji: Option<&str>,
+    ) -> Result<Option<(TargetFacts, StoredQuote)>> {
+        let row = sqlx::query(&self.q(
+            "SELECT kind, sender_id, sender_name, body, deleted_at FROM messages
+              WHERE conv_id = ? AND seq = ?",
+        ))
+        .bind(conv_id)
+        .bind(seq)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let deleted = row.try_get::<Option<i64>, _>("deleted_at")?.is_some();
+        let body: String = row.try_get("body")?;
+        let mut facts = TargetFacts {
+            is_message: row.try_get::<i64, _>("kind")? == KIND_MESSAGE,
+            author: row.try_get("sender_id")?,
+            deleted,
+            distinct_emoji: 0,
+            emoji_used: false,
+            mine: false,
+        };
+        if let Some(emoji) = emoji {
+            let counts = sqlx::query(&self.q(
+                "SELECT
+                   (SELECT count(DISTINCT emoji) FROM reactions WHERE conv_id = ? AND seq = ?) AS kinds,
+                   (SELECT count(*) FROM reactions WHERE conv_id = ? AND seq = ? AND emoji = ?) AS same,
+                   (SELECT count(*) FROM reactions
+                     WHERE conv_id = ? AND seq = ? AND emoji = ? AND user_id = ?) AS mine",
+            ))
+            .bind(conv_id)
+            .bind(seq)
+            .bind(conv_id)
+            .bind(seq)
+            .bind(emoji)
+            .bind(conv_id)
+            .bind(seq)
+            .bind(emoji)
+            .bind(user_id)
+            .fetch_one(&mut *conn)
+            .await?;
+            facts.distinct_emoji = counts.try_get::<i64, _>("kinds")? as usize;
+            facts.emoji_used = counts.try_get::<i64, _>("same")? > 0;
+            facts.mine = counts.try_get::<i64, _>("mine")? > 0;
+        }
+        let quote = StoredQuote {
+            seq,
+            sender: row.try_get("sender_name")?,
+            body: if deleted {
+                String::new()
+            } else {
+                clip(&body, QUOTE_CHARS).to_string()
+            },
+            deleted,
+        };
+        Ok(Some((facts, quote)))
+    }
+
+    /// Decide whether `actor` may do `op` to the message at `seq` (replies
+    /// and edit histories; changes are decided as they are stored), and
+    /// quote the message.
+    pub async fn authorize(
+        &self,
+        actor: Actor,
+        op: Op,
+        conv_id: i64,
+        seq: i64,
+    ) -> Result<Result<StoredQuote, Denial>> {
+        let mut conn = self.pool.acquire().await?;
+        let found = self
+            .read_facts(&mut conn, conv_id, seq, actor.user_id, None)
+            .await?;
+        let (facts, quote) = match found {
+            Some((facts, quote)) => (Some(facts), Some(quote)),
+            None => (None, None),
+        };
+        Ok(authz::decide(actor, op, facts.as_ref()).and_then(|()| {
+            quote.ok_or_else(|| Denial {
+                code: app::protocol::ErrorCode::UnknownMessage,
+                message: "no message has that seq in this conversation".into(),
+            })
+        }))
+    }
+
+    /// Every version of the message at `seq`, oldest first, the current
+    /// one last, as (text, when written).
+    pub async fn versions(&self, conv_id: i64, seq: i64) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(&self.q(
+            "SELECT body, created_at FROM message_versions WHERE conv_id = ? AND seq = ? ORDER BY id",
+        ))
+        .bind(conv_id)
+        .bind(seq)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut versions = rows
+            .iter()
+            .map(|r| Ok((r.try_get("body")?, r.try_get("created_at")?)))
+            .collect::<Result<Vec<(String, i64)>>>()?;
+        let current = sqlx::query(&self.q(
+            "SELECT body, COALESCE(edited_at, created_at) AS at FROM messages
+              WHERE conv_id = ? AND seq = ? AND kind = 0",
+        ))
+        .bind(conv_id)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = current {
+            versions.push((row.try_get("body")?, row.try_get("at")?));
+        }
+        Ok(versions)
+    }
+
+    /// Store changes in one transaction, in order: each is checked
+    /// ([`authz::decide`]) against the message as the changes before it
+    /// left it, gets the next seq of its conversation, and is applied to
+    /// the message. A resend of a stored `client_id` stores nothing.
+    pub async fn commit_changes(&self, batch: &[&NewChange]) -> Result<Vec<ChangeOutcome>> {
+        let mut tx = self.begin().await?;
+        let now = now_ms();
+        let mut out: Vec<ChangeOutcome> = Vec::with_capacity(batch.len());
+        let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+        for (at, change) in batch.iter().enumerate() {
+            let key = (change.sender_id, change.client_id.as_str());
+            if let Some(first) = first_of.get(&key) {
+                let again = match &out[*first] {
+                    ChangeOutcome::Stored(c) => ChangeOutcome::Duplicate {
+                        id: c.id,
+                        conv_id: c.conv_id,
+                        seq: c.seq,
+                        ts: c.ts,
+                    },
+                    other => other.clone(),
+                };
+                out.push(again);
+                continue;
+            }
+            first_of.insert(key, at);
+            let earlier = sqlx::query(&self.q(
+                "SELECT id, conv_id, seq, created_at FROM messages WHERE sender_id = ? AND client_id = ?",
+            ))
+            .bind(change.sender_id)
+            .bind(change.client_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = earlier {
+                out.push(ChangeOutcome::Duplicate {
+                    id: row.try_get("id")?,
+                    conv_id: row.try_get("conv_id")?,
+                    seq: row.try_get("seq")?,
+                    ts: row.try_get("created_at")?,
+                });
+                continue;
+            }
+            let facts = self
+                .read_facts(
+                    &mut *tx,
+                    change.conv_id,
+                    change.target,
+                    change.sender_id,
+                    change.op.emoji(),
+                )
+                .await?
+                .map(|(facts, _)| facts);
+            let actor = Actor {
+                user_id: change.sender_id,
+                moderator: change.moderator,
+            };
+            if let Err(denial) = authz::decide(actor, change.op.authz(), facts.as_ref()) {
+                out.push(ChangeOutcome::Refused(denial));
+                continue;
+            }
+            let seq: i64 = sqlx::query_scalar(&self.q(
+                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+            ))
+            .bind(change.conv_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let id: i64 = sqlx::query_scalar(&self.q(
+                "INSERT INTO messages
+                   (conv_id, seq, sender_id, sender_name, client_id, body, created_at, kind, target)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            ))
+            .bind(change.conv_id)
+            .bind(seq)
+            .bind(change.sender_id)
+            .bind(change.sender_name.as_str())
+            .bind(change.client_id.as_str())
+            .bind(change.op.text())
+            .bind(now)
+            .bind(change.op.kind())
+            .bind(change.target)
+            .fetch_one(&mut *tx)
+            .await?;
+            self.apply(&mut *tx, change, seq, now).await?;
+            out.push(ChangeOutcome::Stored(StoredChange {
+                id,
+                conv_id: change.conv_id,
+                seq,
+                sender_name: change.sender_name.clone(),
+                client_id: Some(change.client_id.clone()),
+                target: change.target,
+                op: change.op.clone(),
+                ts: now,
+            }));
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Apply a change (stored at `seq`) to its message.
+    async fn apply(
+        &self,
+        conn: &mut AnyConnection,
+        change: &NewChange,
+        seq: i64,
+        now: i64,
+    ) -> Result<()> {
+        let (conv_id, target) = (change.conv_id, change.target);
+        let statements: Vec<(&str, Vec<Param>)> = match &change.op {
+            ChangeOp::Edit { body } => vec![
+                (
+                    "INSERT INTO message_versions (conv_id, seq, body, created_at)
+                     SELECT conv_id, seq, body, COALESCE(edited_at, created_at) FROM messages
+                      WHERE conv_id = ? AND seq = ?",
+                    vec![Param::Int(conv_id), Param::Int(target)],
+                ),
+                (
+                    "UPDATE messages SET body = ?, edited_at = ?, rev = ? WHERE conv_id = ? AND seq = ?",
+                    vec![
+                        Param::Text(body),
+                        Param::Int(now),
+                        Param::Int(seq),
+                        Param::Int(conv_id),
+                        Param::Int(target),
+                    ],
+                ),
+            ],
+            // The text goes, with every earlier version and the text of
+            // every edit in the log; replies keep pointing at the tombstone.
+            ChangeOp::Delete => vec![
+                (
+                    "UPDATE messages SET body = '', deleted_at = ?, rev = ? WHERE conv_id = ? AND seq = ?",
+                    vec![
+                        Param::Int(now),
+                        Param::Int(seq),
+                        Param::Int(conv_id),
+                        Param::Int(target),
+                    ],
+                ),
+                (
+                    "UPDATE messages SET body = '' WHERE conv_id = ? AND target = ? AND kind = 1",
+                    vec![Param::Int(conv_id), Param::Int(target)],
+                ),
+                (
+                    "DELETE FROM message_versions WHERE conv_id = ? AND seq = ?",
+                    vec![Param::Int(conv_id), Param::Int(target)],
+                ),
+                (
+                    "DELETE FROM reactions WHERE conv_id = ? AND seq = ?",
+                    vec![Param::Int(conv_id), Param::Int(target)],
+                ),
+            ],
+            ChangeOp::React { emoji } => vec![
+                (
+                    "INSERT INTO reactions (conv_id, seq, user_id, emoji, created_at)
+                     VALUES (?, ?, ?, ?, ?)",
+                    vec![
+                        Param::Int(conv_id),
+                        Param::Int(target),
+                        Param::Int(change.sender_id),
+                        Param::Text(emoji),
+                        Param::Int(now),
+                    ],
+                ),
+                rev_update(seq, conv_id, target),
+            ],
+            ChangeOp::Unreact { emoji } => vec![
+                (
+                    "DELETE FROM reactions WHERE conv_id = ? AND seq = ? AND user_id = ? AND emoji = ?",
+                    vec![
+                        Param::Int(conv_id),
+                        Param::Int(target),
+                        Param::Int(change.sender_id),
+                        Param::Text(emoji),
+                    ],
+                ),
+                rev_update(seq, conv_id, target),
+            ],
+        };
+        for (sql, params) in statements {
+            let sql = self.q(sql);
+            let mut query = sqlx::query(&sql);
+            for param in params {
+                query = match param {
+                    Param::Int(n) => query.bind(n),
+                    Param::Text(text) => query.bind(text),
+                };
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
+    }
+}
+
+/// A statement parameter of [`Store::apply`].
+enum Param<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+fn rev_update(seq: i64, conv_id: i64, target: i64) -> (&'static str, Vec<Param<'static>>) {
+    (
+        "UPDATE messages SET rev = ? WHERE conv_id = ? AND seq = ?",
+        vec![Param::Int(seq), Param::Int(conv_id), Param::Int(target)],
+    )
+}
