@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use app::protocol::ChangeKind;
 use common::db::TestDb;
 use common::process::{free_port, ServerProcess};
 use common::resilient::*;
@@ -450,4 +451,127 @@ async fn a_sign_out_on_one_node_shuts_the_session_out_of_the_other_at_once() {
         try_native(b.addr, &cookie).await.is_none(),
         "node b let a signed-out session open a socket"
     );
+}
+
+async fn change(ws: &mut Ws, frame: ClientFrame) -> i64 {
+    let id = match &frame {
+        ClientFrame::Edit { client_id, .. }
+        | ClientFrame::Delete { client_id, .. }
+        | ClientFrame::React { client_id, .. }
+        | ClientFrame::Unreact { client_id, .. } => client_id.clone(),
+        other => panic!("not a change: {other:?}"),
+    };
+    ws.send(WsMessage::text(encode(&frame))).await.unwrap();
+    match until(
+        ws,
+        "an ack",
+        |f| matches!(f, ServerFrame::Ack { client_id, .. } if *client_id == id),
+    )
+    .await
+    {
+        ServerFrame::Ack { seq, .. } => seq,
+        _ => unreachable!(),
+    }
+}
+
+async fn next_change(ws: &mut Ws) -> Change {
+    match until(ws, "a change", |f| matches!(f, ServerFrame::Change { .. })).await {
+        ServerFrame::Change { change } => change,
+        _ => unreachable!(),
+    }
+}
+
+/// An edit, a reaction and a delete made on one node reach a member on the
+/// other, live; and a member who resumes on node B gets what was changed on
+/// node A while away, once and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_on_one_node_reach_the_other_and_resume_there() {
+    let (_db, _redis, a, b) = two_nodes().await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    let (bob_cookie, mut bob, _) = user(b.addr, "bob", vec![]).await;
+
+    let first = post(&mut alice, "a1", lobby(), "helo").await;
+    assert_eq!(message(&mut bob).await.seq, first);
+    let edited = change(
+        &mut alice,
+        ClientFrame::Edit {
+            client_id: "a2".into(),
+            conv: lobby(),
+            seq: first,
+            body: "hello".into(),
+        },
+    )
+    .await;
+    let got = next_change(&mut bob).await;
+    assert_eq!(
+        (got.kind, got.seq, got.target, got.body.as_deref()),
+        (ChangeKind::Edit, edited, first, Some("hello"))
+    );
+    let reacted = change(
+        &mut bob,
+        ClientFrame::React {
+            client_id: "b1".into(),
+            conv: lobby(),
+            seq: first,
+            emoji: "\u{1F44D}".into(),
+        },
+    )
+    .await;
+    let got = next_change(&mut alice).await;
+    assert_eq!(
+        (got.kind, got.seq, got.sender.as_str()),
+        (ChangeKind::React, reacted, "bob")
+    );
+    let deleted = change(
+        &mut alice,
+        ClientFrame::Delete {
+            client_id: "a3".into(),
+            conv: lobby(),
+            seq: first,
+        },
+    )
+    .await;
+    assert_eq!(next_change(&mut bob).await.seq, deleted);
+    drop(bob);
+
+    // While Bob is away: a message and two changes to it, on node A.
+    let later = post(&mut alice, "a4", lobby(), "later").await;
+    let e2 = change(
+        &mut alice,
+        ClientFrame::Edit {
+            client_id: "a5".into(),
+            conv: lobby(),
+            seq: later,
+            body: "later, edited".into(),
+        },
+    )
+    .await;
+    let r2 = change(
+        &mut alice,
+        ClientFrame::React {
+            client_id: "a6".into(),
+            conv: lobby(),
+            seq: later,
+            emoji: "\u{1F389}".into(),
+        },
+    )
+    .await;
+    let mut bob = native(b.addr, &bob_cookie).await;
+    let log = hello_log(&mut bob, vec![cursor(lobby(), deleted)]).await;
+    let seqs: Vec<i64> = log
+        .iter()
+        .map(|f| match f {
+            ServerFrame::Message { message } => message.seq,
+            ServerFrame::Change { change } => change.seq,
+            _ => unreachable!(),
+        })
+        .collect();
+    assert_eq!(seqs, vec![later, e2, r2], "once each, in order");
+    match &log[0] {
+        ServerFrame::Message { message } => {
+            assert_eq!(message.body, "later, edited");
+            assert_eq!(message.rev, r2);
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -54,14 +54,14 @@ fn frame() -> BoxedStrategy<ClientFrame> {
                 reply_to,
             }
         ),
-        (".{0,70}", conv(), any::<i64>(), ".{0,200}").prop_map(
-            |(client_id, conv, seq, body)| ClientFrame::Edit {
+        (".{0,70}", conv(), any::<i64>(), ".{0,200}").prop_map(|(client_id, conv, seq, body)| {
+            ClientFrame::Edit {
                 client_id,
                 conv,
                 seq,
                 body,
             }
-        ),
+        }),
         (".{0,70}", conv(), any::<i64>()).prop_map(|(client_id, conv, seq)| {
             ClientFrame::Delete {
                 client_id,

@@ -295,6 +295,129 @@ async fn sigkill_mid_traffic_loses_nothing_acknowledged() {
     assert_eq!(carol_seqs, seqs, "carol got every message once");
 }
 
+/// SIGKILL while edits are being acknowledged and relayed: every edit
+/// acknowledged before the kill is stored once; resending all of them after
+/// the restart (same client ids) stores each once; and a member who
+/// resumes from what they had gets each change exactly once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_the_acks_and_the_fan_out_of_edits_loses_nothing() {
+    const EDITS: usize = 200;
+    let db = common::db::TestDb::new().await;
+    let port = free_port();
+    let server = ServerProcess::start(&db.url, port, &[]).await;
+    let alice = sign_in_at(server.addr, "alice").await;
+    let bob = sign_in_at(server.addr, "bob").await;
+    let mut a = native(server.addr, &alice).await;
+    hello(&mut a, vec![]).await;
+    let mut b = native(server.addr, &bob).await;
+    hello(&mut b, vec![]).await;
+    let edit = |i: usize| ClientFrame::Edit {
+        client_id: format!("e{i}"),
+        conv: lobby(),
+        seq: 1,
+        body: format!("version {i}"),
+    };
+    send_lobby(&mut a, "m").await;
+    // Bob holds the message; what he gets of the edits is counted.
+    let mut bob_seen: Vec<(i64, String)> = Vec::new();
+    loop {
+        let next = tokio::time::timeout(TIMEOUT, b.next())
+            .await
+            .expect("message");
+        if let Some(Ok(WsMessage::Text(text))) = next {
+            if let Ok(ServerFrame::Message { message }) = decode_server(&text) {
+                assert_eq!(message.seq, 1);
+                break;
+            }
+        }
+    }
+    for i in 0..EDITS {
+        a.send(WsMessage::text(encode(&edit(i)))).await.unwrap();
+    }
+    // Kill once some edits are acknowledged, while others are in flight.
+    let mut acked: HashMap<String, i64> = HashMap::new();
+    while acked.len() < EDITS / 10 {
+        let next = tokio::time::timeout(TIMEOUT, a.next()).await.expect("acks");
+        let Some(Ok(WsMessage::Text(text))) = next else {
+            panic!("alice lost: {next:?}")
+        };
+        if let Ok(ServerFrame::Ack { client_id, seq, .. }) = decode_server(&text) {
+            if client_id != "m" {
+                acked.insert(client_id, seq);
+            }
+        }
+    }
+    server.kill().await;
+    // What reached Bob before the kill.
+    while let Ok(Some(Ok(WsMessage::Text(text)))) = tokio::time::timeout(TIMEOUT, b.next()).await {
+        if let Ok(ServerFrame::Change { change }) = decode_server(&text) {
+            bob_seen.push((change.seq, change.client_id.unwrap_or_default()));
+        }
+    }
+    let server = ServerProcess::start(&db.url, port, &[]).await;
+
+    // Alice resends every edit, as a client resends what it sent.
+    let mut a = native(server.addr, &alice).await;
+    hello(&mut a, vec![cursor(lobby(), 1)]).await;
+    for i in 0..EDITS {
+        a.send(WsMessage::text(encode(&edit(i)))).await.unwrap();
+    }
+    let mut after: HashMap<String, i64> = HashMap::new();
+    while after.len() < EDITS {
+        let next = tokio::time::timeout(TIMEOUT, a.next()).await.expect("acks");
+        let Some(Ok(WsMessage::Text(text))) = next else {
+            panic!("alice lost: {next:?}")
+        };
+        if let Ok(ServerFrame::Ack { client_id, seq, .. }) = decode_server(&text) {
+            assert!(after.insert(client_id, seq).is_none(), "one ack per resend");
+        }
+    }
+    for (client_id, seq) in &acked {
+        assert_eq!(
+            after.get(client_id),
+            Some(seq),
+            "{client_id} acked before the kill"
+        );
+    }
+    let mut seqs: Vec<i64> = after.values().copied().collect();
+    seqs.sort();
+    assert_eq!(
+        seqs,
+        (2..2 + EDITS as i64).collect::<Vec<_>>(),
+        "each stored once"
+    );
+
+    // Bob resumes from what he had: every change once, in order.
+    let cursor_at = bob_seen.last().map_or(1, |(seq, _)| *seq);
+    let mut b = native(server.addr, &bob).await;
+    let log = hello_log(&mut b, vec![cursor(lobby(), cursor_at)]).await;
+    for frame in log {
+        match frame {
+            ServerFrame::Change { change } => {
+                bob_seen.push((change.seq, change.client_id.unwrap_or_default()))
+            }
+            other => panic!("only changes follow: {other:?}"),
+        }
+    }
+    let got: Vec<i64> = bob_seen.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(
+        got,
+        (2..2 + EDITS as i64).collect::<Vec<_>>(),
+        "bob: once each, in order"
+    );
+    // The message holds the text of the last edit stored.
+    let last = bob_seen
+        .last()
+        .map(|(_, id)| id.clone())
+        .unwrap_or_default();
+    let (_, backlog) = hello(
+        &mut native(server.addr, &bob).await,
+        vec![cursor(lobby(), 0)],
+    )
+    .await;
+    assert_eq!(backlog[0].body, format!("version {}", &last[1..]));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_connect_cycles_leak_nothing() {
     let db = common::db::TestDb::new().await;

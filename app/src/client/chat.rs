@@ -514,7 +514,9 @@ impl Chat {
                 },
                 _ => self.notice = Some(message),
             },
-            ServerFrame::Pong { .. } | ServerFrame::Change { .. } | ServerFrame::Versions { .. } => {}
+            ServerFrame::Pong { .. }
+            | ServerFrame::Change { .. }
+            | ServerFrame::Versions { .. } => {}
         }
         replies
     }
@@ -769,6 +771,11 @@ mod tests {
             body: body.into(),
             ts: 1_000 * seq,
             client_id: client_id.map(Into::into),
+            reply: None,
+            edited_at: None,
+            deleted_at: None,
+            reactions: Vec::new(),
+            rev: 0,
         }
     }
 
@@ -865,7 +872,8 @@ mod tests {
         assert!(replies.contains(&ClientFrame::Send {
             client_id: "c-1".into(),
             conv: lobby(),
-            body: "hi".into()
+            body: "hi".into(),
+            reply_to: None,
         }));
         chat.apply(
             ServerFrame::Ack {

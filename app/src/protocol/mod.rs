@@ -573,7 +573,10 @@ fn is_pictograph(c: char) -> bool {
 /// Zero-width joiner, variation selectors, the keycap mark and tags: the
 /// glue inside one emoji.
 fn is_emoji_glue(c: char) -> bool {
-    matches!(c as u32, 0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F)
+    matches!(
+        c as u32,
+        0x200D | 0xFE0E | 0xFE0F | 0x20E3 | 0xE0020..=0xE007F
+    )
 }
 
 /// Does `run` (no spaces) hold an emoji: a pictograph or a keycap.
@@ -592,7 +595,10 @@ fn emoji_chars_only(run: &str) -> bool {
 /// Is `emoji` acceptable as a reaction: one short run of emoji (with the
 /// joiners, selectors and keycaps they are made of), and nothing else.
 pub fn valid_emoji(emoji: &str) -> bool {
-    !emoji.is_empty() && emoji.len() <= MAX_EMOJI_BYTES && emoji_run(emoji) && emoji_chars_only(emoji)
+    !emoji.is_empty()
+        && emoji.len() <= MAX_EMOJI_BYTES
+        && emoji_run(emoji)
+        && emoji_chars_only(emoji)
 }
 
 /// Does this text consist of a few emoji and nothing else, so that it is

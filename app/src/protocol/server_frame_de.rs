@@ -16,8 +16,8 @@ use super::{Change, Conv, ConversationInfo, ErrorCode, Message, RoomInfo, Server
 
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
 const TYPES: &[&str] = &[
-    "welcome", "synced", "message", "change", "versions", "ack", "history", "rooms", "joined", "left", "member",
-    "members", "presence", "typing", "read", "pong", "error",
+    "welcome", "synced", "message", "change", "versions", "ack", "history", "rooms", "joined",
+    "left", "member", "members", "presence", "typing", "read", "pong", "error",
 ];
 
 /// Every field of every server frame.
@@ -79,7 +79,7 @@ impl<'de> Deserialize<'de> for Online {
 
 enum MessageField {
     Text(String),
-    Message(Message),
+    Message(Box<Message>),
 }
 
 impl<'de> Deserialize<'de> for MessageField {
@@ -98,7 +98,7 @@ impl<'de> Deserialize<'de> for MessageField {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageField, A::Error> {
                 Message::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(MessageField::Message)
+                    .map(|m| MessageField::Message(Box::new(m)))
             }
         }
         deserializer.deserialize_any(MessageVisitor)
@@ -128,7 +128,7 @@ impl Fields {
             "synced" => ServerFrame::Synced {},
             "message" => ServerFrame::Message {
                 message: match need(self.message, "message")? {
-                    MessageField::Message(message) => message,
+                    MessageField::Message(message) => *message,
                     MessageField::Text(_) => {
                         return Err(E::invalid_type(Unexpected::Str("…"), &"a message"))
                     }

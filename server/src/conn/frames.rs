@@ -10,16 +10,15 @@ use std::time::{Duration, Instant};
 
 use app::protocol::{
     decode_client, valid_emoji, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, Version,
-    LOBBY, MAX_BODY_BYTES, MAX_CLIENT_ID_LEN, MAX_EMOJI_BYTES, MAX_HISTORY_PAGE,
-    MAX_MEMBER_NAMES,
+    LOBBY, MAX_BODY_BYTES, MAX_CLIENT_ID_LEN, MAX_EMOJI_BYTES, MAX_HISTORY_PAGE, MAX_MEMBER_NAMES,
 };
 
 use super::error;
 use super::sync::conversation_info;
+use crate::authz::{Actor, Denial, Op};
 use crate::cluster::Event;
 use crate::hub::{frame, ConnId, Mailbox, Outbound};
 use crate::limits::TokenBucket;
-use crate::authz::{Actor, Denial, Op};
 use crate::relay::{wire_message, Item, Party, Route, Submission};
 use crate::state::AppState;
 use crate::store::{name_key, ChangeOp, NewChange, NewMessage, StoreError, User};

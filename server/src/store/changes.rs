@@ -306,11 +306,11 @@ impl Store {
         let (Some(lo), Some(hi)) = (changed.first(), changed.last()) else {
             return Ok(());
         };
-        let rows = sqlx::query(&self.q(
-            "SELECT r.seq, r.emoji, r.user_id, u.name FROM reactions r
+        let rows = sqlx::query(
+            &self.q("SELECT r.seq, r.emoji, r.user_id, u.name FROM reactions r
                JOIN users u ON u.id = r.user_id
-              WHERE r.conv_id = ? AND r.seq >= ? AND r.seq <= ? ORDER BY r.id",
-        ))
+              WHERE r.conv_id = ? AND r.seq >= ? AND r.seq <= ? ORDER BY r.id"),
+        )
         .bind(conv_id)
         .bind(*lo)
         .bind(*hi)
@@ -498,7 +498,7 @@ impl Store {
             }
             let facts = self
                 .read_facts(
-                    &mut *tx,
+                    &mut tx,
                     change.conv_id,
                     change.target,
                     change.sender_id,
@@ -520,11 +520,9 @@ impl Store {
             .bind(change.conv_id)
             .fetch_one(&mut *tx)
             .await?;
-            let id: i64 = sqlx::query_scalar(&self.q(
-                "INSERT INTO messages
+            let id: i64 = sqlx::query_scalar(&self.q("INSERT INTO messages
                    (conv_id, seq, sender_id, sender_name, client_id, body, created_at, kind, target)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            ))
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"))
             .bind(change.conv_id)
             .bind(seq)
             .bind(change.sender_id)
@@ -536,7 +534,7 @@ impl Store {
             .bind(change.target)
             .fetch_one(&mut *tx)
             .await?;
-            self.apply(&mut *tx, change, seq, now).await?;
+            self.apply(&mut tx, change, seq, now).await?;
             out.push(ChangeOutcome::Stored(StoredChange {
                 id,
                 conv_id: change.conv_id,

@@ -25,7 +25,7 @@ pub(super) const ROWS_PER_STATEMENT: usize = 128;
 /// What to do with one message of the batch.
 pub(super) enum Plan {
     /// Already stored before this batch: answer with the stored one.
-    Earlier(StoredMessage),
+    Earlier(Box<StoredMessage>),
     /// A repeat of the message at this index of the batch.
     Repeat(usize),
     /// Store it with this sequence number.
@@ -101,7 +101,7 @@ pub(super) fn plan(
         let plan = match (msg.sender_id, msg.client_id.as_deref()) {
             (Some(sender), Some(client_id)) => {
                 if let Some(stored) = earlier.get(&(sender, client_id)) {
-                    Some(Plan::Earlier((*stored).clone()))
+                    Some(Plan::Earlier(Box::new((*stored).clone())))
                 } else if let Some(first) = first_of.get(&(sender, client_id)) {
                     Some(Plan::Repeat(*first))
                 } else {
@@ -196,7 +196,7 @@ pub(super) fn finish(
     let mut out: Vec<Committed> = Vec::with_capacity(batch.len());
     for (at, plan) in plans.into_iter().enumerate() {
         let committed = match plan {
-            Plan::Earlier(stored) => Committed::Duplicate(stored),
+            Plan::Earlier(stored) => Committed::Duplicate(*stored),
             Plan::Repeat(first) => match &out[first] {
                 Committed::Stored(stored) | Committed::Duplicate(stored) => {
                     Committed::Duplicate(stored.clone())

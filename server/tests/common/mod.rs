@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub use app::protocol::{
-    decode_server, encode, ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode, Message,
+    decode_server, encode, Change, ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode, Message,
     RoomInfo, ServerFrame, PROTOCOL_VERSION,
 };
 
@@ -92,8 +92,12 @@ impl TestServer {
     /// what any test sends (tests pipeline hundreds of frames); a test of
     /// the rate limit sets it back in `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut server::config::Config)) -> Self {
+        Self::start_on(db::TestDb::new().await, tweak).await
+    }
+
+    /// Start on a database prepared by the test.
+    pub async fn start_on(db: db::TestDb, tweak: impl FnOnce(&mut server::config::Config)) -> Self {
         init_tracing();
-        let db = db::TestDb::new().await;
         let mut config = server::config::Config::for_database(db.url.clone());
         config.rate_per_sec = 100_000.0;
         config.rate_burst = 100_000.0;
@@ -130,6 +134,33 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Rows of the database (messages, the log's changes, earlier
+    /// versions) whose text contains `needle`, read straight from the
+    /// database file or server.
+    pub async fn count_rows_containing(&self, needle: &str) -> i64 {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&self._db.url)
+            .await
+            .expect("the test database opens");
+        let pattern = format!("%{needle}%");
+        let mut total = 0;
+        for table in ["messages", "message_versions"] {
+            let sql = if db::on_postgres() {
+                format!("SELECT count(*) FROM {table} WHERE body LIKE $1")
+            } else {
+                format!("SELECT count(*) FROM {table} WHERE body LIKE ?")
+            };
+            let n: i64 = sqlx::query_scalar(&sql)
+                .bind(&pattern)
+                .fetch_one(&mut conn)
+                .await
+                .expect("count rows");
+            total += n;
+        }
+        total
     }
 
     pub fn ws_url(&self, path: &str) -> String {
@@ -321,6 +352,10 @@ pub struct Welcome {
     pub conversations: Vec<ConversationInfo>,
     pub online: Vec<String>,
     pub backlog: Vec<Message>,
+    /// Changes (edits, deletes, reactions) in the backlog.
+    pub changes: Vec<Change>,
+    /// The seq of every backlog entry, messages and changes, as they came.
+    pub seqs: Vec<i64>,
 }
 
 impl Welcome {
@@ -351,6 +386,7 @@ pub struct Acked {
 
 /// How a connection ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one at a time, on the stack of a test
 pub enum Event {
     Frame(ServerFrame),
     /// Close frame code and reason, `None` if the stream ended without one.
@@ -502,6 +538,8 @@ impl Client {
                     conversations,
                     online,
                     backlog: Vec::new(),
+                    changes: Vec::new(),
+                    seqs: Vec::new(),
                 }
             }
             other => panic!("{}: expected welcome, got {other:?}", self.user),
@@ -509,13 +547,42 @@ impl Client {
         let mut welcome = welcome;
         loop {
             match self.next().await {
-                ServerFrame::Message { message } => welcome.backlog.push(message),
+                ServerFrame::Message { message } => {
+                    welcome.seqs.push(message.seq);
+                    welcome.backlog.push(message);
+                }
+                ServerFrame::Change { change } => {
+                    welcome.seqs.push(change.seq);
+                    welcome.changes.push(change);
+                }
                 ServerFrame::Synced {} => return welcome,
                 other => panic!(
                     "{}: expected backlog messages then synced, got {other:?}",
                     self.user
                 ),
             }
+        }
+    }
+
+    /// Send an edit, delete, react or unreact; the next frame that matters
+    /// must be its ack.
+    pub async fn change(&mut self, frame: ClientFrame) -> Acked {
+        let client_id = match &frame {
+            ClientFrame::Edit { client_id, .. }
+            | ClientFrame::Delete { client_id, .. }
+            | ClientFrame::React { client_id, .. }
+            | ClientFrame::Unreact { client_id, .. }
+            | ClientFrame::Send { client_id, .. } => client_id.clone(),
+            other => panic!("not a change: {other:?}"),
+        };
+        self.send(&frame).await;
+        self.expect_ack(&client_id).await
+    }
+
+    pub async fn expect_change(&mut self) -> Change {
+        match self.next().await {
+            ServerFrame::Change { change } => change,
+            other => panic!("{}: expected a change, got {other:?}", self.user),
         }
     }
 

@@ -67,6 +67,29 @@ pub async fn hello(ws: &mut Ws, cursors: Vec<Cursor>) -> (String, Vec<Message>) 
     }
 }
 
+/// Say hello; every backlog entry (messages and changes) up to `synced`.
+pub async fn hello_log(ws: &mut Ws, cursors: Vec<Cursor>) -> Vec<ServerFrame> {
+    let frame = ClientFrame::Hello {
+        version: PROTOCOL_VERSION,
+        cursors,
+    };
+    ws.send(WsMessage::text(encode(&frame))).await.unwrap();
+    let mut log = Vec::new();
+    loop {
+        let next = tokio::time::timeout(TIMEOUT, ws.next())
+            .await
+            .expect("synced in time");
+        let Some(Ok(WsMessage::Text(text))) = next else {
+            panic!("connection ended during hello: {next:?}")
+        };
+        match decode_server(&text).unwrap() {
+            frame @ (ServerFrame::Message { .. } | ServerFrame::Change { .. }) => log.push(frame),
+            ServerFrame::Synced {} => return log,
+            _ => {}
+        }
+    }
+}
+
 /// What a resilient client ended with.
 #[derive(Default)]
 pub struct Outcome {
