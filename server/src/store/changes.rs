@@ -14,12 +14,14 @@
 use std::collections::HashMap;
 
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::Row;
 
 use app::protocol::{clip, ChangeKind, QUOTE_CHARS};
 
+use super::exec::{Exec, Param, SqlxExec};
 use super::{
-    now_ms, MessageState, Result, Store, StoreError, StoredMessage, StoredQuote, StoredReaction,
+    now_ms, Backend, MessageState, Result, Store, StoreError, StoredMessage, StoredQuote,
+    StoredReaction,
 };
 use crate::authz::{self, Actor, Denial, Op};
 
@@ -334,73 +336,6 @@ impl Store {
         Ok(())
     }
 
-    /// What the authorization needs to know of the message at `seq`, with
-    /// `emoji` (if any) asked about for `user_id`.
-    async fn read_facts(
-        &self,
-        conn: &mut AnyConnection,
-        conv_id: i64,
-        seq: i64,
-        user_id: i64,
-        emoji: Option<&str>,
-    ) -> Result<Option<(TargetFacts, StoredQuote)>> {
-        let row = sqlx::query(&self.q(
-            "SELECT kind, sender_id, sender_name, body, deleted_at FROM messages
-              WHERE conv_id = ? AND seq = ?",
-        ))
-        .bind(conv_id)
-        .bind(seq)
-        .fetch_optional(&mut *conn)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let deleted = row.try_get::<Option<i64>, _>("deleted_at")?.is_some();
-        let body: String = row.try_get("body")?;
-        let mut facts = TargetFacts {
-            is_message: row.try_get::<i64, _>("kind")? == KIND_MESSAGE,
-            author: row.try_get("sender_id")?,
-            deleted,
-            distinct_emoji: 0,
-            emoji_used: false,
-            mine: false,
-        };
-        if let Some(emoji) = emoji {
-            let counts = sqlx::query(&self.q(
-                "SELECT
-                   (SELECT count(DISTINCT emoji) FROM reactions WHERE conv_id = ? AND seq = ?) AS kinds,
-                   (SELECT count(*) FROM reactions WHERE conv_id = ? AND seq = ? AND emoji = ?) AS same,
-                   (SELECT count(*) FROM reactions
-                     WHERE conv_id = ? AND seq = ? AND emoji = ? AND user_id = ?) AS mine",
-            ))
-            .bind(conv_id)
-            .bind(seq)
-            .bind(conv_id)
-            .bind(seq)
-            .bind(emoji)
-            .bind(conv_id)
-            .bind(seq)
-            .bind(emoji)
-            .bind(user_id)
-            .fetch_one(&mut *conn)
-            .await?;
-            facts.distinct_emoji = counts.try_get::<i64, _>("kinds")? as usize;
-            facts.emoji_used = counts.try_get::<i64, _>("same")? > 0;
-            facts.mine = counts.try_get::<i64, _>("mine")? > 0;
-        }
-        let quote = StoredQuote {
-            seq,
-            sender: row.try_get("sender_name")?,
-            body: if deleted {
-                String::new()
-            } else {
-                clip(&body, QUOTE_CHARS).to_string()
-            },
-            deleted,
-        };
-        Ok(Some((facts, quote)))
-    }
-
     /// Decide whether `actor` may do `op` to the message at `seq` (replies
     /// and edit histories; changes are decided as they are stored), and
     /// quote the message.
@@ -412,9 +347,11 @@ impl Store {
         seq: i64,
     ) -> Result<Result<StoredQuote, Denial>> {
         let mut conn = self.pool.acquire().await?;
-        let found = self
-            .read_facts(&mut conn, conv_id, seq, actor.user_id, None)
-            .await?;
+        let mut exec = SqlxExec {
+            conn: &mut conn,
+            backend: self.backend(),
+        };
+        let found = read_facts(&mut exec, conv_id, seq, actor.user_id, None).await?;
         let (facts, quote) = match found {
             Some((facts, quote)) => (Some(facts), Some(quote)),
             None => (None, None),
@@ -458,202 +395,245 @@ impl Store {
     /// Store changes in one transaction, in order: each is checked
     /// ([`authz::decide`]) against the message as the changes before it
     /// left it, gets the next seq of its conversation, and is applied to
-    /// the message. A resend of a stored `client_id` stores nothing.
+    /// the message. A resend of a stored `client_id` stores nothing. On a
+    /// SQLite file this runs on the writer thread, in the transaction of
+    /// whatever else it is writing (no second writer fights for the lock).
     pub async fn commit_changes(&self, batch: &[&NewChange]) -> Result<Vec<ChangeOutcome>> {
-        let mut tx = self.begin().await?;
-        let now = now_ms();
-        let mut out: Vec<ChangeOutcome> = Vec::with_capacity(batch.len());
-        let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
-        for (at, change) in batch.iter().enumerate() {
-            let key = (change.sender_id, change.client_id.as_str());
-            if let Some(first) = first_of.get(&key) {
-                let again = match &out[*first] {
-                    ChangeOutcome::Stored(c) => ChangeOutcome::Duplicate {
-                        id: c.id,
-                        conv_id: c.conv_id,
-                        seq: c.seq,
-                        ts: c.ts,
-                    },
-                    other => other.clone(),
-                };
-                out.push(again);
-                continue;
-            }
-            first_of.insert(key, at);
-            let earlier = sqlx::query(&self.q(
-                "SELECT id, conv_id, seq, created_at FROM messages WHERE sender_id = ? AND client_id = ?",
-            ))
-            .bind(change.sender_id)
-            .bind(change.client_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(row) = earlier {
-                out.push(ChangeOutcome::Duplicate {
-                    id: row.try_get("id")?,
-                    conv_id: row.try_get("conv_id")?,
-                    seq: row.try_get("seq")?,
-                    ts: row.try_get("created_at")?,
-                });
-                continue;
-            }
-            let facts = self
-                .read_facts(
-                    &mut tx,
-                    change.conv_id,
-                    change.target,
-                    change.sender_id,
-                    change.op.emoji(),
-                )
-                .await?
-                .map(|(facts, _)| facts);
-            let actor = Actor {
-                user_id: change.sender_id,
-                moderator: change.moderator,
-            };
-            if let Err(denial) = authz::decide(actor, change.op.authz(), facts.as_ref()) {
-                out.push(ChangeOutcome::Refused(denial));
-                continue;
-            }
-            let seq: i64 = sqlx::query_scalar(&self.q(
-                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
-            ))
-            .bind(change.conv_id)
-            .fetch_one(&mut *tx)
-            .await?;
-            let id: i64 = sqlx::query_scalar(&self.q("INSERT INTO messages
-                   (conv_id, seq, sender_id, sender_name, client_id, body, created_at, kind, target)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"))
-            .bind(change.conv_id)
-            .bind(seq)
-            .bind(change.sender_id)
-            .bind(change.sender_name.as_str())
-            .bind(change.client_id.as_str())
-            .bind(change.op.text())
-            .bind(now)
-            .bind(change.op.kind())
-            .bind(change.target)
-            .fetch_one(&mut *tx)
-            .await?;
-            self.apply(&mut tx, change, seq, now).await?;
-            out.push(ChangeOutcome::Stored(StoredChange {
-                id,
-                conv_id: change.conv_id,
-                seq,
-                sender_name: change.sender_name.clone(),
-                client_id: Some(change.client_id.clone()),
-                target: change.target,
-                op: change.op.clone(),
-                ts: now,
-            }));
+        if let (Backend::Sqlite, Some(writer)) = (self.backend(), self.sqlite_writer()) {
+            return writer.changes(batch).await;
         }
+        let mut tx = self.begin().await?;
+        let mut exec = SqlxExec {
+            conn: &mut tx,
+            backend: self.backend(),
+        };
+        let out = commit_changes_on(&mut exec, batch, now_ms()).await?;
         tx.commit().await?;
         Ok(out)
     }
+}
 
-    /// Apply a change (stored at `seq`) to its message.
-    async fn apply(
-        &self,
-        conn: &mut AnyConnection,
-        change: &NewChange,
-        seq: i64,
-        now: i64,
-    ) -> Result<()> {
-        let (conv_id, target) = (change.conv_id, change.target);
-        let statements: Vec<(&str, Vec<Param>)> = match &change.op {
-            ChangeOp::Edit { body } => vec![
-                (
-                    "INSERT INTO message_versions (conv_id, seq, body, created_at)
-                     SELECT conv_id, seq, body, COALESCE(edited_at, created_at) FROM messages
-                      WHERE conv_id = ? AND seq = ?",
-                    vec![Param::Int(conv_id), Param::Int(target)],
-                ),
-                (
-                    "UPDATE messages SET body = ?, edited_at = ?, rev = ? WHERE conv_id = ? AND seq = ?",
-                    vec![
-                        Param::Text(body),
-                        Param::Int(now),
-                        Param::Int(seq),
-                        Param::Int(conv_id),
-                        Param::Int(target),
-                    ],
-                ),
-            ],
-            // The text goes, with every earlier version and the text of
-            // every edit in the log; replies keep pointing at the tombstone.
-            ChangeOp::Delete => vec![
-                (
-                    "UPDATE messages SET body = '', deleted_at = ?, rev = ? WHERE conv_id = ? AND seq = ?",
-                    vec![
-                        Param::Int(now),
-                        Param::Int(seq),
-                        Param::Int(conv_id),
-                        Param::Int(target),
-                    ],
-                ),
-                (
-                    "UPDATE messages SET body = '' WHERE conv_id = ? AND target = ? AND kind = 1",
-                    vec![Param::Int(conv_id), Param::Int(target)],
-                ),
-                (
-                    "DELETE FROM message_versions WHERE conv_id = ? AND seq = ?",
-                    vec![Param::Int(conv_id), Param::Int(target)],
-                ),
-                (
-                    "DELETE FROM reactions WHERE conv_id = ? AND seq = ?",
-                    vec![Param::Int(conv_id), Param::Int(target)],
-                ),
-            ],
-            ChangeOp::React { emoji } => vec![
-                (
-                    "INSERT INTO reactions (conv_id, seq, user_id, emoji, created_at)
-                     VALUES (?, ?, ?, ?, ?)",
-                    vec![
-                        Param::Int(conv_id),
-                        Param::Int(target),
-                        Param::Int(change.sender_id),
-                        Param::Text(emoji),
-                        Param::Int(now),
-                    ],
-                ),
-                rev_update(seq, conv_id, target),
-            ],
-            ChangeOp::Unreact { emoji } => vec![
-                (
-                    "DELETE FROM reactions WHERE conv_id = ? AND seq = ? AND user_id = ? AND emoji = ?",
-                    vec![
-                        Param::Int(conv_id),
-                        Param::Int(target),
-                        Param::Int(change.sender_id),
-                        Param::Text(emoji),
-                    ],
-                ),
-                rev_update(seq, conv_id, target),
-            ],
-        };
-        for (sql, params) in statements {
-            let sql = self.q(sql);
-            let mut query = sqlx::query(&sql);
-            for param in params {
-                query = match param {
-                    Param::Int(n) => query.bind(n),
-                    Param::Text(text) => query.bind(text),
-                };
-            }
-            query.execute(&mut *conn).await?;
-        }
-        Ok(())
+/// What the authorization needs to know of the message at `seq`, with
+/// `emoji` (if any) asked about for `user_id`; and its quote.
+async fn read_facts<E: Exec>(
+    exec: &mut E,
+    conv_id: i64,
+    seq: i64,
+    user_id: i64,
+    emoji: Option<&str>,
+) -> Result<Option<(TargetFacts, StoredQuote)>> {
+    let row = exec
+        .fetch_optional(
+            "SELECT kind, sender_id, sender_name, body, deleted_at FROM messages
+              WHERE conv_id = ? AND seq = ?",
+            &[Param::Int(conv_id), Param::Int(seq)],
+        )
+        .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let deleted = row.opt_int(4)?.is_some();
+    let mut facts = TargetFacts {
+        is_message: row.int(0)? == KIND_MESSAGE,
+        author: row.opt_int(1)?,
+        deleted,
+        distinct_emoji: 0,
+        emoji_used: false,
+        mine: false,
+    };
+    if let Some(emoji) = emoji {
+        let (c, s, e, u) = (
+            Param::Int(conv_id),
+            Param::Int(seq),
+            Param::Text(emoji),
+            Param::Int(user_id),
+        );
+        let counts = exec
+            .fetch_optional(
+                "SELECT
+                   (SELECT count(DISTINCT emoji) FROM reactions WHERE conv_id = ? AND seq = ?),
+                   (SELECT count(*) FROM reactions WHERE conv_id = ? AND seq = ? AND emoji = ?),
+                   (SELECT count(*) FROM reactions
+                     WHERE conv_id = ? AND seq = ? AND emoji = ? AND user_id = ?)",
+                &[c, s, c, s, e, c, s, e, u],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Inconsistent("counting reactions gave no row".into()))?;
+        facts.distinct_emoji = counts.int(0)? as usize;
+        facts.emoji_used = counts.int(1)? > 0;
+        facts.mine = counts.int(2)? > 0;
     }
+    let quote = StoredQuote {
+        seq,
+        sender: row.text(2)?,
+        body: if deleted {
+            String::new()
+        } else {
+            clip(&row.text(3)?, QUOTE_CHARS).to_string()
+        },
+        deleted,
+    };
+    Ok(Some((facts, quote)))
 }
 
-/// A statement parameter of [`Store::apply`].
-enum Param<'a> {
-    Int(i64),
-    Text(&'a str),
+/// [`Store::commit_changes`]'s transaction, written once for sqlx and for
+/// SQLite's writer thread.
+pub(super) async fn commit_changes_on<E: Exec>(
+    exec: &mut E,
+    batch: &[&NewChange],
+    now: i64,
+) -> Result<Vec<ChangeOutcome>> {
+    let mut out: Vec<ChangeOutcome> = Vec::with_capacity(batch.len());
+    let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
+    for (at, change) in batch.iter().enumerate() {
+        let key = (change.sender_id, change.client_id.as_str());
+        if let Some(first) = first_of.get(&key) {
+            let again = match &out[*first] {
+                ChangeOutcome::Stored(c) => ChangeOutcome::Duplicate {
+                    id: c.id,
+                    conv_id: c.conv_id,
+                    seq: c.seq,
+                    ts: c.ts,
+                },
+                other => other.clone(),
+            };
+            out.push(again);
+            continue;
+        }
+        first_of.insert(key, at);
+        let earlier = exec
+            .fetch_optional(
+                "SELECT id, conv_id, seq, created_at FROM messages
+                  WHERE sender_id = ? AND client_id = ?",
+                &[Param::Int(change.sender_id), Param::Text(&change.client_id)],
+            )
+            .await?;
+        if let Some(row) = earlier {
+            out.push(ChangeOutcome::Duplicate {
+                id: row.int(0)?,
+                conv_id: row.int(1)?,
+                seq: row.int(2)?,
+                ts: row.int(3)?,
+            });
+            continue;
+        }
+        let facts = read_facts(
+            exec,
+            change.conv_id,
+            change.target,
+            change.sender_id,
+            change.op.emoji(),
+        )
+        .await?
+        .map(|(facts, _)| facts);
+        let actor = Actor {
+            user_id: change.sender_id,
+            moderator: change.moderator,
+        };
+        if let Err(denial) = authz::decide(actor, change.op.authz(), facts.as_ref()) {
+            out.push(ChangeOutcome::Refused(denial));
+            continue;
+        }
+        let seq = exec
+            .fetch_optional(
+                "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
+                &[Param::Int(change.conv_id)],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Inconsistent(format!("no conversation {}", change.conv_id)))?
+            .int(0)?;
+        let id = exec
+            .fetch_optional(
+                "INSERT INTO messages
+                   (conv_id, seq, sender_id, sender_name, client_id, body, created_at, kind, target)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                &[
+                    Param::Int(change.conv_id),
+                    Param::Int(seq),
+                    Param::Int(change.sender_id),
+                    Param::Text(&change.sender_name),
+                    Param::Text(&change.client_id),
+                    Param::Text(change.op.text()),
+                    Param::Int(now),
+                    Param::Int(change.op.kind()),
+                    Param::Int(change.target),
+                ],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Inconsistent("the change's insert returned no id".into()))?
+            .int(0)?;
+        apply(exec, change, seq, now).await?;
+        out.push(ChangeOutcome::Stored(StoredChange {
+            id,
+            conv_id: change.conv_id,
+            seq,
+            sender_name: change.sender_name.clone(),
+            client_id: Some(change.client_id.clone()),
+            target: change.target,
+            op: change.op.clone(),
+            ts: now,
+        }));
+    }
+    Ok(out)
 }
 
-fn rev_update(seq: i64, conv_id: i64, target: i64) -> (&'static str, Vec<Param<'static>>) {
-    (
-        "UPDATE messages SET rev = ? WHERE conv_id = ? AND seq = ?",
-        vec![Param::Int(seq), Param::Int(conv_id), Param::Int(target)],
-    )
+/// Apply a change (stored at `seq`) to its message.
+async fn apply<E: Exec>(exec: &mut E, change: &NewChange, seq: i64, now: i64) -> Result<()> {
+    let (c, t) = (Param::Int(change.conv_id), Param::Int(change.target));
+    let (seq, now) = (Param::Int(seq), Param::Int(now));
+    let statements: Vec<(&'static str, Vec<Param<'_>>)> = match &change.op {
+        ChangeOp::Edit { body } => vec![
+            (
+                "INSERT INTO message_versions (conv_id, seq, body, created_at)
+                 SELECT conv_id, seq, body, COALESCE(edited_at, created_at) FROM messages
+                  WHERE conv_id = ? AND seq = ?",
+                vec![c, t],
+            ),
+            (
+                "UPDATE messages SET body = ?, edited_at = ?, rev = ? WHERE conv_id = ? AND seq = ?",
+                vec![Param::Text(body), now, seq, c, t],
+            ),
+        ],
+        // The text goes, with every earlier version and the text of every
+        // edit in the log; replies keep pointing at the tombstone.
+        ChangeOp::Delete => vec![
+            (
+                "UPDATE messages SET body = '', deleted_at = ?, rev = ? WHERE conv_id = ? AND seq = ?",
+                vec![now, seq, c, t],
+            ),
+            (
+                "UPDATE messages SET body = '' WHERE conv_id = ? AND target = ? AND kind = 1",
+                vec![c, t],
+            ),
+            (
+                "DELETE FROM message_versions WHERE conv_id = ? AND seq = ?",
+                vec![c, t],
+            ),
+            (
+                "DELETE FROM reactions WHERE conv_id = ? AND seq = ?",
+                vec![c, t],
+            ),
+        ],
+        ChangeOp::React { emoji } => vec![
+            (
+                "INSERT INTO reactions (conv_id, seq, user_id, emoji, created_at)
+                 VALUES (?, ?, ?, ?, ?)",
+                vec![c, t, Param::Int(change.sender_id), Param::Text(emoji), now],
+            ),
+            (REV_UPDATE, vec![seq, c, t]),
+        ],
+        ChangeOp::Unreact { emoji } => vec![
+            (
+                "DELETE FROM reactions WHERE conv_id = ? AND seq = ? AND user_id = ? AND emoji = ?",
+                vec![c, t, Param::Int(change.sender_id), Param::Text(emoji)],
+            ),
+            (REV_UPDATE, vec![seq, c, t]),
+        ],
+    };
+    for (sql, params) in statements {
+        exec.execute(sql, &params).await?;
+    }
+    Ok(())
 }
+
+const REV_UPDATE: &str = "UPDATE messages SET rev = ? WHERE conv_id = ? AND seq = ?";

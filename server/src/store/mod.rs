@@ -7,6 +7,7 @@
 
 mod changes;
 mod commit;
+mod exec;
 mod sessions;
 mod sql;
 mod sqlite_writer;

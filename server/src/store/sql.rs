@@ -34,6 +34,28 @@ pub(super) const INSERT_PAIR_MEMBER: &str =
     "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)
      ON CONFLICT (conv_id, user_id) DO NOTHING";
 
+/// `sql` for `backend`: `?` placeholders become `$1, $2, …` for
+/// PostgreSQL. (No query here has a `?` inside a string literal.)
+pub(super) fn numbered(backend: Backend, sql: &str) -> Cow<'_, str> {
+    match backend {
+        Backend::Sqlite => Cow::Borrowed(sql),
+        Backend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 16);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            Cow::Owned(out)
+        }
+    }
+}
+
 /// Which database a store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -165,23 +187,7 @@ impl Store {
     /// The query text for this backend: `?` placeholders become `$1, $2, …`
     /// for PostgreSQL. (No query here has a `?` inside a string literal.)
     pub(super) fn q<'a>(&self, sql: &'a str) -> Cow<'a, str> {
-        match self.backend {
-            Backend::Sqlite => Cow::Borrowed(sql),
-            Backend::Postgres => {
-                let mut out = String::with_capacity(sql.len() + 16);
-                let mut n = 0;
-                for c in sql.chars() {
-                    if c == '?' {
-                        n += 1;
-                        out.push('$');
-                        out.push_str(&n.to_string());
-                    } else {
-                        out.push(c);
-                    }
-                }
-                Cow::Owned(out)
-            }
-        }
+        numbered(self.backend, sql)
     }
 
     /// Close every connection (checkpointing the WAL).

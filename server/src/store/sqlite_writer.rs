@@ -23,12 +23,17 @@ use std::path::PathBuf;
 use rusqlite::{Connection, OpenFlags, ToSql, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::changes::commit_changes_on;
 use super::commit::{
     assign, finish, insert_sql, plan, read_marks, read_sql, resend_keys, resend_sql, reserve_sql,
     reserved, ROWS_PER_STATEMENT,
 };
+use super::exec::{run_ready, SqliteExec};
 use super::sql::{INSERT_PAIR, INSERT_PAIR_MEMBER, PAIR_ID};
-use super::{now_ms, Committed, NewMessage, Result, SqliteSync, StoreError, StoredMessage};
+use super::{
+    now_ms, ChangeOutcome, Committed, NewChange, NewMessage, Result, SqliteSync, StoreError,
+    StoredMessage,
+};
 
 /// Jobs waiting for the thread: the relay has one batch in flight at a
 /// time; conversation creations come from many connections at once.
@@ -50,6 +55,7 @@ pub struct Pair {
 
 enum Job {
     Commit(Vec<NewMessage>, oneshot::Sender<Result<Vec<Committed>>>),
+    Changes(Vec<NewChange>, oneshot::Sender<Result<Vec<ChangeOutcome>>>),
     Pair(Pair, oneshot::Sender<Result<i64>>),
 }
 
@@ -58,6 +64,10 @@ enum Done {
     Commit(
         oneshot::Sender<Result<Vec<Committed>>>,
         Result<Vec<Committed>>,
+    ),
+    Changes(
+        oneshot::Sender<Result<Vec<ChangeOutcome>>>,
+        Result<Vec<ChangeOutcome>>,
     ),
     Pair(oneshot::Sender<Result<i64>>, Result<i64>),
 }
@@ -101,6 +111,15 @@ impl SqliteWriter {
         let (tx, rx) = oneshot::channel();
         let owned = batch.iter().map(|m| (*m).clone()).collect();
         self.submit(Job::Commit(owned, tx)).await?;
+        rx.await
+            .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
+    }
+
+    /// Store and apply changes on the writer thread.
+    pub async fn changes(&self, batch: &[&NewChange]) -> Result<Vec<ChangeOutcome>> {
+        let (tx, rx) = oneshot::channel();
+        let owned = batch.iter().map(|c| (*c).clone()).collect();
+        self.submit(Job::Changes(owned, tx)).await?;
         rx.await
             .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
     }
@@ -179,6 +198,9 @@ fn run_jobs(conn: &mut Connection, jobs: &mut Vec<Job>) {
             Done::Commit(answer, result) => {
                 let _ = answer.send(outcome(result, &failure));
             }
+            Done::Changes(answer, result) => {
+                let _ = answer.send(outcome(result, &failure));
+            }
             Done::Pair(answer, result) => {
                 let _ = answer.send(outcome(result, &failure));
             }
@@ -193,6 +215,14 @@ fn run_job(conn: &Connection, job: Job, done: &mut Vec<Done>) -> bool {
             let result = commit(conn, &batch);
             let ok = result.is_ok();
             done.push(Done::Commit(answer, result));
+            ok
+        }
+        Job::Changes(batch, answer) => {
+            let batch: Vec<&NewChange> = batch.iter().collect();
+            let mut exec = SqliteExec(conn);
+            let result = run_ready(commit_changes_on(&mut exec, &batch, now_ms()));
+            let ok = result.is_ok();
+            done.push(Done::Changes(answer, result));
             ok
         }
         Job::Pair(pair, answer) => {
