@@ -584,3 +584,39 @@ async fn a_delete_erases_every_version_from_the_database() {
         .await;
     alice.expect_error(ErrorCode::MessageDeleted).await;
 }
+
+/// Reactions, edits and deletes count against the frame rate limit like
+/// any frame: past the burst they are refused (`rate_limited`) and nothing
+/// of them is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reaction_flood_is_rate_limited_and_stores_only_what_was_let_through() {
+    let server = TestServer::start_with(|c| {
+        c.rate_per_sec = 0.5;
+        c.rate_burst = 6.0;
+        c.rate_abuse_limit = 1_000;
+    })
+    .await;
+    let (_, mut alice, _) = server.user("alice").await;
+    let target = alice.post("a-1", lobby(), "flood me").await;
+    for i in 0..12_u32 {
+        let emoji = char::from_u32(0x1F600 + i).unwrap().to_string();
+        alice
+            .send(&react(&format!("r-{i}"), lobby(), target.seq, &emoji))
+            .await;
+    }
+    let (mut acked, mut limited) = (0, 0);
+    while acked + limited < 12 {
+        match alice.next().await {
+            ServerFrame::Ack { .. } => acked += 1,
+            ServerFrame::Error {
+                code: ErrorCode::RateLimited,
+                ..
+            } => limited += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(limited >= 6, "{acked} let through, {limited} limited");
+    let (_, mut bob, _) = server.user("bob").await;
+    let m = current(&mut bob, lobby(), target.seq).await;
+    assert_eq!(m.reactions.len(), acked, "exactly what was acknowledged");
+}
