@@ -46,6 +46,8 @@ impl Histogram {
 #[derive(Default)]
 pub struct Metrics {
     pub messages_in: AtomicU64,
+    pub changes_in: AtomicU64,
+    pub changes_refused: AtomicU64,
     pub messages_out: AtomicU64,
     pub queue_drops: AtomicU64,
     pub slow_consumer_closes: AtomicU64,
@@ -124,6 +126,18 @@ impl Metrics {
             "parley_messages_in_total",
             "Messages stored.",
             self.messages_in.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "parley_changes_in_total",
+            "Edits, deletes and reactions stored.",
+            self.changes_in.load(Relaxed),
+        );
+        counter(
+            &mut out,
+            "parley_changes_refused_total",
+            "Edits, deletes and reactions refused by the authorization (not the author, deleted, …).",
+            self.changes_refused.load(Relaxed),
         );
         counter(
             &mut out,

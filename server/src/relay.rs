@@ -185,6 +185,14 @@ async fn commit_changes(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[&S
     metrics.commit_latency.observe(started.elapsed());
     match committed {
         Ok(results) => {
+            for result in &results {
+                let counter = match result {
+                    ChangeOutcome::Stored(_) => &metrics.changes_in,
+                    ChangeOutcome::Refused(_) => &metrics.changes_refused,
+                    ChangeOutcome::Duplicate { .. } => continue,
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
             for (submission, result) in batch.iter().zip(results) {
                 deliver_change(hub, submission, result);
             }

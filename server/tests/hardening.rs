@@ -320,6 +320,26 @@ async fn metrics_count_connections_and_messages() {
     // One message, one batch: the store committed exactly once.
     assert_eq!(metric(&after, "parley_store_commit_seconds_count"), 1.0);
     assert_eq!(metric(&after, "parley_rooms"), 1.0);
+    // A change stored and one refused.
+    bob.send(&ClientFrame::React {
+        client_id: "r1".into(),
+        conv: lobby(),
+        seq: 1,
+        emoji: "\u{1F44D}".into(),
+    })
+    .await;
+    bob.expect_ack("r1").await;
+    bob.send(&ClientFrame::Delete {
+        client_id: "d1".into(),
+        conv: lobby(),
+        seq: 1,
+    })
+    .await;
+    bob.expect_error(ErrorCode::NotAuthor).await;
+    let after = server.get("/metrics").await.text().await.unwrap();
+    assert_eq!(metric(&after, "parley_changes_in_total"), 1.0);
+    assert_eq!(metric(&after, "parley_changes_refused_total"), 1.0);
+    assert_eq!(metric(&after, "parley_messages_in_total"), 1.0);
     for name in [
         "parley_queue_drops_total",
         "parley_slow_consumer_closes_total",
