@@ -88,11 +88,15 @@ async fn send(ws: &mut Ws, client_id: &str, conv: Conv, body: &str) {
 
 async fn post(ws: &mut Ws, client_id: &str, conv: Conv, body: &str) -> i64 {
     send(ws, client_id, conv, body).await;
-    let id = client_id.to_string();
+    acked(ws, client_id).await
+}
+
+/// Wait for the ack of `id`; its seq.
+async fn acked(ws: &mut Ws, id: &str) -> i64 {
     match until(
         ws,
         "an ack",
-        |f| matches!(f, ServerFrame::Ack { client_id, .. } if *client_id == id),
+        |f| matches!(f, ServerFrame::Ack { client_id, .. } if client_id == id),
     )
     .await
     {
@@ -454,24 +458,11 @@ async fn a_sign_out_on_one_node_shuts_the_session_out_of_the_other_at_once() {
 }
 
 async fn change(ws: &mut Ws, frame: ClientFrame) -> i64 {
-    let id = match &frame {
-        ClientFrame::Edit { client_id, .. }
-        | ClientFrame::Delete { client_id, .. }
-        | ClientFrame::React { client_id, .. }
-        | ClientFrame::Unreact { client_id, .. } => client_id.clone(),
-        other => panic!("not a change: {other:?}"),
-    };
+    let id = client_id_of(&frame)
+        .expect("a change has a client id")
+        .to_string();
     ws.send(WsMessage::text(encode(&frame))).await.unwrap();
-    match until(
-        ws,
-        "an ack",
-        |f| matches!(f, ServerFrame::Ack { client_id, .. } if *client_id == id),
-    )
-    .await
-    {
-        ServerFrame::Ack { seq, .. } => seq,
-        _ => unreachable!(),
-    }
+    acked(ws, &id).await
 }
 
 async fn next_change(ws: &mut Ws) -> Change {

@@ -298,15 +298,7 @@ async fn every_refusal_has_its_code_and_the_connection_stays_open() {
         ),
     ];
     for (frame, code) in refusals {
-        let client_id = match &frame {
-            ClientFrame::EditHistory { .. } => None,
-            ClientFrame::Edit { client_id, .. }
-            | ClientFrame::Delete { client_id, .. }
-            | ClientFrame::React { client_id, .. }
-            | ClientFrame::Unreact { client_id, .. }
-            | ClientFrame::Send { client_id, .. } => Some(client_id.clone()),
-            _ => None,
-        };
+        let client_id = client_id_of(&frame).map(str::to_string);
         bob.send(&frame).await;
         let refused = bob.expect_error(code).await;
         assert_eq!(refused.client_id, client_id, "{frame:?}");

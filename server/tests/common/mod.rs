@@ -31,6 +31,18 @@ pub use app::protocol::{
     RoomInfo, ServerFrame, PROTOCOL_VERSION,
 };
 
+/// The client id of a frame that carries one.
+pub fn client_id_of(frame: &ClientFrame) -> Option<&str> {
+    match frame {
+        ClientFrame::Send { client_id, .. }
+        | ClientFrame::Edit { client_id, .. }
+        | ClientFrame::Delete { client_id, .. }
+        | ClientFrame::React { client_id, .. }
+        | ClientFrame::Unreact { client_id, .. } => Some(client_id),
+        _ => None,
+    }
+}
+
 /// Longest wait for any one frame or close.
 pub const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -567,14 +579,9 @@ impl Client {
     /// Send an edit, delete, react or unreact; the next frame that matters
     /// must be its ack.
     pub async fn change(&mut self, frame: ClientFrame) -> Acked {
-        let client_id = match &frame {
-            ClientFrame::Edit { client_id, .. }
-            | ClientFrame::Delete { client_id, .. }
-            | ClientFrame::React { client_id, .. }
-            | ClientFrame::Unreact { client_id, .. }
-            | ClientFrame::Send { client_id, .. } => client_id.clone(),
-            other => panic!("not a change: {other:?}"),
-        };
+        let client_id = client_id_of(&frame)
+            .unwrap_or_else(|| panic!("no client id in {frame:?}"))
+            .to_string();
         self.send(&frame).await;
         self.expect_ack(&client_id).await
     }

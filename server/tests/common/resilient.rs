@@ -42,39 +42,37 @@ pub async fn native(addr: SocketAddr, cookie: &str) -> Ws {
     try_native(addr, cookie).await.expect("native connection")
 }
 
-/// Say hello; the welcome's user and the backlog up to `synced`.
+/// Say hello; the welcome's user and the backlog's messages up to `synced`.
 pub async fn hello(ws: &mut Ws, cursors: Vec<Cursor>) -> (String, Vec<Message>) {
-    let frame = ClientFrame::Hello {
-        version: PROTOCOL_VERSION,
-        cursors,
-    };
-    ws.send(WsMessage::text(encode(&frame))).await.unwrap();
     let mut user = String::new();
     let mut backlog = Vec::new();
-    loop {
-        let next = tokio::time::timeout(TIMEOUT, ws.next())
-            .await
-            .expect("synced in time");
-        let Some(Ok(WsMessage::Text(text))) = next else {
-            panic!("connection ended during hello: {next:?}")
-        };
-        match decode_server(&text).unwrap() {
+    for frame in hello_frames(ws, cursors).await {
+        match frame {
             ServerFrame::Welcome { user: u, .. } => user = u,
             ServerFrame::Message { message } => backlog.push(message),
-            ServerFrame::Synced {} => return (user, backlog),
             _ => {}
         }
     }
+    (user, backlog)
 }
 
 /// Say hello; every backlog entry (messages and changes) up to `synced`.
 pub async fn hello_log(ws: &mut Ws, cursors: Vec<Cursor>) -> Vec<ServerFrame> {
+    hello_frames(ws, cursors)
+        .await
+        .into_iter()
+        .filter(|f| matches!(f, ServerFrame::Message { .. } | ServerFrame::Change { .. }))
+        .collect()
+}
+
+/// Say hello; every frame before `synced`.
+async fn hello_frames(ws: &mut Ws, cursors: Vec<Cursor>) -> Vec<ServerFrame> {
     let frame = ClientFrame::Hello {
         version: PROTOCOL_VERSION,
         cursors,
     };
     ws.send(WsMessage::text(encode(&frame))).await.unwrap();
-    let mut log = Vec::new();
+    let mut frames = Vec::new();
     loop {
         let next = tokio::time::timeout(TIMEOUT, ws.next())
             .await
@@ -83,9 +81,8 @@ pub async fn hello_log(ws: &mut Ws, cursors: Vec<Cursor>) -> Vec<ServerFrame> {
             panic!("connection ended during hello: {next:?}")
         };
         match decode_server(&text).unwrap() {
-            frame @ (ServerFrame::Message { .. } | ServerFrame::Change { .. }) => log.push(frame),
-            ServerFrame::Synced {} => return log,
-            _ => {}
+            ServerFrame::Synced {} => return frames,
+            frame => frames.push(frame),
         }
     }
 }
