@@ -9,6 +9,7 @@
 pub mod chat;
 pub mod connection;
 pub mod http;
+pub mod markdown;
 pub mod ready_state;
 pub mod saved_outbox;
 #[cfg(feature = "hydrate")]
