@@ -6,6 +6,7 @@
 //! so components compile unchanged on both sides; the stand-ins are never
 //! reached because event handlers and effects only run in the browser.
 
+pub mod changes;
 pub mod chat;
 pub mod connection;
 pub mod http;
