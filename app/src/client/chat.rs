@@ -848,9 +848,12 @@ impl Chat {
         &self.rooms
     }
 
-    /// Messages written (and changes made) and not yet acknowledged.
+    /// Messages written and not yet acknowledged (changes not counted).
     pub fn pending(&self) -> usize {
-        self.outbox.iter().filter(|o| o.error.is_none()).count()
+        self.outbox
+            .iter()
+            .filter(|o| o.error.is_none() && o.change.is_none())
+            .count()
     }
 
     /// The highest `seq` held in `conv`.
