@@ -69,7 +69,7 @@ enum Row {
     Day(String),
     /// A message; `head` starts a run of messages by one sender.
     Message {
-        entry: Entry,
+        entry: Box<Entry>,
         head: bool,
     },
 }
@@ -90,7 +90,10 @@ fn rows(entries: Vec<Entry>, now: i64) -> Vec<Row> {
             head = *sender != entry.sender || ts - at > 5 * 60_000;
         }
         last = Some((entry.sender.clone(), ts));
-        out.push(Row::Message { entry, head });
+        out.push(Row::Message {
+            entry: Box::new(entry),
+            head,
+        });
     }
     out
 }
@@ -338,7 +341,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                                     entries
                                         .with(|all| all.iter().find(|e| e.key == key).cloned())
                                         .or_else(|| prev.cloned())
-                                        .unwrap_or_else(|| entry.clone())
+                                        .unwrap_or_else(|| (*entry).clone())
                                 });
                                 view! { <MessageRow entry head/> }.into_any()
                             }

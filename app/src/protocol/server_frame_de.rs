@@ -79,7 +79,8 @@ impl<'de> Deserialize<'de> for Online {
 
 enum MessageField {
     Text(String),
-    Message(Message),
+    // Boxed: a message is far bigger than the text of an error.
+    Message(Box<Message>),
 }
 
 impl<'de> Deserialize<'de> for MessageField {
@@ -98,7 +99,7 @@ impl<'de> Deserialize<'de> for MessageField {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<MessageField, A::Error> {
                 Message::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(MessageField::Message)
+                    .map(|m| MessageField::Message(Box::new(m)))
             }
         }
         deserializer.deserialize_any(MessageVisitor)
@@ -128,7 +129,7 @@ impl Fields {
             "synced" => ServerFrame::Synced {},
             "message" => ServerFrame::Message {
                 message: match need(self.message, "message")? {
-                    MessageField::Message(message) => message,
+                    MessageField::Message(message) => *message,
                     MessageField::Text(_) => {
                         return Err(E::invalid_type(Unexpected::Str("…"), &"a message"))
                     }
