@@ -293,7 +293,7 @@ test("markup in a message is shown as text and runs nothing; links open safely",
       const a = message(page, "see https://example.com/").getByRole("link");
       await expect(a).toHaveAttribute("href", /^https:\/\/example\.com\/\d+$/);
       await expect(a).toHaveAttribute("target", "_blank");
-      await expect(a).toHaveAttribute("rel", "noopener noreferrer");
+      await expect(a).toHaveAttribute("rel", "noopener noreferrer nofollow");
     }
     await ann.setViewportSize({ width: 360, height: 740 });
     const bubble = message(ann, longWord).locator(".bubble");

@@ -122,3 +122,50 @@ export async function setHidden(page: Page, hidden: boolean): Promise<void> {
     document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
   }, hidden);
 }
+
+/**
+ * Post `bodies` to `room` through a second socket of `page`'s session,
+ * paced below the server's rate limit, and wait for every acknowledgement.
+ */
+export async function postMany(page: Page, room: string, bodies: string[]): Promise<void> {
+  const acked = await page.evaluate(
+    async ({ room, bodies }) => {
+      const ws = new WebSocket(`ws://${location.host}/api/ws`);
+      await new Promise((resolve) => (ws.onopen = resolve));
+      let acks = 0;
+      ws.onmessage = (event) => {
+        if (JSON.parse(event.data).type === "ack") acks += 1;
+      };
+      ws.send(JSON.stringify({ type: "hello", version: 1, cursors: [] }));
+      for (const [i, body] of bodies.entries()) {
+        ws.send(
+          JSON.stringify({ type: "send", client_id: `bulk-${Date.now()}-${i}`, conv: { room }, body }),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 70));
+      }
+      const deadline = Date.now() + 10_000;
+      while (acks < bodies.length && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      ws.close();
+      return acks;
+    },
+    { room, bodies },
+  );
+  expect(acked).toBe(bodies.length);
+}
+
+/** The actions of a message row (shown on hover or keyboard focus). */
+export async function messageAction(page: Page, text: string, action: string) {
+  const row = message(page, text);
+  await row.hover();
+  await row.getByRole("group", { name: "Message actions" }).getByRole("button", { name: action }).click();
+}
+
+/** Open a message's "⋯" menu and pick `item`. */
+export async function menuAction(page: Page, text: string, item: string) {
+  const row = message(page, text);
+  await row.hover();
+  await row.getByRole("button", { name: "More actions" }).click();
+  await row.getByRole("menu").getByRole("menuitem", { name: item }).click();
+}

@@ -39,7 +39,8 @@ class Server {
 
   async start(): Promise<void> {
     this.child = spawn(
-      path.join(root, "target", "release", "server"),
+      // Where `cargo leptos build --release` put it.
+      path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "release", "server"),
       [
         "--addr",
         `127.0.0.1:${this.port}`,

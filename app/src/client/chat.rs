@@ -14,9 +14,11 @@
 // B-tree key type costs the web app about 2 KiB compressed.
 use std::collections::BTreeMap;
 
+use super::changes;
 use crate::protocol::{
-    ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode, Message, RoomInfo, ServerFrame, LOBBY,
-    MAX_BODY_BYTES, PROTOCOL_VERSION,
+    valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode,
+    Message, Quote, Reaction, RoomInfo, ServerFrame, Version, LOBBY, MAX_BODY_BYTES,
+    MAX_HISTORY_PAGE, PROTOCOL_VERSION,
 };
 
 /// How many messages to ask for per history page.
@@ -48,17 +50,31 @@ impl Delivery {
 }
 
 /// One row of the timeline, ready to render.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// Stable while the row's message keeps its state.
+    /// The row's message, however its state changes: `m{id}` once stored,
+    /// `c{client_id}` while it waits in the outbox.
     pub key: String,
+    /// Its place in the conversation, once stored.
+    pub seq: Option<i64>,
     pub sender: String,
+    /// The text as written (empty once deleted).
     pub body: String,
     /// Server time in milliseconds; absent until stored.
     pub ts: Option<i64>,
     /// Sent by the signed-in user.
     pub mine: bool,
     pub delivery: Delivery,
+    /// The message it answers, as that one is now.
+    pub reply: Option<Quote>,
+    pub edited_at: Option<i64>,
+    /// A tombstone.
+    pub deleted: bool,
+    /// With our own reactions on their way already counted.
+    pub reactions: Vec<Reaction>,
+    /// An edit or deletion of ours waiting for the server (the edit is
+    /// shown already).
+    pub pending: Option<ChangeKind>,
 }
 
 /// Why a message cannot be sent.
@@ -66,6 +82,8 @@ pub struct Entry {
 pub enum DraftError {
     Empty,
     TooLong,
+    /// A reaction that is not one emoji.
+    NotEmoji,
 }
 
 impl std::fmt::Display for DraftError {
@@ -73,6 +91,7 @@ impl std::fmt::Display for DraftError {
         match self {
             DraftError::Empty => f.write_str("Write something first."),
             DraftError::TooLong => write!(f, "Messages are at most {} KiB.", MAX_BODY_BYTES / 1024),
+            DraftError::NotEmoji => f.write_str("A reaction is one emoji."),
         }
     }
 }
@@ -104,18 +123,61 @@ pub struct Thread {
     pub problem: Option<(ErrorCode, String)>,
     /// Who is typing, with when the notice expires (ms).
     pub typing: Vec<(String, i64)>,
+    /// The highest `seq` received of a change (or ack of one of ours):
+    /// the resume cursor covers changes as well as messages.
+    pub last_change: i64,
+    /// Changes to messages not held (yet): applied if the message arrives
+    /// in a state that does not include them.
+    orphans: Vec<Change>,
+    /// The message a reply's quote asked to show, while it is being
+    /// looked for (older pages are fetched until it is held).
+    pub seek: Option<i64>,
 }
 
-/// A message written here and not yet acknowledged; kept across reloads
-/// (see [`Chat::outbox`] and [`Chat::restore_outbox`]).
+/// Most changes kept for messages not held, per conversation.
+const MAX_ORPHANS: usize = 500;
+
+/// A message written here, or a change to one, not yet acknowledged;
+/// kept across reloads (see [`Chat::outbox`] and [`Chat::restore_outbox`]).
+/// Fields added since the first version default, so older saved outboxes
+/// still load.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Outgoing {
     client_id: String,
     conv: Conv,
+    /// The message's text, or the new text of an edit.
+    #[serde(default)]
     body: String,
     /// Why the server refused it, once it has.
     #[serde(default)]
     error: Option<String>,
+    /// The message a new message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reply_to: Option<i64>,
+    /// What a change does; `None` for a new message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    change: Option<ChangeKind>,
+    /// The `seq` of the message a change changes.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    target: i64,
+    /// The emoji of a reaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    emoji: Option<String>,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl Outgoing {
+    /// A change of `target` in `conv`, rather than a new message.
+    pub fn change_of(&self) -> Option<(ChangeKind, &Conv, i64)> {
+        self.change.map(|kind| (kind, &self.conv, self.target))
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
 }
 
 /// Every conversation as this browser sees it.
@@ -140,6 +202,10 @@ pub struct Chat {
     notice: Option<String>,
     /// The answer to the last `list_rooms`.
     rooms: Vec<RoomInfo>,
+    /// Why the server refused the last change of ours it refused.
+    refusal: Option<String>,
+    /// The last edit history received: conversation, `seq`, versions.
+    versions: Option<(Conv, i64, Vec<Version>)>,
 }
 
 impl Chat {
@@ -148,11 +214,14 @@ impl Chat {
     pub fn hello(&self) -> ClientFrame {
         let cursors = self
             .threads
-            .values()
-            .filter_map(|t| {
-                t.messages.last().map(|m| Cursor {
-                    conv: m.conv.clone(),
-                    seq: m.seq,
+            .iter()
+            .filter_map(|(key, t)| {
+                let last = t.messages.last();
+                let seq = last.map_or(0, |m| m.seq).max(t.last_change);
+                (seq > 0).then(|| Cursor {
+                    conv: last
+                        .map_or_else(|| key.with_name(t.display.as_str()), |m| m.conv.clone()),
+                    seq,
                 })
             })
             .collect();
@@ -238,22 +307,66 @@ impl Chat {
         })
     }
 
-    /// Put a message in the outbox. Returns the frame to send now, or
-    /// `None` when the connection is not ready (it goes out on the next
-    /// `welcome`).
+    /// Put a message in the outbox, answering the message at `reply_to`
+    /// if given. Returns the frame to send now, or `None` when the
+    /// connection is not ready (it goes out on the next `welcome`).
     pub fn queue(
         &mut self,
         client_id: String,
         conv: Conv,
         body: &str,
+        reply_to: Option<i64>,
     ) -> Result<Option<ClientFrame>, DraftError> {
         let body = check_body(body)?;
-        let outgoing = Outgoing {
+        self.enqueue(Outgoing {
             client_id,
             conv,
             body: body.to_owned(),
             error: None,
+            reply_to,
+            change: None,
+            target: 0,
+            emoji: None,
+        })
+    }
+
+    /// Put a change to the message at `target` in the outbox: `arg` is the
+    /// new text of an edit, or the emoji of a reaction (unused for a
+    /// deletion). Like a message, it is sent now or after the next
+    /// `welcome`, and again after each reconnect until acknowledged.
+    pub fn queue_change(
+        &mut self,
+        client_id: String,
+        conv: Conv,
+        kind: ChangeKind,
+        target: i64,
+        arg: &str,
+    ) -> Result<Option<ClientFrame>, DraftError> {
+        let (body, emoji) = match kind {
+            ChangeKind::Edit => (check_body(arg)?.to_owned(), None),
+            ChangeKind::Delete => (String::new(), None),
+            ChangeKind::React | ChangeKind::Unreact => {
+                let emoji = arg.trim();
+                if !valid_emoji(emoji) {
+                    return Err(DraftError::NotEmoji);
+                }
+                (String::new(), Some(emoji.to_owned()))
+            }
         };
+        self.refusal = None;
+        self.enqueue(Outgoing {
+            client_id,
+            conv,
+            body,
+            error: None,
+            reply_to: None,
+            change: Some(kind),
+            target,
+            emoji,
+        })
+    }
+
+    fn enqueue(&mut self, outgoing: Outgoing) -> Result<Option<ClientFrame>, DraftError> {
         let frame = self.greeted.then(|| send_frame(&outgoing));
         self.outbox.push(outgoing);
         Ok(frame)
@@ -272,7 +385,7 @@ impl Chat {
         let mut restored: Vec<Outgoing> = saved
             .into_iter()
             .filter(|o| !self.outbox.iter().any(|h| h.client_id == o.client_id))
-            .filter(|o| check_body(&o.body).is_ok())
+            .filter(valid_outgoing)
             .collect();
         let frames = if self.greeted {
             send_frames(&restored).collect()
@@ -287,6 +400,51 @@ impl Chat {
     /// Drop a refused message from the outbox.
     pub fn discard(&mut self, client_id: &str) {
         self.outbox.retain(|o| o.client_id != client_id);
+    }
+
+    /// Look for the message at `seq` in `conv` (a reply's original), so
+    /// that the page can show it: fetch older pages, the biggest the
+    /// server gives, until it is held. Returns the frame to send.
+    pub fn seek(&mut self, conv: &Conv, seq: i64) -> Option<ClientFrame> {
+        let greeted = self.greeted;
+        let thread = self.threads.get_mut(&key_of(conv))?;
+        thread.seek = Some(seq);
+        seek_frame(thread, greeted)
+    }
+
+    /// The message looked for with [`Chat::seek`] is on screen.
+    pub fn seek_done(&mut self, conv: &Conv) {
+        if let Some(thread) = self.threads.get_mut(&key_of(conv)) {
+            thread.seek = None;
+        }
+    }
+
+    /// Why the server refused the last change of ours that it refused.
+    pub fn refusal(&self) -> Option<&str> {
+        self.refusal.as_deref()
+    }
+
+    pub fn clear_refusal(&mut self) {
+        self.refusal = None;
+    }
+
+    /// The versions of the message at `seq` in `conv`, once they came.
+    pub fn versions(&self, conv: &Conv, seq: i64) -> Option<&[Version]> {
+        match &self.versions {
+            Some((c, s, versions)) if key_of(c) == key_of(conv) && *s == seq => Some(versions),
+            _ => None,
+        }
+    }
+
+    /// The newest of our own messages in `conv` that can still be edited.
+    pub fn last_editable(&self, conv: &Conv) -> Option<i64> {
+        let me = self.user.as_deref()?;
+        self.thread_of(conv)?
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.sender == me && m.deleted_at.is_none())
+            .map(|m| m.seq)
     }
 
     /// Fold one server frame in at time `now` (ms); returns the frames to send in reply.
@@ -359,10 +517,27 @@ impl Chat {
                 for message in messages {
                     self.insert(message);
                 }
+                let greeted = self.greeted;
+                if let Some(thread) = self.threads.get_mut(&key) {
+                    replies.extend(seek_frame(thread, greeted));
+                }
                 if Some(&key) == self.viewing.as_ref() {
                     replies.extend(self.read_frame(&key));
                 }
             }
+            ServerFrame::Change { change } => {
+                let mine = Some(change.sender.as_str()) == self.user.as_deref();
+                if let (true, Some(client_id)) = (mine, &change.client_id) {
+                    // Ours, stored before we saw its ack.
+                    self.outbox.retain(|o| &o.client_id != client_id);
+                }
+                self.apply_change(change);
+            }
+            ServerFrame::Versions {
+                conv,
+                seq,
+                versions,
+            } => self.versions = Some((conv, seq, versions)),
             ServerFrame::Ack {
                 client_id,
                 id,
@@ -373,20 +548,42 @@ impl Chat {
                 if let Some(at) = self.outbox.iter().position(|o| o.client_id == client_id) {
                     let outgoing = self.outbox.remove(at);
                     let sender = self.user.clone().unwrap_or_default();
-                    self.insert(Message {
-                        id,
-                        conv,
-                        seq,
-                        sender,
-                        body: outgoing.body,
-                        ts,
-                        client_id: Some(client_id),
-                        reply: None,
-                        edited_at: None,
-                        deleted_at: None,
-                        reactions: Vec::new(),
-                        rev: 0,
-                    });
+                    match outgoing.change {
+                        // Our own change: we know what it does.
+                        Some(kind) => self.apply_change(Change {
+                            id,
+                            conv,
+                            seq,
+                            sender,
+                            ts,
+                            client_id: Some(client_id),
+                            target: outgoing.target,
+                            kind,
+                            body: (kind == ChangeKind::Edit).then_some(outgoing.body),
+                            emoji: outgoing.emoji,
+                        }),
+                        None => {
+                            let reply = outgoing.reply_to.and_then(|target| {
+                                self.thread_of(&conv)
+                                    .and_then(|t| find(&t.messages, target))
+                                    .map(changes::quote_of)
+                            });
+                            self.insert(Message {
+                                id,
+                                conv,
+                                seq,
+                                sender,
+                                body: outgoing.body,
+                                ts,
+                                client_id: Some(client_id),
+                                reply,
+                                edited_at: None,
+                                deleted_at: None,
+                                reactions: Vec::new(),
+                                rev: 0,
+                            });
+                        }
+                    }
                 }
             }
             ServerFrame::Rooms { rooms } => self.rooms = rooms,
@@ -483,12 +680,20 @@ impl Chat {
                 }
             }
             ServerFrame::Error {
+                code,
                 message,
                 client_id: Some(client_id),
                 ..
             } => {
-                if let Some(o) = self.outbox.iter_mut().find(|o| o.client_id == client_id) {
-                    o.error = Some(message);
+                if let Some(at) = self.outbox.iter().position(|o| o.client_id == client_id) {
+                    match self.outbox[at].change {
+                        // A refused change goes; the page says why, quietly.
+                        Some(kind) => {
+                            self.outbox.remove(at);
+                            self.refusal = refusal_text(kind, code, message);
+                        }
+                        None => self.outbox[at].error = Some(message),
+                    }
                 }
             }
             ServerFrame::Error {
@@ -514,37 +719,80 @@ impl Chat {
                 },
                 _ => self.notice = Some(message),
             },
-            ServerFrame::Pong { .. }
-            | ServerFrame::Change { .. }
-            | ServerFrame::Versions { .. } => {}
+            ServerFrame::Pong { .. } => {}
         }
         replies
     }
 
-    /// The rows of a conversation: stored messages by `seq`, then its outbox.
+    /// The rows of a conversation: stored messages by `seq`, then its
+    /// outbox; our changes still on their way are shown already.
     pub fn entries(&self, conv: &Conv) -> Vec<Entry> {
         let me = self.user.as_deref();
         let key = key_of(conv);
-        let stored = self
+        let held = self
             .threads
             .get(&key)
             .map(|t| t.messages.as_slice())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        // A reply shows its original as it is now, when we hold it.
+        let quote = |reply: Option<&Quote>| {
+            reply.map(|q| find(held, q.seq).map_or_else(|| q.clone(), changes::quote_of))
+        };
+        let mut stored: Vec<Entry> = held
             .iter()
             .map(|m| Entry {
                 key: format!("m{}", m.id),
+                seq: Some(m.seq),
                 sender: m.sender.clone(),
                 body: m.body.clone(),
                 ts: Some(m.ts),
                 mine: Some(m.sender.as_str()) == me,
                 delivery: Delivery::Sent,
-            });
+                reply: quote(m.reply.as_ref()),
+                edited_at: m.edited_at,
+                deleted: m.deleted_at.is_some(),
+                reactions: m.reactions.clone(),
+                pending: None,
+            })
+            .collect();
+        let ours = self
+            .outbox
+            .iter()
+            .filter(|o| o.error.is_none() && key_of(&o.conv) == key);
+        for o in ours {
+            let Some(kind) = o.change else {
+                continue;
+            };
+            let Ok(at) = held.binary_search_by_key(&o.target, |m| m.seq) else {
+                continue;
+            };
+            let entry = &mut stored[at];
+            if entry.deleted {
+                continue;
+            }
+            let user = me.unwrap_or_default();
+            match (kind, o.emoji.as_deref()) {
+                (ChangeKind::Edit, _) => {
+                    entry.body.clone_from(&o.body);
+                    entry.pending = Some(kind);
+                }
+                (ChangeKind::Delete, _) => entry.pending = Some(kind),
+                (ChangeKind::React, Some(emoji)) => {
+                    changes::add_reaction(&mut entry.reactions, emoji, user, me)
+                }
+                (ChangeKind::Unreact, Some(emoji)) => {
+                    changes::remove_reaction(&mut entry.reactions, emoji, user, me)
+                }
+                _ => {}
+            }
+        }
         let waiting = self
             .outbox
             .iter()
-            .filter(|o| key_of(&o.conv) == key)
+            .filter(|o| o.change.is_none() && key_of(&o.conv) == key)
             .map(|o| Entry {
                 key: format!("c{}", o.client_id),
+                seq: None,
                 sender: me.unwrap_or_default().to_owned(),
                 body: o.body.clone(),
                 ts: None,
@@ -553,8 +801,17 @@ impl Chat {
                     Some(reason) => Delivery::Failed(reason.clone()),
                     None => Delivery::Sending,
                 },
+                reply: o
+                    .reply_to
+                    .and_then(|seq| find(held, seq))
+                    .map(changes::quote_of),
+                edited_at: None,
+                deleted: false,
+                reactions: Vec::new(),
+                pending: None,
             });
-        stored.chain(waiting).collect()
+        stored.extend(waiting);
+        stored
     }
 
     /// The conversations for the sidebar (problems left out).
@@ -591,9 +848,12 @@ impl Chat {
         &self.rooms
     }
 
-    /// Messages written and not yet acknowledged.
+    /// Messages written and not yet acknowledged (changes not counted).
     pub fn pending(&self) -> usize {
-        self.outbox.iter().filter(|o| o.error.is_none()).count()
+        self.outbox
+            .iter()
+            .filter(|o| o.error.is_none() && o.change.is_none())
+            .count()
     }
 
     /// The highest `seq` held in `conv`.
@@ -682,7 +942,8 @@ impl Chat {
         })
     }
 
-    /// Keep a message once; true when it was new.
+    /// Keep a message once; true when it was new. A message already held
+    /// keeps the newer of the two states.
     fn insert(&mut self, message: Message) -> bool {
         // Our own message, stored before we saw its ack (the connection
         // dropped in between): it is no longer waiting.
@@ -691,24 +952,131 @@ impl Chat {
                 self.outbox.retain(|o| &o.client_id != client_id);
             }
         }
+        let me = self.user.clone();
         let display = message.conv.name().to_owned();
         let thread = self.thread(&message.conv);
         if thread.display.is_empty() {
             thread.display = display;
         }
+        let by_seq = thread
+            .messages
+            .binary_search_by_key(&message.seq, |m| m.seq);
+        if let Ok(at) = by_seq {
+            let held = &mut thread.messages[at];
+            if held.id == message.id {
+                changes::merge(held, message);
+            }
+            return false;
+        }
         if thread.messages.iter().any(|m| m.id == message.id) {
             return false;
         }
-        match thread
-            .messages
-            .binary_search_by_key(&message.seq, |m| m.seq)
-        {
-            Ok(_) => false,
-            Err(at) => {
-                thread.messages.insert(at, message);
-                true
+        let Err(at) = by_seq else {
+            return false;
+        };
+        let mut message = message;
+        // Changes that came before the message did.
+        let mut orphans: Vec<Change> = Vec::new();
+        thread.orphans.retain(|c| {
+            let mine = c.target == message.seq;
+            if mine {
+                orphans.push(c.clone());
             }
+            !mine
+        });
+        orphans.sort_by_key(|c| c.seq);
+        for change in &orphans {
+            changes::apply(&mut message, change, me.as_deref());
         }
+        thread.messages.insert(at, message);
+        true
+    }
+
+    /// Fold a change in (from the server, or the ack of our own): once,
+    /// in `seq` order per message, with the quotes of replies to it.
+    fn apply_change(&mut self, change: Change) {
+        let me = self.user.clone();
+        let thread = self.thread(&change.conv);
+        thread.last_change = thread.last_change.max(change.seq);
+        let Ok(at) = thread
+            .messages
+            .binary_search_by_key(&change.target, |m| m.seq)
+        else {
+            if thread.orphans.len() >= MAX_ORPHANS {
+                thread.orphans.remove(0);
+            }
+            thread.orphans.push(change);
+            return;
+        };
+        let quoted = matches!(change.kind, ChangeKind::Edit | ChangeKind::Delete);
+        if changes::apply(&mut thread.messages[at], &change, me.as_deref()) && quoted {
+            let original = thread.messages[at].clone();
+            changes::refresh_quotes(&mut thread.messages, &original);
+        }
+    }
+}
+
+/// The message at `seq`, if held.
+fn find(messages: &[Message], seq: i64) -> Option<&Message> {
+    messages
+        .binary_search_by_key(&seq, |m| m.seq)
+        .ok()
+        .map(|at| &messages[at])
+}
+
+/// The next page to fetch while looking for `thread.seek`, if one is
+/// needed; stops looking when the message is held or cannot be.
+fn seek_frame(thread: &mut Thread, greeted: bool) -> Option<ClientFrame> {
+    let target = thread.seek?;
+    let first = thread.messages.first();
+    let held = find(&thread.messages, target).is_some();
+    let older = first.is_some_and(|m| m.seq > target);
+    if held || !thread.has_more || !older {
+        if !held {
+            thread.seek = None;
+        }
+        return None;
+    }
+    if thread.loading || !greeted {
+        return None;
+    }
+    let first = first?;
+    thread.loading = true;
+    Some(ClientFrame::History {
+        conv: first.conv.clone(),
+        before: Some(first.seq),
+        limit: Some(MAX_HISTORY_PAGE),
+    })
+}
+
+/// What to tell the reader about a refused change, if anything: a
+/// reaction already there (or gone), from another tab, is no news.
+fn refusal_text(kind: ChangeKind, code: ErrorCode, message: String) -> Option<String> {
+    let what = match kind {
+        ChangeKind::Edit => "edit",
+        ChangeKind::Delete => "delete",
+        ChangeKind::React | ChangeKind::Unreact => "react",
+    };
+    let why = match code {
+        ErrorCode::AlreadyReacted | ErrorCode::NotReacted => return None,
+        ErrorCode::NotAuthor => "only its author can change a message.".to_owned(),
+        ErrorCode::MessageDeleted => "the message was deleted.".to_owned(),
+        ErrorCode::UnknownMessage => "the message is not there.".to_owned(),
+        ErrorCode::TooManyReactions => "the message has the most reactions it can.".to_owned(),
+        _ => message,
+    };
+    Some(format!("Could not {what}: {why}"))
+}
+
+/// Whether a saved outgoing item can be sent again.
+fn valid_outgoing(o: &Outgoing) -> bool {
+    match (o.change, &o.emoji) {
+        (None | Some(ChangeKind::Edit), _) => check_body(&o.body).is_ok(),
+        (Some(ChangeKind::Delete), _) => o.target > 0,
+        (Some(ChangeKind::React | ChangeKind::Unreact), Some(emoji)) => {
+            o.target > 0 && valid_emoji(emoji)
+        }
+        _ => false,
     }
 }
 
@@ -730,11 +1098,40 @@ fn send_frames(outbox: &[Outgoing]) -> impl Iterator<Item = ClientFrame> + '_ {
 }
 
 fn send_frame(outgoing: &Outgoing) -> ClientFrame {
-    ClientFrame::Send {
-        client_id: outgoing.client_id.clone(),
-        conv: outgoing.conv.clone(),
-        body: outgoing.body.clone(),
-        reply_to: None,
+    let client_id = outgoing.client_id.clone();
+    let conv = outgoing.conv.clone();
+    let seq = outgoing.target;
+    let emoji = || outgoing.emoji.clone().unwrap_or_default();
+    match outgoing.change {
+        None => ClientFrame::Send {
+            client_id,
+            conv,
+            body: outgoing.body.clone(),
+            reply_to: outgoing.reply_to,
+        },
+        Some(ChangeKind::Edit) => ClientFrame::Edit {
+            client_id,
+            conv,
+            seq,
+            body: outgoing.body.clone(),
+        },
+        Some(ChangeKind::Delete) => ClientFrame::Delete {
+            client_id,
+            conv,
+            seq,
+        },
+        Some(ChangeKind::React) => ClientFrame::React {
+            client_id,
+            conv,
+            seq,
+            emoji: emoji(),
+        },
+        Some(ChangeKind::Unreact) => ClientFrame::Unreact {
+            client_id,
+            conv,
+            seq,
+            emoji: emoji(),
+        },
     }
 }
 
@@ -866,7 +1263,7 @@ mod tests {
     #[test]
     fn outbox_waits_for_welcome_and_ack() {
         let mut chat = Chat::default();
-        assert_eq!(chat.queue("c-1".into(), lobby(), "  hi "), Ok(None));
+        assert_eq!(chat.queue("c-1".into(), lobby(), "  hi ", None), Ok(None));
         assert_eq!(bodies(&chat, &lobby()), [("hi".into(), "sending")]);
         let replies = chat.apply(welcome("alice"), 0);
         assert!(replies.contains(&ClientFrame::Send {
@@ -887,7 +1284,7 @@ mod tests {
         );
         assert_eq!(bodies(&chat, &lobby()), [("hi".into(), "sent")]);
         assert_eq!(
-            chat.queue("c-2".into(), lobby(), "  "),
+            chat.queue("c-2".into(), lobby(), "  ", None),
             Err(DraftError::Empty)
         );
     }
@@ -981,12 +1378,12 @@ mod tests {
     #[test]
     fn the_outbox_survives_a_reload_and_is_sent_once_with_its_ids() {
         let mut before = Chat::default();
-        before.queue("c-1".into(), lobby(), "first").unwrap();
-        before.queue("c-2".into(), lobby(), "second").unwrap();
+        before.queue("c-1".into(), lobby(), "first", None).unwrap();
+        before.queue("c-2".into(), lobby(), "second", None).unwrap();
         let saved = serde_json::to_string(before.outbox()).unwrap();
 
         let mut after = Chat::default();
-        after.queue("c-3".into(), lobby(), "third").unwrap();
+        after.queue("c-3".into(), lobby(), "third", None).unwrap();
         let restored: Vec<Outgoing> = serde_json::from_str(&saved).unwrap();
         // Not connected yet: nothing goes out before the handshake.
         assert!(after.restore_outbox(restored.clone()).is_empty());
@@ -1028,7 +1425,7 @@ mod tests {
         );
         assert!(chat.thread_of(&ghost).unwrap().problem.is_some());
         assert_eq!(chat.threads().count(), 1);
-        chat.queue("c-9".into(), lobby(), "x").unwrap();
+        chat.queue("c-9".into(), lobby(), "x", None).unwrap();
         chat.apply(
             ServerFrame::Error {
                 code: ErrorCode::NotMember,
@@ -1039,5 +1436,545 @@ mod tests {
             0,
         );
         assert_eq!(bodies(&chat, &lobby()), [("x".into(), "failed")]);
+    }
+
+    fn change(seq: i64, target: i64, sender: &str, kind: ChangeKind, arg: &str) -> Change {
+        Change {
+            id: 1_000 + seq,
+            conv: lobby(),
+            seq,
+            sender: sender.into(),
+            ts: 1_000 * seq,
+            client_id: None,
+            target,
+            kind,
+            body: (kind == ChangeKind::Edit).then(|| arg.to_owned()),
+            emoji: matches!(kind, ChangeKind::React | ChangeKind::Unreact).then(|| arg.to_owned()),
+        }
+    }
+
+    /// A chat signed in as alice, synced, looking at the lobby, holding
+    /// `messages`.
+    fn lobby_with(messages: Vec<Message>) -> Chat {
+        let mut chat = Chat::default();
+        chat.apply(welcome("alice"), 0);
+        chat.apply(ServerFrame::Synced {}, 0);
+        chat.view(Some(lobby()));
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages,
+                has_more: false,
+            },
+            0,
+        );
+        chat
+    }
+
+    fn entry(chat: &Chat, seq: i64) -> Entry {
+        chat.entries(&lobby())
+            .into_iter()
+            .find(|e| e.seq == Some(seq))
+            .expect("held")
+    }
+
+    fn cursor(chat: &Chat) -> Option<i64> {
+        let ClientFrame::Hello { cursors, .. } = chat.hello() else {
+            panic!()
+        };
+        cursors
+            .into_iter()
+            .find(|c| key_of(&c.conv) == lobby())
+            .map(|c| c.seq)
+    }
+
+    #[test]
+    fn changes_apply_once_in_order_and_move_the_resume_cursor() {
+        let mut chat = lobby_with(vec![
+            message(lobby(), 1, "bob", "first", None),
+            message(lobby(), 2, "alice", "mine", None),
+        ]);
+        assert_eq!(cursor(&chat), Some(2));
+        let edit = change(3, 1, "bob", ChangeKind::Edit, "first, fixed");
+        chat.apply(
+            ServerFrame::Change {
+                change: edit.clone(),
+            },
+            0,
+        );
+        chat.apply(
+            ServerFrame::Change {
+                change: change(4, 2, "bob", ChangeKind::React, "👍"),
+            },
+            0,
+        );
+        chat.apply(
+            ServerFrame::Change {
+                change: change(5, 1, "bob", ChangeKind::Edit, "first, fixed again"),
+            },
+            0,
+        );
+        // The same change again (a resend after a reconnect) changes nothing.
+        chat.apply(ServerFrame::Change { change: edit }, 0);
+        let first = entry(&chat, 1);
+        assert_eq!(first.body, "first, fixed again");
+        assert_eq!(first.edited_at, Some(5_000));
+        let mine = entry(&chat, 2);
+        assert_eq!(mine.reactions.len(), 1);
+        assert_eq!(mine.reactions[0].users, ["bob"]);
+        assert!(!mine.reactions[0].me);
+        // The cursor covers the changes: the server resends none of them.
+        assert_eq!(cursor(&chat), Some(5));
+        chat.disconnected();
+        assert_eq!(cursor(&chat), Some(5));
+    }
+
+    #[test]
+    fn changes_count_as_nothing_new() {
+        let mut chat = lobby_with(vec![message(lobby(), 1, "alice", "hi", None)]);
+        chat.apply(
+            ServerFrame::Typing {
+                conv: lobby(),
+                user: "bob".into(),
+            },
+            0,
+        );
+        chat.set_hidden(true);
+        let replies = chat.apply(
+            ServerFrame::Change {
+                change: change(2, 1, "bob", ChangeKind::React, "🎉"),
+            },
+            0,
+        );
+        assert!(replies.is_empty(), "{replies:?}");
+        let thread = chat.thread_of(&lobby()).unwrap();
+        assert_eq!(thread.unread, 0);
+        assert_eq!(thread.typing.len(), 1, "a reaction is not a message");
+        // Hidden and back: nothing to mark read either.
+        assert!(chat.set_hidden(false).is_empty());
+    }
+
+    #[test]
+    fn history_keeps_the_newer_state_of_a_held_message() {
+        let mut chat = lobby_with(vec![message(lobby(), 1, "bob", "v1", None)]);
+        chat.apply(
+            ServerFrame::Change {
+                change: change(5, 1, "bob", ChangeKind::Edit, "v3"),
+            },
+            0,
+        );
+        let mut stale = message(lobby(), 1, "bob", "v2", None);
+        stale.rev = 3;
+        stale.edited_at = Some(3_000);
+        let mut fresh = message(lobby(), 1, "bob", "v4", None);
+        fresh.rev = 7;
+        fresh.edited_at = Some(7_000);
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: vec![stale.clone()],
+                has_more: false,
+            },
+            0,
+        );
+        assert_eq!(entry(&chat, 1).body, "v3");
+        chat.apply(ServerFrame::Message { message: stale }, 0);
+        assert_eq!(entry(&chat, 1).body, "v3");
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: vec![fresh],
+                has_more: false,
+            },
+            0,
+        );
+        assert_eq!(entry(&chat, 1).body, "v4");
+        // A change the new state already includes is skipped.
+        chat.apply(
+            ServerFrame::Change {
+                change: change(6, 1, "bob", ChangeKind::Edit, "v3.5"),
+            },
+            0,
+        );
+        assert_eq!(entry(&chat, 1).body, "v4");
+    }
+
+    #[test]
+    fn replies_show_their_original_as_it_is_now() {
+        let mut reply = message(lobby(), 2, "alice", "agreed", None);
+        reply.reply = Some(Quote {
+            seq: 1,
+            sender: "bob".into(),
+            body: "old words".into(),
+            deleted: false,
+        });
+        let mut chat = lobby_with(vec![message(lobby(), 1, "bob", "old words", None), reply]);
+        chat.apply(
+            ServerFrame::Change {
+                change: change(3, 1, "bob", ChangeKind::Edit, "new words"),
+            },
+            0,
+        );
+        let stored = |chat: &Chat| {
+            chat.thread_of(&lobby()).unwrap().messages[1]
+                .reply
+                .clone()
+                .unwrap()
+        };
+        assert_eq!(stored(&chat).body, "new words");
+        assert_eq!(
+            entry(&chat, 2).reply.map(|q| q.body),
+            Some("new words".into())
+        );
+        chat.apply(
+            ServerFrame::Change {
+                change: change(4, 1, "bob", ChangeKind::Delete, ""),
+            },
+            0,
+        );
+        assert!(stored(&chat).deleted);
+        let quote = entry(&chat, 2).reply.unwrap();
+        assert!(quote.deleted);
+        assert_eq!(quote.body, "");
+        let original = entry(&chat, 1);
+        assert!(original.deleted);
+        assert_eq!(original.body, "");
+        // An edit or a reaction after the deletion is ignored.
+        chat.apply(
+            ServerFrame::Change {
+                change: change(5, 1, "bob", ChangeKind::React, "👍"),
+            },
+            0,
+        );
+        assert!(entry(&chat, 1).reactions.is_empty());
+    }
+
+    #[test]
+    fn a_reply_is_sent_with_its_target_and_shows_the_quote() {
+        let mut chat = lobby_with(vec![message(lobby(), 4, "bob", "question?", None)]);
+        let frame = chat
+            .queue("c-1".into(), lobby(), "answer", Some(4))
+            .unwrap();
+        assert_eq!(
+            frame,
+            Some(ClientFrame::Send {
+                client_id: "c-1".into(),
+                conv: lobby(),
+                body: "answer".into(),
+                reply_to: Some(4),
+            })
+        );
+        let waiting = chat.entries(&lobby()).pop().unwrap();
+        assert_eq!(
+            waiting.reply.as_ref().map(|q| q.body.as_str()),
+            Some("question?")
+        );
+        chat.apply(
+            ServerFrame::Ack {
+                client_id: "c-1".into(),
+                id: 9,
+                conv: lobby(),
+                seq: 5,
+                ts: 5,
+            },
+            0,
+        );
+        assert_eq!(entry(&chat, 5).reply.map(|q| q.sender), Some("bob".into()));
+    }
+
+    #[test]
+    fn own_changes_wait_in_the_outbox_and_apply_on_their_ack() {
+        let mut chat = Chat::default();
+        assert_eq!(
+            chat.queue_change("e-1".into(), lobby(), ChangeKind::Edit, 1, " better "),
+            Ok(None)
+        );
+        assert_eq!(
+            chat.queue_change("r-1".into(), lobby(), ChangeKind::React, 1, "👍"),
+            Ok(None)
+        );
+        assert_eq!(
+            chat.queue_change("r-2".into(), lobby(), ChangeKind::React, 1, "x"),
+            Err(DraftError::NotEmoji)
+        );
+        let sent = |replies: &[ClientFrame]| {
+            replies
+                .iter()
+                .filter(|f| matches!(f, ClientFrame::Edit { .. } | ClientFrame::React { .. }))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let expected = vec![
+            ClientFrame::Edit {
+                client_id: "e-1".into(),
+                conv: lobby(),
+                seq: 1,
+                body: "better".into(),
+            },
+            ClientFrame::React {
+                client_id: "r-1".into(),
+                conv: lobby(),
+                seq: 1,
+                emoji: "👍".into(),
+            },
+        ];
+        assert_eq!(sent(&chat.apply(welcome("alice"), 0)), expected);
+        chat.view(Some(lobby()));
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: vec![message(lobby(), 1, "alice", "good", None)],
+                has_more: false,
+            },
+            0,
+        );
+        // Shown at once: the edit as saving, the reaction as ours.
+        let shown = entry(&chat, 1);
+        assert_eq!(
+            (shown.body.as_str(), shown.pending),
+            ("better", Some(ChangeKind::Edit))
+        );
+        assert_eq!(shown.edited_at, None);
+        assert!(shown.reactions[0].me);
+        // Reconnected before the acks: sent again with the same ids.
+        chat.disconnected();
+        assert_eq!(sent(&chat.apply(welcome("alice"), 0)), expected);
+        for (client_id, seq) in [("e-1", 2), ("r-1", 3)] {
+            chat.apply(
+                ServerFrame::Ack {
+                    client_id: client_id.into(),
+                    id: 50 + seq,
+                    conv: lobby(),
+                    seq,
+                    ts: 1_000 * seq,
+                },
+                0,
+            );
+        }
+        assert!(chat.outbox().is_empty());
+        let acked = entry(&chat, 1);
+        assert_eq!((acked.body.as_str(), acked.pending), ("better", None));
+        assert_eq!(acked.edited_at, Some(2_000));
+        assert_eq!(acked.reactions[0].users, ["alice"]);
+        assert!(acked.reactions[0].me);
+        assert_eq!(cursor(&chat), Some(3));
+        // The same changes again, from the resume backlog: applied once.
+        let mut again = change(3, 1, "alice", ChangeKind::React, "👍");
+        again.client_id = Some("r-1".into());
+        chat.apply(ServerFrame::Change { change: again }, 0);
+        assert_eq!(entry(&chat, 1).reactions[0].users, ["alice"]);
+    }
+
+    #[test]
+    fn a_change_seen_from_another_tab_leaves_the_outbox() {
+        let mut chat = lobby_with(vec![message(lobby(), 1, "alice", "hi", None)]);
+        chat.queue_change("d-1".into(), lobby(), ChangeKind::Delete, 1, "")
+            .unwrap();
+        assert_eq!(entry(&chat, 1).pending, Some(ChangeKind::Delete));
+        let mut delete = change(2, 1, "alice", ChangeKind::Delete, "");
+        delete.client_id = Some("d-1".into());
+        chat.apply(ServerFrame::Change { change: delete }, 0);
+        assert!(chat.outbox().is_empty());
+        let gone = entry(&chat, 1);
+        assert!(gone.deleted);
+        assert_eq!(gone.pending, None);
+    }
+
+    #[test]
+    fn refused_changes_leave_the_outbox_and_say_why_quietly() {
+        let mut chat = lobby_with(vec![message(lobby(), 1, "bob", "hi", None)]);
+        let refuse = |chat: &mut Chat, client_id: &str, code| {
+            chat.apply(
+                ServerFrame::Error {
+                    code,
+                    message: "no".into(),
+                    client_id: Some(client_id.into()),
+                    conv: Some(lobby()),
+                },
+                0,
+            );
+        };
+        chat.queue_change("e-1".into(), lobby(), ChangeKind::Edit, 1, "mine now")
+            .unwrap();
+        refuse(&mut chat, "e-1", ErrorCode::NotAuthor);
+        assert!(chat.outbox().is_empty());
+        assert_eq!(entry(&chat, 1).body, "hi");
+        assert!(chat.refusal().is_some_and(|r| r.contains("author")));
+        assert_eq!(chat.notice(), None);
+        chat.clear_refusal();
+        chat.queue_change("r-1".into(), lobby(), ChangeKind::React, 1, "👍")
+            .unwrap();
+        refuse(&mut chat, "r-1", ErrorCode::AlreadyReacted);
+        assert!(chat.outbox().is_empty());
+        assert_eq!(chat.refusal(), None);
+    }
+
+    #[test]
+    fn saved_outboxes_carry_changes_and_old_ones_still_load() {
+        let mut before = Chat::default();
+        before.queue("c-1".into(), lobby(), "hi", Some(3)).unwrap();
+        before
+            .queue_change("e-1".into(), lobby(), ChangeKind::Edit, 3, "fixed")
+            .unwrap();
+        before
+            .queue_change("u-1".into(), lobby(), ChangeKind::Unreact, 3, "🎉")
+            .unwrap();
+        before
+            .queue_change("d-1".into(), lobby(), ChangeKind::Delete, 2, "")
+            .unwrap();
+        let saved = serde_json::to_string(before.outbox()).unwrap();
+        let restored: Vec<Outgoing> = serde_json::from_str(&saved).unwrap();
+        assert_eq!(restored, before.outbox());
+        // Written by the page before changes existed.
+        let old: Vec<Outgoing> = serde_json::from_str(
+            r#"[{"client_id":"c-0","conv":{"room":"lobby"},"body":"old","error":null}]"#,
+        )
+        .unwrap();
+        let mut after = Chat::default();
+        after.restore_outbox(old);
+        after.restore_outbox(restored);
+        let replies = after.apply(welcome("alice"), 0);
+        let ids: Vec<&str> = replies
+            .iter()
+            .filter_map(|f| match f {
+                ClientFrame::Send { client_id, .. }
+                | ClientFrame::Edit { client_id, .. }
+                | ClientFrame::Delete { client_id, .. }
+                | ClientFrame::Unreact { client_id, .. } => Some(client_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, ["c-1", "e-1", "u-1", "d-1", "c-0"]);
+        assert!(replies.contains(&ClientFrame::Send {
+            client_id: "c-1".into(),
+            conv: lobby(),
+            body: "hi".into(),
+            reply_to: Some(3),
+        }));
+    }
+
+    #[test]
+    fn a_change_that_comes_before_its_message_is_kept_for_it() {
+        let mut chat = lobby_with(vec![message(lobby(), 9, "bob", "late", None)]);
+        chat.apply(
+            ServerFrame::Change {
+                change: change(10, 3, "bob", ChangeKind::Edit, "edited"),
+            },
+            0,
+        );
+        assert_eq!(cursor(&chat), Some(10));
+        // A page read before the change was stored.
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: vec![message(lobby(), 3, "bob", "original", None)],
+                has_more: false,
+            },
+            0,
+        );
+        assert_eq!(entry(&chat, 3).body, "edited");
+        // One read after it says the same, and is kept.
+        let mut current = message(lobby(), 3, "bob", "edited", None);
+        current.rev = 10;
+        chat.apply(ServerFrame::Message { message: current }, 0);
+        assert_eq!(entry(&chat, 3).body, "edited");
+    }
+
+    #[test]
+    fn seeking_an_original_pages_back_until_it_is_held() {
+        let mut chat = Chat::default();
+        chat.apply(welcome("alice"), 0);
+        chat.view(Some(lobby()));
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: (300..350)
+                    .map(|s| message(lobby(), s, "bob", "x", None))
+                    .collect(),
+                has_more: true,
+            },
+            0,
+        );
+        let page = |before| ClientFrame::History {
+            conv: lobby(),
+            before: Some(before),
+            limit: Some(MAX_HISTORY_PAGE),
+        };
+        assert_eq!(chat.seek(&lobby(), 20), Some(page(300)));
+        // Asking again while the page is on its way asks for nothing.
+        assert_eq!(chat.seek(&lobby(), 20), None);
+        let replies = chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: (100..300)
+                    .map(|s| message(lobby(), s, "bob", "x", None))
+                    .collect(),
+                has_more: true,
+            },
+            0,
+        );
+        assert!(replies.contains(&page(100)), "{replies:?}");
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: (1..100)
+                    .map(|s| message(lobby(), s, "bob", "x", None))
+                    .collect(),
+                has_more: false,
+            },
+            0,
+        );
+        assert_eq!(chat.thread_of(&lobby()).unwrap().seek, Some(20));
+        chat.seek_done(&lobby());
+        assert_eq!(chat.thread_of(&lobby()).unwrap().seek, None);
+        // Held already: nothing to fetch.
+        assert_eq!(chat.seek(&lobby(), 5), None);
+        // Nowhere to be found: the search stops.
+        chat.seek_done(&lobby());
+        let mut gap = lobby_with(vec![message(lobby(), 5, "bob", "x", None)]);
+        assert_eq!(gap.seek(&lobby(), 3), None);
+        assert_eq!(gap.thread_of(&lobby()).unwrap().seek, None);
+    }
+
+    #[test]
+    fn up_arrow_edits_the_last_own_message_still_there() {
+        let mut chat = lobby_with(vec![
+            message(lobby(), 1, "alice", "one", None),
+            message(lobby(), 2, "alice", "two", None),
+            message(lobby(), 3, "bob", "three", None),
+        ]);
+        assert_eq!(chat.last_editable(&lobby()), Some(2));
+        chat.apply(
+            ServerFrame::Change {
+                change: change(4, 2, "alice", ChangeKind::Delete, ""),
+            },
+            0,
+        );
+        assert_eq!(chat.last_editable(&lobby()), Some(1));
+    }
+
+    #[test]
+    fn versions_are_kept_for_the_message_asked_about() {
+        let mut chat = lobby_with(vec![message(lobby(), 1, "alice", "b", None)]);
+        let versions = vec![
+            Version {
+                body: "a".into(),
+                ts: 1,
+            },
+            Version {
+                body: "b".into(),
+                ts: 2,
+            },
+        ];
+        chat.apply(
+            ServerFrame::Versions {
+                conv: lobby(),
+                seq: 1,
+                versions: versions.clone(),
+            },
+            0,
+        );
+        assert_eq!(chat.versions(&lobby(), 1), Some(versions.as_slice()));
+        assert_eq!(chat.versions(&lobby(), 2), None);
     }
 }

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::chat::{Chat, DraftError};
 use super::ReadyState;
-use crate::protocol::{ClientFrame, Conv};
+use crate::protocol::{ChangeKind, ClientFrame, Conv};
 
 /// The path of the chat socket on the page's own host.
 pub const SOCKET_PATH: &str = "/api/ws";
@@ -166,19 +166,59 @@ impl Connection {
         self.chat.try_set(Chat::default());
     }
 
-    /// Post `body` to the conversation. It shows at once as "sending" and
-    /// goes out now if the connection is ready, else after the next
-    /// handshake.
-    pub fn send(self, conv: Conv, body: &str) -> Result<(), DraftError> {
+    /// Post `body` to the conversation, answering the message at
+    /// `reply_to` if given. It shows at once as "sending" and goes out now
+    /// if the connection is ready, else after the next handshake.
+    pub fn send(self, conv: Conv, body: &str, reply_to: Option<i64>) -> Result<(), DraftError> {
         let client_id = new_client_id();
         let queued = self
             .chat
-            .try_update(|chat| chat.queue(client_id, conv, body))
+            .try_update(|chat| chat.queue(client_id, conv, body, reply_to))
             .unwrap_or(Ok(None))?;
         if let Some(frame) = queued {
             self.transmit(&frame);
         }
         Ok(())
+    }
+
+    /// Change the message at `seq`: `arg` is the new text of an edit or
+    /// the emoji of a reaction. Like a message, the change waits in the
+    /// outbox until the server acknowledges it.
+    pub fn change(
+        self,
+        conv: Conv,
+        kind: ChangeKind,
+        seq: i64,
+        arg: &str,
+    ) -> Result<(), DraftError> {
+        let client_id = new_client_id();
+        let queued = self
+            .chat
+            .try_update(|chat| chat.queue_change(client_id, conv, kind, seq, arg))
+            .unwrap_or(Ok(None))?;
+        if let Some(frame) = queued {
+            self.transmit(&frame);
+        }
+        Ok(())
+    }
+
+    /// Bring the message at `seq` on screen, fetching older pages until
+    /// it is there.
+    pub fn seek(self, conv: &Conv, seq: i64) {
+        if let Some(Some(frame)) = self.chat.try_update(|chat| chat.seek(conv, seq)) {
+            self.transmit(&frame);
+        }
+    }
+
+    /// The message looked for is on screen.
+    pub fn seek_done(self, conv: &Conv) {
+        self.chat.try_update(|chat| chat.seek_done(conv));
+    }
+
+    pub fn clear_refusal(self) {
+        if self.chat.with_untracked(|c| c.refusal().is_some()) {
+            self.chat.update(Chat::clear_refusal);
+        }
     }
 
     fn transmit_all(self, frames: &[ClientFrame]) {

@@ -6,9 +6,11 @@
 //! so components compile unchanged on both sides; the stand-ins are never
 //! reached because event handlers and effects only run in the browser.
 
+pub mod changes;
 pub mod chat;
 pub mod connection;
 pub mod http;
+pub mod markdown;
 pub mod ready_state;
 pub mod saved_outbox;
 #[cfg(feature = "hydrate")]

@@ -3,28 +3,45 @@ use leptos::{
     prelude::*,
 };
 
-use crate::client::{now_ms, Connection};
-use crate::components::sidebar::title_of;
-use crate::protocol::{ClientFrame, Conv, ErrorCode};
+use crate::client::{now_ms, Connection, Entry};
+use crate::components::{message_ui::MessageUi, sidebar::title_of};
+use crate::protocol::{clip, ClientFrame, Conv, ErrorCode};
 
 /// How often to tell others we are typing, at most.
 const TYPING_EVERY_MS: i64 = 3_000;
 
 /// The box to write in. Sending never waits: the message shows at once
 /// and is delivered when the connection allows. Enter sends, Shift+Enter
-/// starts a new line.
+/// starts a new line, Up in an empty box edits one's last message, and
+/// Escape stops replying.
 #[component]
 pub fn Composer(
     #[prop(into)] conv: Signal<Option<Conv>>,
     /// Why this conversation cannot be used, if it cannot.
     #[prop(into)]
     problem: Signal<Option<(ErrorCode, String)>>,
+    /// The conversation's messages (for the quote of a reply).
+    entries: Memo<Vec<Entry>>,
     /// The connection is open.
     #[prop(into)]
     online: Signal<bool>,
 ) -> impl IntoView {
     let conn = expect_context::<Connection>();
+    let ui = expect_context::<MessageUi>();
     let draft = RwSignal::new(String::new());
+    // The message answered, as it is now: (sender, start of its text).
+    let replying = Memo::new(move |_| {
+        let seq = ui.replying.get()?;
+        entries.with(|all| {
+            let e = all.iter().find(|e| e.seq == Some(seq))?;
+            let text = if e.deleted {
+                "This message was deleted".to_owned()
+            } else {
+                clip(&e.body, 120).to_owned()
+            };
+            Some((e.sender.clone(), text))
+        })
+    });
     let error = RwSignal::new(None::<String>);
     let last_typing = StoredValue::new(0_i64);
     let pending = Memo::new(move |_| conn.chat().with(|c| c.pending()));
@@ -52,10 +69,12 @@ pub fn Composer(
         let Some(conv) = conv.get_untracked() else {
             return;
         };
-        match conn.send(conv, &draft.get_untracked()) {
+        let reply_to = ui.replying.get_untracked();
+        match conn.send(conv, &draft.get_untracked(), reply_to) {
             Ok(()) => {
                 draft.set(String::new());
                 error.set(None);
+                ui.replying.set(None);
             }
             Err(why) => error.set(Some(why.to_string())),
         }
@@ -65,9 +84,37 @@ pub fn Composer(
         submit();
     };
     let on_keydown = move |event: KeyboardEvent| {
-        if event.key() == "Enter" && !event.shift_key() && !event.is_composing() {
-            event.prevent_default();
-            submit();
+        if event.is_composing() {
+            return;
+        }
+        match event.key().as_str() {
+            "Enter" if !event.shift_key() => {
+                event.prevent_default();
+                submit();
+            }
+            "Escape" if ui.replying.with_untracked(Option::is_some) => {
+                event.prevent_default();
+                ui.replying.set(None);
+            }
+            // Up in an empty box: edit one's last message here.
+            "ArrowUp" if draft.with_untracked(String::is_empty) => {
+                let Some(conv) = conv.get_untracked() else {
+                    return;
+                };
+                let last = conn.chat().with_untracked(|c| c.last_editable(&conv));
+                let body = last.and_then(|seq| {
+                    entries.with_untracked(|all| {
+                        all.iter()
+                            .find(|e| e.seq == Some(seq))
+                            .map(|e| e.body.clone())
+                    })
+                });
+                if let (Some(seq), Some(body)) = (last, body) {
+                    event.prevent_default();
+                    ui.edit(seq, body);
+                }
+            }
+            _ => {}
         }
     };
     let on_input = move |_| {
@@ -89,6 +136,33 @@ pub fn Composer(
 
     view! {
         <form class="composer" on:submit=on_submit>
+            {move || {
+                replying
+                    .get()
+                    .map(|(sender, text)| {
+                        view! {
+                            <div class="replying" data-testid="replying">
+                                <p>
+                                    <span class="hint">"Replying to "</span>
+                                    <strong>{sender}</strong>
+                                    <span class="replying-text">{text}</span>
+                                </p>
+                                <button
+                                    type="button"
+                                    class="quiet"
+                                    aria-label="Cancel reply"
+                                    title="Cancel reply (Escape)"
+                                    on:click=move |_| {
+                                        ui.replying.set(None);
+                                        crate::components::message_ui::focus_composer();
+                                    }
+                                >
+                                    "×"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
             <label for="message" class="visually-hidden">"Message"</label>
             <div class="composer-row">
                 <textarea

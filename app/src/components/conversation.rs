@@ -1,14 +1,12 @@
 use leptos::prelude::*;
 use leptos_router::{hooks::use_navigate, hooks::use_params_map, NavigateOptions};
 
-use crate::client::{
-    chat::lobby,
-    clock, day_label, day_of,
-    text::{segments, Segment},
-    Connection, Delivery, Entry,
-};
+use crate::client::{chat::lobby, day_label, day_of, Connection, Entry};
 use crate::components::{
     composer::Composer,
+    message::MessageRow,
+    message_dialogs::{DeleteDialog, HistoryDialog},
+    message_ui::MessageUi,
     shell::Now,
     sidebar::{href_of, title_of, PeopleList},
 };
@@ -66,12 +64,12 @@ fn MemberList(summary: Memo<Option<String>>, names: Memo<Option<Vec<String>>>) -
 }
 
 /// One row of the timeline.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Row {
     Day(String),
     /// A message; `head` starts a run of messages by one sender.
     Message {
-        entry: Entry,
+        entry: Box<Entry>,
         head: bool,
     },
 }
@@ -92,9 +90,26 @@ fn rows(entries: Vec<Entry>, now: i64) -> Vec<Row> {
             head = *sender != entry.sender || ts - at > 5 * 60_000;
         }
         last = Some((entry.sender.clone(), ts));
-        out.push(Row::Message { entry, head });
+        out.push(Row::Message {
+            entry: Box::new(entry),
+            head,
+        });
     }
     out
+}
+
+impl Row {
+    /// What identifies the row across updates: a message keeps its row
+    /// while its state changes (the row follows it), and gets a new one
+    /// only when it starts or stops heading a run.
+    fn key(&self) -> String {
+        match self {
+            Row::Day(label) => format!("d{label}"),
+            Row::Message { entry, head } => {
+                format!("{}{}", entry.key, if *head { "h" } else { "" })
+            }
+        }
+    }
 }
 
 /// A conversation: header, messages, who is typing and the composer.
@@ -110,9 +125,12 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     // Another pane may already show its conversation when this one is
     // cleaned up, so only forget what this pane showed.
     let shown = StoredValue::new(None::<Conv>);
+    let ui = MessageUi::new(conv);
+    provide_context(ui);
     Effect::new(move |_| {
         let current = conv.get();
         shown.set_value(current.clone());
+        ui.reset();
         conn.view(current);
     });
     on_cleanup(move || {
@@ -138,6 +156,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     let loading = Memo::new(move |_| thread.with(|t| t.as_ref().is_some_and(|t| t.loading)));
     let has_more = Memo::new(move |_| thread.with(|t| t.as_ref().is_some_and(|t| t.has_more)));
     let notice = Memo::new(move |_| chat.with(|c| c.notice().map(str::to_owned)));
+    let refusal = Memo::new(move |_| chat.with(|c| c.refusal().map(str::to_owned)));
     let typing = Memo::new(move |_| {
         let t = now.get();
         thread.with(|th| {
@@ -217,6 +236,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             restore.set_value(Some((first_key(), el.scroll_height(), el.scroll_top())));
         }
     };
+    let seek = Memo::new(move |_| thread.with(|t| t.as_ref().and_then(|t| t.seek)));
     Effect::new(move |prev: Option<Option<Conv>>| {
         let current = conv.get();
         if prev.as_ref() != Some(&current) {
@@ -224,11 +244,26 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             restore.set_value(None);
         }
         rows.track();
+        let seeking = seek.get();
         let el = scroller.get();
         request_animation_frame(move || {
             let Some(el) = el else {
                 return;
             };
+            // A reply's original, asked for: show it once it is here.
+            if let Some(seq) = seeking {
+                if let Ok(Some(row)) = el.query_selector(&format!("[data-seq=\"{seq}\"]")) {
+                    restore.set_value(None);
+                    at_bottom.set_value(false);
+                    show_and_flash(&row, ui, seq);
+                    if let Some(conv) = conv.get_untracked() {
+                        conn.seek_done(&conv);
+                    }
+                    return;
+                }
+                // Still looking: stay put while older pages come in.
+                at_bottom.set_value(false);
+            }
             let pending = restore.get_value();
             match pending {
                 Some((key, height, top)) if key != first_key() => {
@@ -289,8 +324,8 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                 <ol class="messages" role="log" aria-live="polite" aria-label="Messages" data-testid="messages">
                     <For
                         each=move || rows.get()
-                        key=|row| row.clone()
-                        children=|row| match row {
+                        key=Row::key
+                        children=move |row| match row {
                             Row::Day(label) => {
                                 view! {
                                     <li class="day" role="separator">
@@ -300,6 +335,14 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                                     .into_any()
                             }
                             Row::Message { entry, head } => {
+                                let key = entry.key.clone();
+                                // The row follows its message's state.
+                                let entry = Memo::new(move |prev: Option<&Entry>| {
+                                    entries
+                                        .with(|all| all.iter().find(|e| e.key == key).cloned())
+                                        .or_else(|| prev.cloned())
+                                        .unwrap_or_else(|| (*entry).clone())
+                                });
                                 view! { <MessageRow entry head/> }.into_any()
                             }
                         }
@@ -371,11 +414,27 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             <p class="typing" data-testid="typing" aria-live="polite">
                 {move || typing_text(&typing.get())}
             </p>
+            <Show when=move || refusal.with(Option::is_some)>
+                <p class="refusal" role="status">
+                    {move || refusal.get().unwrap_or_default()}
+                    <button
+                        type="button"
+                        class="link-button"
+                        aria-label="Dismiss"
+                        on:click=move |_| conn.clear_refusal()
+                    >
+                        "Dismiss"
+                    </button>
+                </p>
+            </Show>
             <Composer
                 conv=conv
                 problem=problem
+                entries=entries
                 online=Signal::derive(move || ready_state.get() == crate::client::ReadyState::Open)
             />
+            <DeleteDialog entries/>
+            <HistoryDialog/>
         </section>
     }
     .into_any()
@@ -419,77 +478,26 @@ fn typing_text(who: &[String]) -> String {
     }
 }
 
-/// One message. The body is rendered as text, never as HTML; web
-/// addresses become links that open in a new tab.
-#[component]
-fn MessageRow(entry: Entry, head: bool) -> impl IntoView {
-    let conn = expect_context::<Connection>();
-    let status = entry.delivery.as_str();
-    let time = entry.ts.map(clock);
-    let body = segments(&entry.body)
-        .into_iter()
-        .map(|segment| match segment {
-            Segment::Text(text) => text.into_any(),
-            Segment::Link(url) => view! {
-                <a href=url.clone() target="_blank" rel="noopener noreferrer">
-                    {url.clone()}
-                </a>
-            }
-            .into_any(),
-        })
-        .collect_view();
-    let failed = match &entry.delivery {
-        Delivery::Failed(reason) => Some(reason.clone()),
-        _ => None,
-    };
-    let client_id = entry.key.strip_prefix('c').map(str::to_owned);
-
-    view! {
-        <li
-            class="message"
-            class:mine=entry.mine
-            class:head=head
-            data-testid="message"
-            data-status=status
-        >
-            <div class="message-meta" class:visually-hidden=!head>
-                <span class="sender">{entry.sender}</span>
-                {time.clone().map(|t| view! { <time>{t}</time> })}
-            </div>
-            <div class="bubble" title=time>
-                <p class="body">{body}</p>
-            </div>
-            {match (&entry.delivery, failed) {
-                (Delivery::Sending, _) => {
-                    Some(view! { <p class="delivery">"Sending…"</p> }.into_any())
+/// Scroll `row` (the message at `seq`) into the middle of the timeline
+/// and highlight it for a moment.
+fn show_and_flash(row: &leptos::web_sys::Element, ui: MessageUi, seq: i64) {
+    #[cfg(feature = "hydrate")]
+    {
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Center);
+        row.scroll_into_view_with_scroll_into_view_options(&options);
+        ui.flash.set(Some(seq));
+        set_timeout(
+            move || {
+                if ui.flash.try_get_untracked().flatten() == Some(seq) {
+                    ui.flash.try_set(None);
                 }
-                (_, Some(reason)) => {
-                    Some(
-                        view! {
-                            <p class="delivery failed" role="alert">
-                                {format!("Not sent: {reason}")}
-                                {client_id
-                                    .map(|id| {
-                                        view! {
-                                            <button
-                                                type="button"
-                                                class="link-button"
-                                                on:click=move |_| conn.discard(&id)
-                                            >
-                                                "Discard"
-                                            </button>
-                                        }
-                                    })}
-                            </p>
-                        }
-                            .into_any(),
-                    )
-                }
-                _ => None,
-            }}
-        </li>
+            },
+            std::time::Duration::from_millis(1_600),
+        );
     }
-    .into_any()
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (row, ui, seq);
 }
 
 // Dates come from the browser's clock in hydrate builds; natively, from UTC.
@@ -500,11 +508,17 @@ mod tests {
     fn entry(sender: &str, ts: i64) -> Entry {
         Entry {
             key: format!("m{ts}"),
+            seq: Some(ts),
             sender: sender.into(),
             body: "x".into(),
             ts: Some(ts),
             mine: false,
-            delivery: Delivery::Sent,
+            delivery: crate::client::Delivery::Sent,
+            reply: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
+            pending: None,
         }
     }
 

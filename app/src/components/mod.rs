@@ -3,7 +3,14 @@
 
 pub mod composer;
 pub mod conversation;
+pub mod icons;
+pub mod message;
+pub mod message_actions;
+pub mod message_dialogs;
+pub mod message_ui;
 pub mod not_found;
+pub mod reactions;
+pub mod rich_text;
 pub mod shell;
 pub mod sidebar;
 pub mod sign_in;

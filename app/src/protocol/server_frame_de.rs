@@ -79,6 +79,7 @@ impl<'de> Deserialize<'de> for Online {
 
 enum MessageField {
     Text(String),
+    // Boxed: a message is far bigger than the text of an error.
     Message(Box<Message>),
 }
 

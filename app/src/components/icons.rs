@@ -1,0 +1,48 @@
+//! The few line icons of the message actions, drawn inline (no icon font,
+//! no emoji font needed). Decorative: the buttons carry the names.
+
+use leptos::prelude::*;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Icon {
+    /// A smiling face with a plus: add a reaction.
+    React,
+    Reply,
+    Edit,
+    Delete,
+    /// Three dots: more actions.
+    More,
+    History,
+}
+
+/// An 18 px icon in the current text colour.
+pub fn icon(which: Icon) -> impl IntoView {
+    let path = match which {
+        Icon::React => {
+            "M12 21a9 9 0 1 1 8.5-6M8.5 14.5a4.5 4.5 0 0 0 6.5.5M9 9.5h.01M15 9.5h.01M19 16v6M16 19h6"
+        }
+        Icon::Reply => "M10 8 4 13l6 5M4 13h10a6 6 0 0 1 6 6v1",
+        Icon::Edit => "M4 20h4L19 9l-4-4L4 16v4ZM14 6l4 4",
+        Icon::Delete => "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
+        Icon::More => "M5 12h.01M12 12h.01M19 12h.01",
+        Icon::History => "M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5M12 7v5l3 3",
+    };
+    let width = if which == Icon::More { "3" } else { "1.8" };
+    view! {
+        <svg
+            class="icon"
+            viewBox="0 0 24 24"
+            width="18"
+            height="18"
+            fill="none"
+            stroke="currentColor"
+            stroke-width=width
+            stroke-linecap="round"
+            stroke-linejoin="round"
+            aria-hidden="true"
+            focusable="false"
+        >
+            <path d=path></path>
+        </svg>
+    }
+}

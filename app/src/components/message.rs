@@ -1,0 +1,276 @@
+//! One message of the timeline: who and when, the quote it answers, its
+//! text (formatted, or an editor, or a tombstone), its reactions, and the
+//! actions on it.
+
+use leptos::{ev::KeyboardEvent, prelude::*};
+
+use crate::client::{clock, day_label, Connection, Delivery, Entry};
+use crate::components::{
+    message_actions::Actions,
+    message_ui::{focus_composer, MessageUi},
+    reactions::Reactions,
+    rich_text::RichText,
+    shell::Now,
+};
+use crate::protocol::{clip, ChangeKind, Quote};
+
+/// Characters of the original a reply's quote shows.
+const QUOTE_SHOWN: usize = 120;
+
+/// "Today at 14:32", "3 March 2026 at 09:05".
+pub fn when(ts: i64, now: i64) -> String {
+    format!("{} at {}", day_label(ts, now), clock(ts))
+}
+
+/// One message; `entry` follows its current state.
+#[component]
+pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let ui = expect_context::<MessageUi>();
+    let first = entry.get_untracked();
+    let seq = first.seq;
+    let mine = first.mine;
+    let time = first.ts.map(clock);
+
+    let deleted = Memo::new(move |_| entry.with(|e| e.deleted));
+    let status = Memo::new(move |_| entry.with(|e| e.delivery.as_str()));
+    let editing = Memo::new(move |_| seq.is_some() && ui.editing.get() == seq);
+    let popup_open = Memo::new(move |_| seq.is_some() && ui.popup.get().map(|p| p.0) == seq);
+    let reply = Memo::new(move |_| entry.with(|e| e.reply.clone()));
+    let failed = Memo::new(move |_| match entry.with(|e| e.delivery.clone()) {
+        Delivery::Failed(reason) => Some(reason),
+        _ => None,
+    });
+    let pending = Memo::new(move |_| entry.with(|e| e.pending));
+    let client_id = first.key.strip_prefix('c').map(str::to_owned);
+
+    let content = move || {
+        if editing.get() {
+            return view! { <Editor entry/> }.into_any();
+        }
+        if deleted.get() {
+            return view! { <p class="tombstone">"This message was deleted"</p> }.into_any();
+        }
+        view! { <Text entry/> }.into_any()
+    };
+
+    view! {
+        <li
+            class="message"
+            class:mine=mine
+            class:head=head
+            class:deleted=deleted
+            class:editing=editing
+            class:popup-open=popup_open
+            class:flash=move || seq.is_some() && ui.flash.get() == seq
+            data-testid="message"
+            data-status=status
+            data-seq=seq
+        >
+            <div class="message-meta" class:visually-hidden=!head>
+                <span class="sender">{first.sender.clone()}</span>
+                {time.clone().map(|t| view! { <time>{t}</time> })}
+            </div>
+            <div class="bubble-row">
+                <div class="bubble" title=time>
+                    {move || reply.get().map(|quote| view! { <QuoteButton quote/> })}
+                    {content}
+                </div>
+                {seq
+                    .map(|seq| {
+                        view! {
+                            <Show when=move || !deleted.get() && !editing.get()>
+                                <Actions entry seq/>
+                            </Show>
+                        }
+                    })}
+            </div>
+            {seq
+                .map(|seq| {
+                    view! {
+                        <Show when=move || !deleted.get()>
+                            <Reactions entry seq/>
+                        </Show>
+                    }
+                })}
+            {move || match (status.get(), pending.get(), failed.get()) {
+                (_, _, Some(reason)) => {
+                    let client_id = client_id.clone();
+                    Some(
+                        view! {
+                            <p class="delivery failed" role="alert">
+                                {format!("Not sent: {reason}")}
+                                {client_id
+                                    .map(|id| {
+                                        view! {
+                                            <button
+                                                type="button"
+                                                class="link-button"
+                                                on:click=move |_| conn.discard(&id)
+                                            >
+                                                "Discard"
+                                            </button>
+                                        }
+                                    })}
+                            </p>
+                        }
+                            .into_any(),
+                    )
+                }
+                ("sending", _, _) => Some(view! { <p class="delivery">"Sending…"</p> }.into_any()),
+                (_, Some(ChangeKind::Edit), _) => {
+                    Some(view! { <p class="delivery">"Saving…"</p> }.into_any())
+                }
+                (_, Some(ChangeKind::Delete), _) => {
+                    Some(view! { <p class="delivery">"Deleting…"</p> }.into_any())
+                }
+                _ => None,
+            }}
+        </li>
+    }
+    .into_any()
+}
+
+/// The formatted text, with "(edited)" after it.
+#[component]
+fn Text(entry: Memo<Entry>) -> impl IntoView {
+    let Now(now) = expect_context::<Now>();
+    let body = Memo::new(move |_| entry.with(|e| e.body.clone()));
+    let edited = Memo::new(move |_| entry.with(|e| e.edited_at));
+    view! {
+        {move || view! { <RichText body=body.get()/> }}
+        {move || {
+            edited
+                .get()
+                .map(|ts| {
+                    let label = format!("Edited {}", when(ts, now.get_untracked()));
+                    let spoken = label.clone();
+                    view! {
+                        <span class="edited" tabindex="0" title=label.clone() data-when=label>
+                            <span aria-hidden="true">"(edited)"</span>
+                            <span class="visually-hidden">{spoken}</span>
+                        </span>
+                    }
+                })
+        }}
+    }
+}
+
+/// The quote of the message a reply answers; a click shows the original.
+#[component]
+fn QuoteButton(quote: Quote) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let ui = expect_context::<MessageUi>();
+    let text = if quote.deleted {
+        None
+    } else {
+        Some(clip(&quote.body, QUOTE_SHOWN).to_owned())
+    };
+    let label = match &text {
+        Some(text) => format!(
+            "Reply to {}: {text}. Show the original message",
+            quote.sender
+        ),
+        None => format!(
+            "Reply to a deleted message of {}. Show where it was",
+            quote.sender
+        ),
+    };
+    let seq = quote.seq;
+    let jump = move |_| {
+        if let Some(conv) = ui.conv.get_untracked() {
+            conn.seek(&conv, seq);
+        }
+    };
+    view! {
+        <button type="button" class="quote" aria-label=label on:click=jump>
+            <span class="quote-sender">{quote.sender}</span>
+            {match text {
+                Some(text) => view! { <span class="quote-body">{text}</span> }.into_any(),
+                None => {
+                    view! { <span class="quote-body deleted">"This message was deleted"</span> }
+                        .into_any()
+                }
+            }}
+        </button>
+    }
+}
+
+/// The message as an editor, in place: Enter saves, Escape cancels,
+/// Shift+Enter starts a new line.
+#[component]
+fn Editor(entry: Memo<Entry>) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let ui = expect_context::<MessageUi>();
+    let area = NodeRef::<leptos::html::Textarea>::new();
+    // Focus it with the caret at the end, once it is on the page.
+    Effect::new(move |_| {
+        if let Some(area) = area.get() {
+            let end = area.value().len() as u32;
+            let _ = area.focus();
+            let _ = area.set_selection_range(end, end);
+        }
+    });
+    let cancel = move || {
+        ui.editing.set(None);
+        ui.edit_error.set(None);
+        focus_composer();
+    };
+    let save = move || {
+        let (Some(conv), Some(seq)) = (ui.conv.get_untracked(), entry.with_untracked(|e| e.seq))
+        else {
+            return;
+        };
+        let draft = ui.edit_draft.get_untracked();
+        if draft.trim() == entry.with_untracked(|e| e.body.trim().to_owned()) {
+            cancel();
+            return;
+        }
+        match conn.change(conv, ChangeKind::Edit, seq, &draft) {
+            Ok(()) => cancel(),
+            Err(why) => ui.edit_error.set(Some(why.to_string())),
+        }
+    };
+    let on_keydown = move |event: KeyboardEvent| {
+        if event.is_composing() {
+            return;
+        }
+        match event.key().as_str() {
+            "Enter" if !event.shift_key() => {
+                event.prevent_default();
+                save();
+            }
+            "Escape" => {
+                event.prevent_default();
+                event.stop_propagation();
+                cancel();
+            }
+            _ => {}
+        }
+    };
+    view! {
+        <div class="editor">
+            <textarea
+                node_ref=area
+                aria-label="Edit message"
+                aria-describedby="editor-hint"
+                rows="2"
+                bind:value=ui.edit_draft
+                on:keydown=on_keydown
+            ></textarea>
+            <p class="editor-hint" id="editor-hint">
+                "Escape to "
+                <button type="button" class="link-button" on:click=move |_| cancel()>
+                    "cancel"
+                </button>
+                " · Enter to "
+                <button type="button" class="link-button" on:click=move |_| save()>
+                    "save"
+                </button>
+            </p>
+            <Show when=move || ui.edit_error.with(Option::is_some)>
+                <p class="error" role="alert">{move || ui.edit_error.get().unwrap_or_default()}</p>
+            </Show>
+        </div>
+    }
+}
