@@ -4,8 +4,11 @@
 #
 #   loadgen/bench.sh SCENARIO [loadgen options...]
 #   e.g. loadgen/bench.sh fanout --protocol group --rates 100,500
+#        loadgen/bench.sh rooms --change-share 0.25   # scenario 2 with changes
+#        loadgen/bench.sh reactions --members 1000 --rate 500 --secs 20
 #
-# Needs `cargo build --release -p server -p loadgen` first. Starts
+# Needs `cargo build --release -p server -p loadgen` first (the binaries
+# are taken from $CARGO_TARGET_DIR/release when it is set). Starts
 # target/release/server on 127.0.0.1:$PARLEY_BENCH_PORT (18700) with a new
 # SQLite database in a temporary folder and the abuse limits lifted, runs
 # target/release/loadgen with --addr and --server-pid filled in, then stops
@@ -17,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 port="${PARLEY_BENCH_PORT:-18700}"
+bin="${CARGO_TARGET_DIR:-target}/release"
 
 loadgen/wait-for-quiet.sh   # the machine is shared: let other work settle first
 if [ "${1:-}" = idle ]; then
@@ -29,7 +33,7 @@ fi
 read -r -a extra <<<"${PARLEY_BENCH_SERVER_ARGS:-}"
 dir="$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")"
 
-taskset -c 0 "${PARLEY_BENCH_SERVER_BIN:-target/release/server}" \
+taskset -c 0 "${PARLEY_BENCH_SERVER_BIN:-$bin/server}" \
     --addr "127.0.0.1:$port" \
     --database-url "sqlite://$dir/bench.db" \
     --rate-per-sec 1000000 --rate-burst 1000000 \
@@ -58,4 +62,4 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-taskset -c 1 target/release/loadgen "$@" --addr "127.0.0.1:$port" --server-pid "$pid"
+taskset -c 1 "$bin/loadgen" "$@" --addr "127.0.0.1:$port" --server-pid "$pid"

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::net::{self, Ws};
 use crate::payload::Stamp;
-use crate::stats::{Recorder, ServerProc, Tracker};
+use crate::stats::{Counts, Recorder, ServerProc, Tracker};
 use crate::wire::{classify, Incoming};
 
 pub type Sink = SplitSink<Ws, Message>;
@@ -284,6 +284,8 @@ pub async fn read_loop(
     recipients: Recipients,
 ) {
     let mut tracker = Tracker::default();
+    // Changes are numbered per stream on their own.
+    let mut changes = Tracker::default();
     loop {
         let text = match stream.next().await {
             Some(Ok(Message::Text(text))) => text,
@@ -331,10 +333,41 @@ pub async fn read_loop(
                         rec.foreign.fetch_add(1, Relaxed);
                     }
                 },
-                Incoming::Ack { client_id } => {
+                Incoming::Change { client_id } => {
+                    match client_id.and_then(Stamp::parse_change_client_id) {
+                        Some(stamp) => changes.record(rec.changes(), shard, stamp),
+                        None => {
+                            rec.changes().foreign.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+                Incoming::Ack { client_id, seq } => {
+                    if let Some(stamp) = Stamp::parse_change_client_id(client_id) {
+                        let changes = rec.changes();
+                        changes.acks.fetch_add(1, Relaxed);
+                        let n = recipients(stamp.publisher, stamp.stream);
+                        changes.expected.fetch_add(n, Relaxed);
+                        continue;
+                    }
                     rec.acks.fetch_add(1, Relaxed);
                     if let Some((p, s)) = Stamp::parse_client_id(client_id) {
                         rec.expected.fetch_add(recipients(p, s), Relaxed);
+                        if let Some(seq) = seq {
+                            rec.message_acked(shard, p, s, seq);
+                        }
+                    }
+                }
+                Incoming::Error {
+                    code,
+                    client_id: Some(client_id),
+                } if client_id.starts_with('c') => {
+                    // A refused change, whatever the code: the generator's
+                    // bookkeeping should make every change valid.
+                    let what = format!("error frame {code} for change {client_id}");
+                    if code == "internal" {
+                        rec.changes().refused(what);
+                    } else {
+                        rec.changes().error(what);
                     }
                 }
                 Incoming::Error { code, client_id } if code == "internal" => {
@@ -350,13 +383,16 @@ pub async fn read_loop(
 }
 
 /// Wait until every expected delivery arrived and every publish was
-/// acknowledged (native), or `within` passed. Returns how long it took.
+/// acknowledged (native), changes as well as messages, or `within` passed. Returns how long it took.
 pub async fn drain(rec: &Recorder, native: bool, within: Duration) -> Duration {
     let start = Instant::now();
-    loop {
-        let c = rec.counts();
+    let done = |c: Counts| {
         let acked = !native || c.acks + c.errors + c.refused >= c.sent;
-        if acked && c.unique >= c.expected {
+        acked && c.unique >= c.expected
+    };
+    loop {
+        let changes_done = rec.changes_if_any().is_none_or(|r| done(r.counts()));
+        if done(rec.counts()) && changes_done {
             return start.elapsed();
         }
         if start.elapsed() > within {

@@ -11,6 +11,7 @@
 //! loopback addresses only. `docs/benchmarks.md` has the commands and the
 //! measured results.
 
+mod changes;
 mod fleet;
 mod net;
 mod payload;
@@ -39,8 +40,12 @@ enum Command {
     /// Scenarios 1 and 6: one room, many members, rising publish rates
     /// (with --slow-percent: members that stop reading).
     Fanout(scenario::fanout::FanoutArgs),
-    /// Scenario 2: many rooms of a few members, plus direct messages.
+    /// Scenario 2: many rooms of a few members, plus direct messages
+    /// (with --change-share: edits, deletes and reactions too).
     Rooms(scenario::rooms::RoomsArgs),
+    /// Reaction storm: one room of many members, reactions to a few
+    /// messages at a fixed rate, every member receiving every change.
+    Reactions(scenario::reactions::ReactionsArgs),
     /// Scenario 3: many idle connections held open; server memory and CPU.
     Idle(scenario::idle::IdleArgs),
     /// Scenario 4: signed-in users opening sockets as fast as they can.
@@ -85,6 +90,7 @@ async fn run(command: Command) -> Result<bool> {
     let (common, fut): (Option<fleet::Common>, _) = match command {
         Command::Fanout(a) => (Some(a.common.clone()), boxed(scenario::fanout::run(a))),
         Command::Rooms(a) => (Some(a.common.clone()), boxed(scenario::rooms::run(a))),
+        Command::Reactions(a) => (Some(a.common.clone()), boxed(scenario::reactions::run(a))),
         Command::Idle(a) => (Some(a.common.clone()), boxed(scenario::idle::run(a))),
         Command::Storm(a) => (Some(a.common.clone()), boxed(scenario::storm::run(a))),
         Command::Store(a) => (Some(a.common.clone()), boxed(scenario::store::run(a))),

@@ -65,6 +65,32 @@ impl Stamp {
         let mut parts = client_id.split('.');
         Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
     }
+
+    /// The `client_id` of a change (edit, delete, react, unreact):
+    /// `c` then `publisher.stream.seq.sent_ns`. A change frame carries no
+    /// body of ours, so the whole stamp travels in the id (64 characters at
+    /// the very most, the protocol's limit; ~30 in practice). The `c` keeps it apart from
+    /// message ids, whose parser refuses it, and changes are numbered per
+    /// stream on their own (a connection's changes are ordered among
+    /// themselves, not against its messages).
+    pub fn change_client_id(&self) -> String {
+        format!(
+            "c{}.{}.{}.{}",
+            self.publisher, self.stream, self.seq, self.sent_ns
+        )
+    }
+
+    /// The stamp of a client id made by [`Stamp::change_client_id`].
+    pub fn parse_change_client_id(client_id: &str) -> Option<Stamp> {
+        let mut parts = client_id.strip_prefix('c')?.split('.');
+        let stamp = Stamp {
+            publisher: parts.next()?.parse().ok()?,
+            stream: parts.next()?.parse().ok()?,
+            seq: parts.next()?.parse().ok()?,
+            sent_ns: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(stamp)
+    }
 }
 
 #[cfg(test)]
@@ -84,5 +110,31 @@ mod tests {
         assert_eq!(Stamp::parse_body(&body), Some(stamp));
         assert_eq!(Stamp::parse_client_id(&stamp.client_id()), Some((4, 17)));
         assert_eq!(Stamp::parse_body("hello"), None);
+    }
+
+    #[test]
+    fn change_ids_carry_the_whole_stamp_and_stay_apart_from_message_ids() {
+        let stamp = Stamp {
+            publisher: 4_999,
+            stream: u32::MAX,
+            seq: u64::from(u32::MAX),
+            sent_ns: 99_999_999_999_999,
+        };
+        let id = stamp.change_client_id();
+        assert!(id.len() <= 64, "{id}");
+        assert_eq!(Stamp::parse_change_client_id(&id), Some(stamp));
+        // Message ids and change ids never parse as each other.
+        assert_eq!(Stamp::parse_client_id(&id), None);
+        assert_eq!(Stamp::parse_change_client_id(&stamp.client_id()), None);
+        assert_eq!(Stamp::parse_change_client_id("c1.2.3"), None);
+        assert_eq!(Stamp::parse_change_client_id("c1.2.3.4.5"), None);
+        // The longest possible id fits the protocol's 64 characters.
+        let longest = Stamp {
+            publisher: u32::MAX,
+            stream: u32::MAX,
+            seq: u64::MAX,
+            sent_ns: u64::MAX,
+        };
+        assert!(longest.change_client_id().len() <= 64);
     }
 }

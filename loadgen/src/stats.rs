@@ -44,7 +44,15 @@ pub struct Recorder {
     pub refused: AtomicU64,
     first_errors: Mutex<Vec<String>>,
     closes: Mutex<BTreeMap<String, u64>>,
+    /// The same counts for changes (edits, deletes, reactions), kept apart
+    /// from messages': created on first use.
+    changes: OnceLock<Box<Recorder>>,
+    ack_hook: OnceLock<AckHook>,
 }
+
+/// Called by a socket's reader for every ack of one of our messages (not
+/// changes): `(socket, publisher, stream, seq in the conversation)`.
+pub type AckHook = Box<dyn Fn(usize, u32, u32, u64) + Send + Sync>;
 
 /// A snapshot of the counters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -112,6 +120,8 @@ impl Default for Recorder {
             refused: AtomicU64::new(0),
             first_errors: Mutex::new(Vec::new()),
             closes: Mutex::new(BTreeMap::new()),
+            changes: OnceLock::new(),
+            ack_hook: OnceLock::new(),
         }
     }
 }
@@ -119,6 +129,29 @@ impl Default for Recorder {
 impl Recorder {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// The counters of changes (created on first use).
+    pub fn changes(&self) -> &Recorder {
+        self.changes.get_or_init(|| Box::new(Recorder::default()))
+    }
+
+    /// The counters of changes, if any change was counted.
+    pub fn changes_if_any(&self) -> Option<&Recorder> {
+        self.changes.get().map(|c| &**c)
+    }
+
+    /// Have [`Recorder::message_acked`] call `hook`.
+    pub fn set_ack_hook(&self, hook: AckHook) {
+        let _ = self.ack_hook.set(hook);
+    }
+
+    /// A message of `(publisher, stream)` sent by `socket` was acknowledged
+    /// at `seq`.
+    pub fn message_acked(&self, socket: usize, publisher: u32, stream: u32, seq: u64) {
+        if let Some(hook) = self.ack_hook.get() {
+            hook(socket, publisher, stream, seq);
+        }
     }
 
     /// Say which node each socket is on (a cluster run); latencies are then

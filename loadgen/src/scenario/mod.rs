@@ -2,6 +2,7 @@
 
 pub mod fanout;
 pub mod idle;
+pub mod reactions;
 pub mod rooms;
 pub mod smoke;
 pub mod store;

@@ -1,6 +1,12 @@
 //! Scenario 2: many small rooms and direct messages, everything stored.
 //! With `--protocol direct`: guests of the seed's `/ws/{name}` writing to
 //! each other (nothing stored; every message is direct).
+//!
+//! With `--change-share F` (native), a share F of all frames are changes
+//! to room messages instead of new room messages: edits of the sender's
+//! own acknowledged messages, reaction toggles and deletes of the sender's
+//! oldest live message (see [`crate::changes`]). They are tracked like
+//! messages (per stream, receiver and latency), with their own numbering.
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering::Relaxed;
@@ -13,9 +19,10 @@ use futures_util::SinkExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::fanout::Outcome;
+use crate::changes::{Book, Kind, Want};
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, Recipients, Rng, Setup};
 use crate::payload::{now_ns, Stamp};
-use crate::stats::{self, ms, opt, verdict, Recorder, Table, Usage};
+use crate::stats::{self, ms, opt, verdict, Counts, Recorder, Table, Usage};
 use crate::wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -58,7 +65,38 @@ pub struct RoomsArgs {
     /// Seed of the random choices (runs are repeatable).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Share of all frames (room + direct) that are changes to room
+    /// messages instead of new room messages (native only; taken from the
+    /// room messages, so the deliveries per second stay the same): of the
+    /// changes ~50 % edits of one of the sender's own acknowledged
+    /// messages, ~40 % reaction toggles, ~10 % deletes of the sender's
+    /// oldest live message. 0: none (the plain scenario).
+    #[arg(long, default_value_t = 0.0)]
+    pub change_share: f64,
 }
+
+/// Edits, toggles and deletes out of 10 changes.
+const MIX: [(Want, usize); 3] = [(Want::Edit, 5), (Want::Toggle, 4), (Want::Delete, 1)];
+
+/// What to try for a random draw below 10.
+fn want_of(draw: usize) -> Want {
+    let mut left = draw;
+    for (want, share) in MIX {
+        if left < share {
+            return want;
+        }
+        left -= share;
+    }
+    Want::Delete
+}
+
+/// Random sockets tried for a change before a plain message goes instead.
+const CHANGE_TRIES: usize = 8;
+
+/// Reactions go to one of a room's newest live messages, with one of a few
+/// emoji (so that toggles also take reactions off).
+const REACT_WINDOW: usize = 16;
+const REACT_EMOJI: usize = 4;
 
 pub async fn run(a: RoomsArgs) -> Result<Outcome> {
     let common = &a.common;
@@ -72,6 +110,16 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         || !a.connections.is_multiple_of(a.room_size)
     {
         bail!("--room-size must be a multiple of --sockets-per-user, and --connections of --room-size");
+    }
+    // The chance that a room slot becomes a change, so that changes are
+    // `change_share` of all frames.
+    let change_p = if native && a.change_share > 0.0 && a.room_rate > 0.0 {
+        a.change_share * (a.room_rate + a.dm_rate) / a.room_rate
+    } else {
+        0.0
+    };
+    if !(0.0..=1.0).contains(&change_p) {
+        bail!("--change-share must be between 0 and (room rate) / (room rate + dm rate)");
     }
     let users = a.connections / spu;
     let users_per_room = a.room_size / spu;
@@ -169,8 +217,35 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         a.body_bytes
     );
 
+    if change_p > 0.0 {
+        println!(
+            "changes: {:.0} % of all frames ({:.0}/s) are changes to room messages (edits {} %, reaction toggles {} %, deletes {} %); room changes only, none in direct conversations\n",
+            100.0 * a.change_share,
+            change_p * room_rate,
+            MIX[0].1 * 10,
+            MIX[1].1 * 10,
+            MIX[2].1 * 10,
+        );
+    }
+
+    // Acks of room messages feed the bookkeeping of changes.
+    let (acks_tx, mut acks_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64)>();
+    if change_p > 0.0 {
+        rec.set_ack_hook(Box::new(move |socket, _, stream, seq| {
+            if stream == 0 {
+                let _ = acks_tx.send((socket, seq));
+            }
+        }));
+    }
+    let mut book = Book::new(a.connections, rooms, REACT_WINDOW, REACT_EMOJI);
+    let mut change_seqs: HashMap<u32, u64> = HashMap::new();
+    let mut kinds: HashMap<Kind, u64> = HashMap::new();
+    let mut fallbacks = 0u64;
+
     let before = rec.counts();
+    let before_changes = rec.changes().counts();
     rec.take_latency();
+    rec.changes().take_latency();
     let usage = Usage::start(common.proc());
     let mut rooms_pacer = Pacer::new(room_rate);
     let mut dms_pacer = Pacer::new(dm_rate);
@@ -182,7 +257,48 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
     while start.elapsed() < duration {
         tick.tick().await;
         let (n_room, n_dm) = (rooms_pacer.due(), dms_pacer.due());
+        while let Ok((socket, seq)) = acks_rx.try_recv() {
+            book.acked(socket, room_of(user_of(socket)), seq);
+        }
         for k in 0..n_room + n_dm {
+            if k < n_room
+                && change_p > 0.0
+                && (rng.below(1 << 20) as f64) < change_p * f64::from(1 << 20)
+            {
+                let want = want_of(rng.below(10));
+                let planned = (0..CHANGE_TRIES).find_map(|_| {
+                    let mut c = rng.below(a.connections);
+                    if want == Want::Toggle {
+                        // Only a user's first socket reacts, so that each
+                        // user's toggles are ordered.
+                        c -= c % spu;
+                    }
+                    let u = user_of(c);
+                    book.plan(&mut rng, want, c, u, room_of(u)).map(|p| (c, p))
+                });
+                if let Some((c, planned)) = planned {
+                    let seq = change_seqs.entry(c as u32).or_insert(0);
+                    *seq += 1;
+                    let stamp = Stamp {
+                        publisher: c as u32,
+                        stream: 0,
+                        seq: *seq,
+                        sent_ns: now_ns(),
+                    };
+                    let body = stamp.body(a.body_bytes);
+                    let text = wire::change_room(
+                        &stamp.change_client_id(),
+                        &names.room(room_of(user_of(c))),
+                        planned.target,
+                        planned.op(&body),
+                    );
+                    *kinds.entry(planned.kind).or_insert(0) += 1;
+                    rec.changes().sent.fetch_add(1, Relaxed);
+                    conns[c].sink.send(Message::text(text)).await?;
+                    continue;
+                }
+                fallbacks += 1;
+            }
             let c = rng.below(a.connections);
             let u = user_of(c);
             let (stream, to_user) = if k < n_room {
@@ -218,16 +334,23 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
     }
     let window = start.elapsed();
     let at_end = rec.counts();
+    let at_end_changes = rec.changes().counts();
     fleet::drain(&rec, native, Duration::from_secs_f64(a.drain_secs)).await;
     let (cpu, rss) = usage.finish();
     let c = rec.counts() - before;
+    let ch = rec.changes().counts() - before_changes;
     let h = rec.take_latency();
+    let hc = rec.changes().take_latency();
     let delivered_per_sec = (at_end.delivered - before.delivered) as f64 / window.as_secs_f64();
+    let changes_per_sec =
+        (at_end_changes.delivered - before_changes.delivered) as f64 / window.as_secs_f64();
     let closes = rec.closes();
+    let changes_clean = changes_clean(&ch);
     let clean = c.lost() == 0
         && c.duplicates == 0
         && c.reordered == 0
         && c.errors == 0
+        && changes_clean
         && closes.is_empty();
 
     let mut table = Table::new(&[
@@ -270,6 +393,18 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
     ]);
     println!("{}", table.render());
     rec.print_problems();
+    if change_p > 0.0 {
+        let sent_kinds = Kind::ALL
+            .iter()
+            .map(|k| format!("{} {}", kinds.get(k).copied().unwrap_or(0), k.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("\nchanges to room messages: {sent_kinds}; {fallbacks} room slots sent a message instead (no valid change for {CHANGE_TRIES} random sockets, mostly at the start)\n");
+        println!("{}", change_table(&ch, changes_per_sec, &hc).render());
+        for e in rec.changes().first_errors() {
+            println!("first refused changes: {e}");
+        }
+    }
     if !closes.is_empty() {
         println!("sockets closed during the run: {closes:?}");
     }
@@ -287,7 +422,82 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         "0 / 0 / 0".into(),
         verdict(c.lost() == 0 && c.duplicates == 0 && c.reordered == 0).into(),
     ]);
+    if change_p > 0.0 {
+        change_summary(&mut summary, &ch, &hc, p99);
+    }
     println!("{}", summary.render());
     drop(conns);
     Ok(Outcome { clean })
+}
+
+/// No change lost, repeated, reordered or refused.
+pub fn changes_clean(ch: &Counts) -> bool {
+    ch.lost() == 0 && ch.duplicates == 0 && ch.reordered == 0 && ch.errors == 0 && ch.refused == 0
+}
+
+/// The table of changes' deliveries.
+pub fn change_table(ch: &Counts, per_sec: f64, h: &hdrhistogram::Histogram<u64>) -> Table {
+    let mut table = Table::new(&[
+        "changes sent",
+        "acked",
+        "expected deliveries",
+        "delivered/s",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "lost",
+        "dup",
+        "reordered",
+        "refused (error frames)",
+        "refused (internal)",
+    ]);
+    table.row(vec![
+        ch.sent.to_string(),
+        ch.acks.to_string(),
+        ch.expected.to_string(),
+        format!("{per_sec:.0}"),
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+        ch.lost().to_string(),
+        ch.duplicates.to_string(),
+        ch.reordered.to_string(),
+        ch.errors.to_string(),
+        ch.refused.to_string(),
+    ]);
+    table
+}
+
+/// Rows of the summary for changes; `message_p99` in µs (`None`: no
+/// messages to compare with).
+fn change_summary(
+    summary: &mut Table,
+    ch: &Counts,
+    h: &hdrhistogram::Histogram<u64>,
+    message_p99: u64,
+) {
+    let p99 = h.value_at_quantile(0.99);
+    // "In the same range": within 1.5× of the messages' p99 of the same
+    // run, or 2 ms of it, whichever is larger.
+    let same_range = p99 <= (message_p99 * 3 / 2).max(message_p99 + 2_000);
+    summary.row(vec![
+        "changes: p99 delivery latency".into(),
+        format!("{} (messages {})", ms(p99), ms(message_p99)),
+        "same range as messages (≤ 1.5× or +2 ms)".into(),
+        verdict(same_range).into(),
+    ]);
+    summary.row(vec![
+        "changes: lost / duplicated / reordered".into(),
+        format!("{} / {} / {}", ch.lost(), ch.duplicates, ch.reordered),
+        "0 / 0 / 0".into(),
+        verdict(ch.lost() == 0 && ch.duplicates == 0 && ch.reordered == 0).into(),
+    ]);
+    summary.row(vec![
+        "changes: refused".into(),
+        format!("{} error frames, {} internal", ch.errors, ch.refused),
+        "0".into(),
+        verdict(ch.errors == 0 && ch.refused == 0).into(),
+    ]);
 }

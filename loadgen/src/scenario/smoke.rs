@@ -1,7 +1,9 @@
 //! The CI check: start a server on a free loopback port with a temporary
-//! database, run small versions of scenarios 1 and 2 on both protocols, and
-//! fail on any loss, duplicate, reordering, error or unexpected close.
-//! Timings are printed, never judged.
+//! database, run small versions of scenarios 1 and 2 on both protocols
+//! (scenario 2 native with edits, deletes and reactions among its frames)
+//! and of the reaction storm, and fail on any loss, duplicate, reordering,
+//! refused change, error or unexpected close. Timings are printed, never
+//! judged.
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
@@ -12,6 +14,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::fanout::{self, FanProto, FanoutArgs};
+use super::reactions::{self, ReactionsArgs};
 use super::rooms::{self, RoomsArgs, RoomsProto};
 use crate::fleet::Common;
 
@@ -125,7 +128,7 @@ pub async fn run(a: SmokeArgs) -> Result<bool> {
         slow_percent: 0.0,
         drain_secs: 10.0,
     };
-    let rooms = |protocol, connections| RoomsArgs {
+    let rooms = |protocol, connections, change_share| RoomsArgs {
         common: common.clone(),
         protocol,
         connections,
@@ -137,6 +140,7 @@ pub async fn run(a: SmokeArgs) -> Result<bool> {
         body_bytes: 100,
         drain_secs: 10.0,
         seed: 7,
+        change_share,
     };
     let mut results = Vec::new();
     results.push((
@@ -148,12 +152,28 @@ pub async fn run(a: SmokeArgs) -> Result<bool> {
         fanout::run(fan(FanProto::Group, 500.0)).await?.clean,
     ));
     results.push((
-        "scenario 2, native",
-        rooms::run(rooms(RoomsProto::Native, 100)).await?.clean,
+        "scenario 2, native, 20 % changes",
+        rooms::run(rooms(RoomsProto::Native, 100, 0.2)).await?.clean,
     ));
     results.push((
         "scenario 2, seed /ws/{name}",
-        rooms::run(rooms(RoomsProto::Direct, 60)).await?.clean,
+        rooms::run(rooms(RoomsProto::Direct, 60, 0.0)).await?.clean,
+    ));
+    results.push((
+        "reaction storm",
+        reactions::run(ReactionsArgs {
+            common: common.clone(),
+            members: 40,
+            sockets_per_user: 2,
+            messages: 3,
+            rate: 100.0,
+            secs: 2.0,
+            emoji: 20,
+            drain_secs: 10.0,
+            seed: 7,
+        })
+        .await?
+        .clean,
     ));
     drop(server);
     println!("\n## Smoke ({:.1?})\n", started.elapsed());
