@@ -99,6 +99,17 @@ parley_ensure_chromium() {
     fi
 }
 
+# Emoji in the browser suite's screenshots (reactions, emoji-only
+# messages) need a colour emoji font; Debian's Chromium brings none.
+parley_ensure_emoji_font() {
+    if [ -f /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || ! command -v apt-get >/dev/null 2>&1; then
+        return 0
+    fi
+    parley_log "installing the Noto Color Emoji font (Debian package)"
+    parley_as_root apt-get update
+    parley_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-noto-color-emoji
+}
+
 parley_ensure_node_modules() {
     command -v node >/dev/null 2>&1 || parley_die "Node.js >= 20 is needed for the browser tests"
     local major
@@ -156,6 +167,7 @@ parley_setup() {
     parley_ensure_cargo_leptos
     parley_ensure_wasm_bindgen
     parley_ensure_chromium
+    parley_ensure_emoji_font
     # wasm-opt (from the binaryen package) is what cargo-leptos runs on the
     # release wasm.
     case ":$PATH:" in
