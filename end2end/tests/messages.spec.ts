@@ -12,6 +12,10 @@ import {
   signIn,
 } from "./helpers";
 
+// Written with the web app but not yet run against a release build (the
+// tools were still installing): skipped until a session runs and fixes it.
+test.skip(true, "not yet run against a release build");
+
 const DELETED = "This message was deleted";
 
 function tombstones(page: Page) {
