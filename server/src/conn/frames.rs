@@ -89,6 +89,42 @@ fn check_emoji(emoji: &str) -> Outcome {
     Ok(())
 }
 
+/// A change frame's parts, its body or emoji checked like a `send`'s.
+fn change_request(frame: ClientFrame) -> Result<(String, Conv, i64, ChangeOp), Refusal> {
+    let (client_id, conv, seq, op) = match frame {
+        ClientFrame::Edit {
+            client_id,
+            conv,
+            seq,
+            body,
+        } => (client_id, conv, seq, ChangeOp::Edit { body }),
+        ClientFrame::Delete {
+            client_id,
+            conv,
+            seq,
+        } => (client_id, conv, seq, ChangeOp::Delete),
+        ClientFrame::React {
+            client_id,
+            conv,
+            seq,
+            emoji,
+        } => (client_id, conv, seq, ChangeOp::React { emoji }),
+        ClientFrame::Unreact {
+            client_id,
+            conv,
+            seq,
+            emoji,
+        } => (client_id, conv, seq, ChangeOp::Unreact { emoji }),
+        _ => return Err(Refusal::new(ErrorCode::Internal, "not a change frame")),
+    };
+    match &op {
+        ChangeOp::Edit { body } => check_body(body)?,
+        ChangeOp::React { emoji } | ChangeOp::Unreact { emoji } => check_emoji(emoji)?,
+        ChangeOp::Delete => {}
+    }
+    Ok((client_id, conv, seq, op))
+}
+
 impl From<StoreError> for Refusal {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store error while handling a frame");
@@ -245,40 +281,12 @@ impl<'a> Handler<'a> {
                 body,
                 reply_to,
             } => self.send(client_id, conv, body, reply_to).await,
-            ClientFrame::Edit {
-                client_id,
-                conv,
-                seq,
-                body,
-            } => {
-                check_body(&body)?;
-                self.change(client_id, conv, seq, ChangeOp::Edit { body })
-                    .await
-            }
-            ClientFrame::Delete {
-                client_id,
-                conv,
-                seq,
-            } => self.change(client_id, conv, seq, ChangeOp::Delete).await,
-            ClientFrame::React {
-                client_id,
-                conv,
-                seq,
-                emoji,
-            } => {
-                check_emoji(&emoji)?;
-                self.change(client_id, conv, seq, ChangeOp::React { emoji })
-                    .await
-            }
-            ClientFrame::Unreact {
-                client_id,
-                conv,
-                seq,
-                emoji,
-            } => {
-                check_emoji(&emoji)?;
-                self.change(client_id, conv, seq, ChangeOp::Unreact { emoji })
-                    .await
+            ClientFrame::Edit { .. }
+            | ClientFrame::Delete { .. }
+            | ClientFrame::React { .. }
+            | ClientFrame::Unreact { .. } => {
+                let (client_id, conv, seq, op) = change_request(frame)?;
+                self.change(client_id, conv, seq, op).await
             }
             ClientFrame::EditHistory { conv, seq } => self.edit_history(conv, seq).await,
             ClientFrame::History {
