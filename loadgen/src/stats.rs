@@ -528,6 +528,16 @@ pub fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
+/// p50, p99, p99.9 and max of a latency histogram in µs, as table cells.
+pub fn latency_cells(h: &hdrhistogram::Histogram<u64>) -> [String; 4] {
+    [
+        ms(h.value_at_quantile(0.5)),
+        ms(h.value_at_quantile(0.99)),
+        ms(h.value_at_quantile(0.999)),
+        ms(h.max()),
+    ]
+}
+
 pub fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "n/a".into())
 }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, ReaderGuard, Recipients, Setup, Sink};
 use crate::payload::{now_ns, Stamp};
-use crate::stats::{self, ms, opt, verdict, Placement, Recorder, Table, Usage};
+use crate::stats::{self, latency_cells, ms, opt, verdict, Placement, Recorder, Table, Usage};
 use crate::wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -269,11 +269,8 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
             format!("{rate:.0}"),
             format!("{:.0}", rate * per_publish as f64),
             format!("{delivered_per_sec:.0}"),
-            ms(h.value_at_quantile(0.5)),
-            ms(h.value_at_quantile(0.99)),
-            ms(h.value_at_quantile(0.999)),
-            ms(h.max()),
         ];
+        row.extend(latency_cells(&h));
         if nodes > 1 {
             for part in [&same, &cross] {
                 row.extend([

@@ -22,7 +22,7 @@ use super::fanout::Outcome;
 use crate::changes::{Book, Kind, Want};
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, Recipients, Rng, Setup};
 use crate::payload::{now_ns, Stamp};
-use crate::stats::{self, ms, opt, verdict, Counts, Recorder, Table, Usage};
+use crate::stats::{self, latency_cells, ms, opt, verdict, Counts, Recorder, Table, Usage};
 use crate::wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -370,7 +370,7 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         stats::CPU_COLUMN,
         "server RSS peak",
     ]);
-    table.row(vec![
+    let mut row = vec![
         c.sent.to_string(),
         if native {
             c.acks.to_string()
@@ -379,10 +379,9 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         },
         c.expected.to_string(),
         format!("{delivered_per_sec:.0}"),
-        ms(h.value_at_quantile(0.5)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.value_at_quantile(0.999)),
-        ms(h.max()),
+    ];
+    row.extend(latency_cells(&h));
+    row.extend([
         c.lost().to_string(),
         c.duplicates.to_string(),
         c.reordered.to_string(),
@@ -391,6 +390,7 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         cpu.describe(),
         opt(rss.map(|r| format!("{:.1} MiB", r as f64 / 1024.0))),
     ]);
+    table.row(row);
     println!("{}", table.render());
     rec.print_problems();
     if change_p > 0.0 {
@@ -452,21 +452,21 @@ pub fn change_table(ch: &Counts, per_sec: f64, h: &hdrhistogram::Histogram<u64>)
         "refused (error frames)",
         "refused (internal)",
     ]);
-    table.row(vec![
+    let mut row = vec![
         ch.sent.to_string(),
         ch.acks.to_string(),
         ch.expected.to_string(),
         format!("{per_sec:.0}"),
-        ms(h.value_at_quantile(0.5)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.value_at_quantile(0.999)),
-        ms(h.max()),
+    ];
+    row.extend(latency_cells(h));
+    row.extend([
         ch.lost().to_string(),
         ch.duplicates.to_string(),
         ch.reordered.to_string(),
         ch.errors.to_string(),
         ch.refused.to_string(),
     ]);
+    table.row(row);
     table
 }
 
