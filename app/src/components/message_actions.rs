@@ -54,6 +54,23 @@ pub fn toggle_reaction(conn: Connection, ui: MessageUi, entry: &Entry, seq: i64,
     let _ = conn.change(conv, kind, seq, emoji);
 }
 
+/// The button that opens the emoji picker for the message at `seq`.
+#[component]
+pub fn AddReaction(seq: i64, class: &'static str) -> impl IntoView {
+    let ui = expect_context::<MessageUi>();
+    view! {
+        <button
+            type="button"
+            class=class
+            aria-label="Add reaction"
+            title="Add reaction"
+            on:click=move |ev| ui.toggle(seq, Popup::Picker, button_of(&ev))
+        >
+            {icon(Icon::React)}
+        </button>
+    }
+}
+
 #[component]
 pub fn Actions(entry: Memo<Entry>, seq: i64) -> impl IntoView {
     let ui = expect_context::<MessageUi>();
@@ -65,15 +82,7 @@ pub fn Actions(entry: Memo<Entry>, seq: i64) -> impl IntoView {
     view! {
         <div class="actions" role="group" aria-label="Message actions">
             <Show when=move || can_react.get()>
-                <button
-                    type="button"
-                    class="act quick"
-                    aria-label="Add reaction"
-                    title="Add reaction"
-                    on:click=move |ev| ui.toggle(seq, Popup::Picker, button_of(&ev))
-                >
-                    {icon(Icon::React)}
-                </button>
+                <AddReaction seq class="act quick" />
             </Show>
             <button
                 type="button"
@@ -122,9 +131,15 @@ pub fn Actions(entry: Memo<Entry>, seq: i64) -> impl IntoView {
     }
 }
 
-/// Close the popup when the focus leaves the message for good.
-fn close_on_focus_out(ui: MessageUi) -> impl Fn(FocusEvent) {
+/// Close the `popup` on the message at `seq` when the focus leaves the
+/// message for good. Not once another popup took its place: the menu's
+/// "Add reaction" replaces the menu by the picker, and the focused item's
+/// removal sends a focusout that must not close the picker.
+fn close_on_focus_out(ui: MessageUi, seq: i64, popup: Popup) -> impl Fn(FocusEvent) {
     move |event: FocusEvent| {
+        if !ui.is_open_untracked(seq, popup) {
+            return;
+        }
         let Some(message) = event
             .current_target()
             .and_then(|t| t.dyn_into::<HtmlElement>().ok())
@@ -247,7 +262,7 @@ fn Menu(entry: Memo<Entry>, seq: i64, up: bool) -> impl IntoView {
             aria-label="Message actions"
             node_ref=menu
             on:keydown=on_keydown
-            on:focusout=close_on_focus_out(ui)
+            on:focusout=close_on_focus_out(ui, seq, Popup::Menu)
         >
             {reply}
             {react}
@@ -322,7 +337,7 @@ fn Picker(entry: Memo<Entry>, seq: i64, up: bool) -> impl IntoView {
             aria-label="Add reaction"
             node_ref=panel
             on:keydown=on_keydown
-            on:focusout=close_on_focus_out(ui)
+            on:focusout=close_on_focus_out(ui, seq, Popup::Picker)
         >
             <div class="picker-grid">
                 {COMMON_EMOJI

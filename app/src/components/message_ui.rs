@@ -111,6 +111,11 @@ impl MessageUi {
     pub fn is_open(&self, seq: i64, popup: Popup) -> bool {
         matches!(self.popup.get(), Some((s, p, _)) if s == seq && p == popup)
     }
+
+    /// `is_open`, outside any reactive tracking (in event handlers).
+    pub fn is_open_untracked(&self, seq: i64, popup: Popup) -> bool {
+        matches!(self.popup.get_untracked(), Some((s, p, _)) if s == seq && p == popup)
+    }
 }
 
 /// Put the keyboard focus in the composer.

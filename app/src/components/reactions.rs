@@ -6,9 +6,8 @@ use leptos::prelude::*;
 
 use crate::client::{Connection, Entry};
 use crate::components::{
-    icons::{icon, Icon},
-    message_actions::{button_of, room_for_more, toggle_reaction},
-    message_ui::{MessageUi, Popup},
+    message_actions::{room_for_more, toggle_reaction, AddReaction},
+    message_ui::MessageUi,
 };
 use crate::protocol::Reaction;
 
@@ -66,15 +65,7 @@ pub fn Reactions(entry: Memo<Entry>, seq: i64) -> impl IntoView {
                     }
                 />
                 <Show when=move || can_add.get()>
-                    <button
-                        type="button"
-                        class="chip add"
-                        aria-label="Add reaction"
-                        title="Add reaction"
-                        on:click=move |ev| ui.toggle(seq, Popup::Picker, button_of(&ev))
-                    >
-                        {icon(Icon::React)}
-                    </button>
+                    <AddReaction seq class="chip add" />
                 </Show>
             </div>
         </Show>
