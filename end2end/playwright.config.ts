@@ -4,7 +4,7 @@ import { defineConfig, devices } from "@playwright/test";
 /**
  * Browser tests for Parley.
  *
- * `cargo leptos end-to-end --release` builds the site, starts the server and
+ * `cargo leptos end-to-end --release --split` builds the site, starts the server and
  * runs `npx playwright test` here; `scripts/test.sh` wraps that with a
  * throwaway database. The page address comes from PLAYWRIGHT_BASE_URL.
  */

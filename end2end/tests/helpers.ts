@@ -1,4 +1,4 @@
-import { expect, type Browser, type Page } from "@playwright/test";
+import { test as base, expect, type Browser, type Page } from "@playwright/test";
 
 // Every test signs up fresh users, so runs never depend on each other or on
 // what an earlier run left in the database.
@@ -35,9 +35,16 @@ export async function send(page: Page, text: string): Promise<void> {
   await expect(box).toHaveValue("");
 }
 
-/** The message rows showing `text`. */
+/**
+ * The message rows showing `text` as their own (not only in the quote of a
+ * message they answer).
+ */
 export function message(page: Page, text: string) {
-  return page.getByTestId("message").filter({ hasText: text });
+  return page
+    .getByTestId("message")
+    .filter({ hasText: text })
+    .filter({ hasNot: page.locator(".quote", { hasText: text }) })
+    .or(page.getByTestId("message").filter({ has: page.locator(".body", { hasText: text }) }));
 }
 
 /** The sidebar. */
@@ -168,4 +175,54 @@ export async function menuAction(page: Page, text: string, item: string) {
   await row.hover();
   await row.getByRole("button", { name: "More actions" }).click();
   await row.getByRole("menu").getByRole("menuitem", { name: item }).click();
+}
+
+/** Two people in separate browser contexts (`pair`), closed after the test. */
+export const test = base.extend<{ pair: [Page, Page] }>({
+  pair: async ({ browser, baseURL }, use) => {
+    const { pages, close } = await people(browser, baseURL, 2);
+    await use([pages[0], pages[1]]);
+    await close();
+  },
+});
+
+export const DELETED = "This message was deleted";
+
+/** The tombstones of deleted messages. */
+export function tombstones(page: Page) {
+  return page.getByTestId("message").filter({ has: page.locator(".tombstone") });
+}
+
+/** The reaction chip `emoji` under the message showing `text`. */
+export function chip(page: Page, text: string, emoji: string) {
+  return message(page, text)
+    .getByRole("group", { name: "Reactions" })
+    .getByRole("button", { name: new RegExp(`^${emoji}`) });
+}
+
+/** Edit one's message showing `text` in place to say `body`. */
+export async function editMessage(page: Page, text: string, body: string) {
+  await messageAction(page, text, "Edit");
+  const editor = page.getByRole("textbox", { name: "Edit message" });
+  await expect(editor).toBeFocused();
+  await editor.fill(body);
+  await editor.press("Enter");
+  await expect(editor).toHaveCount(0);
+}
+
+/** Delete one's message showing `text`, confirming in the dialog. */
+export async function deleteMessage(page: Page, text: string) {
+  await menuAction(page, text, "Delete");
+  await page
+    .getByRole("dialog", { name: "Delete message" })
+    .getByRole("button", { name: "Delete" })
+    .click();
+}
+
+/** React to the message showing `text` with a picker's `emoji`. */
+export async function react(page: Page, text: string, emoji: string) {
+  await messageAction(page, text, "Add reaction");
+  const picker = page.getByRole("dialog", { name: "Add reaction" });
+  await picker.getByRole("button", { name: emoji }).click();
+  await expect(picker).toHaveCount(0);
 }
