@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Print the release web app's size, gzip-compressed, against its 450 KiB
-# target (the README reports it). Run after `cargo leptos build --release`.
+# target (the README reports it). Run after `cargo leptos build --release --split`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 pkg=target/site/pkg
 total=0
 for file in "$pkg/parley.wasm" "$pkg/parley.js"; do
-    [ -f "$file" ] || { echo "no $file: run cargo leptos build --release first" >&2; exit 1; }
+    [ -f "$file" ] || { echo "no $file: run cargo leptos build --release --split first" >&2; exit 1; }
     raw=$(stat -c %s "$file")
     gz=$(gzip -9 -c "$file" | wc -c)
     total=$((total + gz))

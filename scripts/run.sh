@@ -10,7 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # Installs anything missing and puts wasm-opt on PATH.
 . scripts/setup.sh
 
-cargo leptos build --release
+cargo leptos build --release --split
 
 export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
 export LEPTOS_SITE_ROOT=target/site

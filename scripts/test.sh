@@ -48,13 +48,13 @@ load_smoke() {
 
 if [ "${PARLEY_SKIP_E2E:-}" = 1 ]; then
     step "skipping the browser suite (PARLEY_SKIP_E2E=1)"
-    cargo leptos build --release
+    cargo leptos build --release --split
     scripts/bundle-size.sh
     load_smoke
     exit 0
 fi
 
-step "browser suite (cargo leptos end-to-end --release)"
+step "browser suite (cargo leptos end-to-end --release --split)"
 addr="${PARLEY_TEST_ADDR:-127.0.0.1:3000}"
 host="${addr%:*}"
 port="${addr##*:}"
@@ -81,13 +81,13 @@ export PLAYWRIGHT_BASE_URL="http://$addr"
 
 # `cargo leptos end-to-end` exits 0 when the build fails (cargo-leptos
 # 0.3.11 returns early without an error), so build first: `build` does fail.
-cargo leptos build --release
+cargo leptos build --release --split
 scripts/bundle-size.sh
 
 # And make sure Playwright really ran and passed.
 last_run=end2end/test-results/.last-run.json
 rm -f "$last_run"
-cargo leptos end-to-end --release
+cargo leptos end-to-end --release --split
 if ! grep -q '"status": *"passed"' "$last_run" 2>/dev/null; then
     echo "The browser suite did not pass (no passing $last_run)" >&2
     exit 1

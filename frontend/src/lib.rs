@@ -1,7 +1,10 @@
-//! The wasm entry point: installs the panic hook and hydrates the server-rendered page.
+//! The wasm entry point: installs the panic hook, hydrates the server-rendered
+//! page and starts fetching the Markdown parser's module while the socket
+//! connects.
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     leptos::mount::hydrate_body(app::App);
+    app::client::markdown_loader::start();
 }

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod connection;
 pub mod http;
 pub mod markdown;
+pub mod markdown_loader;
 pub mod ready_state;
 pub mod saved_outbox;
 #[cfg(feature = "hydrate")]

@@ -5,15 +5,24 @@
 
 use leptos::prelude::*;
 
-use crate::client::markdown::{parse, Block, Inline};
+use crate::client::markdown::{Block, Inline};
+use crate::client::markdown_loader;
 use crate::protocol::only_emoji;
 
 /// A message body, formatted. A message of only emoji is shown larger.
+/// Plain text for the moment the parser is still loading
+/// ([`markdown_loader`]).
 #[component]
 pub fn RichText(#[prop(into)] body: String) -> impl IntoView {
     let jumbo = only_emoji(&body);
-    let blocks = parse(&body);
-    view! { <div class="body" class:jumbo=jumbo>{blocks_view(blocks)}</div> }
+    markdown_loader::start();
+    let content = move || {
+        markdown_loader::ready()
+            .then(|| markdown_loader::parse_now(&body))
+            .flatten()
+            .map_or_else(|| view! { <p>{body.clone()}</p> }.into_any(), blocks_view)
+    };
+    view! { <div class="body" class:jumbo=jumbo>{content}</div> }
 }
 
 fn blocks_view(blocks: Vec<Block>) -> AnyView {

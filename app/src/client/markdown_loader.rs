@@ -1,0 +1,87 @@
+//! The Markdown parser, loaded after the page starts.
+//!
+//! `pulldown-cmark` is the largest part of the web app: ~75 KB of its
+//! gzip-compressed wasm, more than every view of the messages together. A
+//! release build (`cargo leptos build --release --split`) moves it into a
+//! wasm module of its own, which [`start`] fetches (`frontend` calls it
+//! right after hydration, while the socket connects). Until it is there, [`parse_now`] answers `None` and a body
+//! shows as plain text; [`ready`] tells the views when to draw it again.
+//! Without `--split` (a debug build, the server) the parser is simply
+//! there and `ready` is true from the first call of `start`.
+
+use super::markdown::Block;
+
+#[cfg(feature = "hydrate")]
+mod split {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use leptos::prelude::*;
+    use leptos::task::spawn_local;
+
+    use crate::client::markdown::{parse, Block};
+
+    /// The split point: this function, and all that only it reaches, go
+    /// into their own module.
+    #[lazy]
+    fn parse_split(body: String) -> Vec<Block> {
+        parse(&body)
+    }
+
+    thread_local! {
+        static READY: ArcRwSignal<bool> = ArcRwSignal::new(false);
+        static STARTED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn start() {
+        if STARTED.replace(true) {
+            return;
+        }
+        spawn_local(async {
+            __preload_parse_split().await;
+            READY.with(|ready| ready.set(true));
+        });
+    }
+
+    pub fn ready() -> bool {
+        READY.with(|ready| ready.get())
+    }
+
+    /// Once the module is loaded, the split function's future is ready
+    /// on its first poll: nothing waits.
+    pub fn parse_now(body: &str) -> Option<Vec<Block>> {
+        if !READY.with(|ready| ready.get_untracked()) {
+            return None;
+        }
+        let future = pin!(parse_split(body.to_owned()));
+        match future.poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(blocks) => Some(blocks),
+            Poll::Pending => None,
+        }
+    }
+}
+
+/// Start loading the parser (once; later calls do nothing).
+pub fn start() {
+    #[cfg(feature = "hydrate")]
+    split::start();
+}
+
+/// Whether the parser is loaded; tracked, so a view that reads it is drawn
+/// again when it arrives.
+pub fn ready() -> bool {
+    #[cfg(feature = "hydrate")]
+    return split::ready();
+    #[cfg(not(feature = "hydrate"))]
+    true
+}
+
+/// `body` parsed, or `None` while the parser is still on its way.
+pub fn parse_now(body: &str) -> Option<Vec<Block>> {
+    #[cfg(feature = "hydrate")]
+    return split::parse_now(body);
+    #[cfg(not(feature = "hydrate"))]
+    Some(super::markdown::parse(body))
+}
