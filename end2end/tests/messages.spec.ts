@@ -479,3 +479,26 @@ test("screenshots: formatting, an edit, a tombstone, a reply and reactions; ligh
   await expect(ann.getByRole("dialog", { name: "Delete message" })).toHaveCount(0);
   await expect(message(ann, "Release notes")).toHaveCount(1);
 });
+
+test("formatting comes with the parser's module; a browser that cannot fetch it still shows every message, as typed", async ({
+  pair,
+}) => {
+  const [ann, ben] = pair;
+  // Ben's browser cannot fetch the parser's module (`cargo leptos --split`).
+  let blocked = 0;
+  await ben.route(/\/pkg\/split_[^/]*\.wasm$/, async (route) => {
+    blocked += 1;
+    await route.abort();
+  });
+  await meetInRoom(ann, ben, "plain");
+  const stamp = Date.now();
+  const text = `**plain ${stamp}** and \`code\``;
+  await send(ann, text);
+  await expect(message(ann, `plain ${stamp}`).locator("strong")).toHaveText(`plain ${stamp}`);
+  await expect(message(ben, `plain ${stamp}`).locator(".body")).toHaveText(text);
+  await expect(message(ben, `plain ${stamp}`).locator("strong")).toHaveCount(0);
+  expect(blocked).toBeGreaterThan(0);
+  // Nothing else is affected.
+  await send(ben, `still here ${stamp}`);
+  await expect(message(ann, `still here ${stamp}`)).toHaveCount(1);
+});

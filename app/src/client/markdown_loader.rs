@@ -1,13 +1,16 @@
 //! The Markdown parser, loaded after the page starts.
 //!
 //! `pulldown-cmark` is the largest part of the web app: ~75 KB of its
-//! gzip-compressed wasm, more than every view of the messages together. A
-//! release build (`cargo leptos build --release --split`) moves it into a
-//! wasm module of its own, which [`start`] fetches (`frontend` calls it
-//! right after hydration, while the socket connects). Until it is there, [`parse_now`] answers `None` and a body
-//! shows as plain text; [`ready`] tells the views when to draw it again.
-//! Without `--split` (a debug build, the server) the parser is simply
-//! there and `ready` is true from the first call of `start`.
+//! gzip-compressed wasm, more than every view of the messages together.
+//! `cargo leptos build --split` moves it into a wasm module of its own,
+//! which [`start`] fetches (`frontend` calls it right after hydration,
+//! while the socket connects). Until it is there, [`parse_now`] answers
+//! `None` and a body shows as plain text; [`ready`] tells the views when
+//! to draw it again. If it cannot be fetched, bodies stay plain text and
+//! the next message drawn tries again. The server parses directly.
+//!
+//! Every build of the web app needs `--split`: without it the page would
+//! import the split loader's script, which only `--split` writes.
 
 use super::markdown::Block;
 
@@ -20,14 +23,16 @@ mod split {
 
     use leptos::prelude::*;
     use leptos::task::spawn_local;
+    use leptos::wasm_split::SplitLoaderError;
 
     use crate::client::markdown::{parse, Block};
 
     /// The split point: this function, and all that only it reaches, go
-    /// into their own module.
-    #[lazy]
-    fn parse_split(body: String) -> Vec<Block> {
-        parse(&body)
+    /// into their own module. `fallible`: a module that cannot be fetched
+    /// is an error to handle, not a panic that would stop the app.
+    #[leptos::wasm_split::wasm_split(markdown, wasm_split_path = ::leptos::wasm_split, fallible)]
+    fn parse_split(body: String) -> Result<Vec<Block>, SplitLoaderError> {
+        Ok(parse(&body))
     }
 
     thread_local! {
@@ -40,8 +45,11 @@ mod split {
             return;
         }
         spawn_local(async {
-            __preload_parse_split().await;
-            READY.with(|ready| ready.set(true));
+            match __wasm_split_preload_parse_split().await {
+                Ok(()) => READY.with(|ready| ready.set(true)),
+                // Bodies stay plain text; the next message drawn tries again.
+                Err(_) => STARTED.set(false),
+            }
         });
     }
 
@@ -57,7 +65,7 @@ mod split {
         }
         let future = pin!(parse_split(body.to_owned()));
         match future.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(blocks) => Some(blocks),
+            Poll::Ready(blocks) => blocks.ok(),
             Poll::Pending => None,
         }
     }
