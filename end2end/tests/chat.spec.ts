@@ -11,6 +11,7 @@ import {
   people,
   send,
   signIn,
+  setColorScheme,
 } from "./helpers";
 
 test("a room message reaches both people; a direct message only its receiver", async ({
@@ -368,7 +369,7 @@ test("screenshots: desktop and 360 px, light and dark", async ({
     const backgrounds = new Map<string, string>();
     for (const [name, width, height, colorScheme] of shots) {
       await ann.setViewportSize({ width, height });
-      await ann.emulateMedia({ colorScheme });
+      await setColorScheme(ann, colorScheme);
       backgrounds.set(
         colorScheme,
         await ann.evaluate(() => getComputedStyle(document.body).backgroundColor),

@@ -226,3 +226,17 @@ export async function react(page: Page, text: string, emoji: string) {
   await picker.getByRole("button", { name: emoji }).click();
   await expect(picker).toHaveCount(0);
 }
+
+/** Switch the colour scheme and wait until its transitions have ended. */
+export async function setColorScheme(page: Page, scheme: "light" | "dark") {
+  await page.emulateMedia({ colorScheme: scheme });
+  // Transitions only: an infinite animation (the connecting dot) never ends.
+  await page.evaluate(() =>
+    Promise.all(
+      document
+        .getAnimations()
+        .filter((a) => a instanceof CSSTransition)
+        .map((a) => a.finished),
+    ),
+  );
+}

@@ -15,6 +15,7 @@ import {
   signIn,
   test,
   tombstones,
+  setColorScheme,
 } from "./helpers";
 
 test("an edit and a deletion show live to the other person, and after a reload", async ({ pair }) => {
@@ -449,7 +450,7 @@ test("screenshots: formatting, an edit, a tombstone, a reply and reactions; ligh
   ];
   for (const [name, width, height, colorScheme] of shots) {
     await ann.setViewportSize({ width, height });
-    await ann.emulateMedia({ colorScheme });
+    await setColorScheme(ann, colorScheme);
     await ann.mouse.move(0, 0);
     const overflow = await ann.evaluate(
       () => document.documentElement.scrollWidth - window.innerWidth,
@@ -459,7 +460,7 @@ test("screenshots: formatting, an edit, a tombstone, a reply and reactions; ligh
   }
   // The actions on hover, and the menu, on a desktop.
   await ann.setViewportSize({ width: 1280, height: 800 });
-  await ann.emulateMedia({ colorScheme: "light" });
+  await setColorScheme(ann, "light");
   await message(ann, "Release notes").hover();
   await ann.screenshot({ path: testInfo.outputPath("messages-desktop-hover.png") });
   await message(ann, "Release notes").getByRole("button", { name: "More actions" }).click();
@@ -468,7 +469,7 @@ test("screenshots: formatting, an edit, a tombstone, a reply and reactions; ligh
   await ann.keyboard.press("Escape");
   await messageAction(ann, "Release notes", "Add reaction");
   await expect(ann.getByRole("dialog", { name: "Add reaction" })).toBeVisible();
-  await ann.emulateMedia({ colorScheme: "dark" });
+  await setColorScheme(ann, "dark");
   await ann.screenshot({ path: testInfo.outputPath("messages-desktop-dark-picker.png") });
   await ann.keyboard.press("Escape");
   await ann.setViewportSize({ width: 360, height: 740 });
