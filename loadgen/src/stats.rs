@@ -528,6 +528,18 @@ pub fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
+/// The latency columns `latency_cells` fills.
+pub const LATENCY_COLUMNS: [&str; 4] = ["p50", "p99", "p99.9", "max"];
+
+/// A delivery table's header: `lead`, the latency columns, then `tail`.
+pub fn delivery_header<'a>(lead: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
+    lead.iter()
+        .chain(LATENCY_COLUMNS.iter())
+        .chain(tail)
+        .copied()
+        .collect()
+}
+
 /// p50, p99, p99.9 and max of a latency histogram in µs, as table cells.
 pub fn latency_cells(h: &hdrhistogram::Histogram<u64>) -> [String; 4] {
     [

@@ -12,7 +12,9 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, ReaderGuard, Recipients, Setup, Sink};
 use crate::payload::{now_ns, Stamp};
-use crate::stats::{self, latency_cells, ms, opt, verdict, Placement, Recorder, Table, Usage};
+use crate::stats::{
+    self, delivery_header, latency_cells, ms, opt, verdict, Placement, Recorder, Table, Usage,
+};
 use crate::wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -184,15 +186,7 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
                 .collect::<Vec<_>>()
         );
     }
-    let mut header = vec![
-        "publishes/s",
-        "offered deliveries/s",
-        "delivered/s",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-    ];
+    let mut header = delivery_header(&["publishes/s", "offered deliveries/s", "delivered/s"], &[]);
     if nodes > 1 {
         header.extend([
             "same-node deliveries",

@@ -22,7 +22,9 @@ use super::fanout::Outcome;
 use crate::changes::{Book, Kind, Want};
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, Recipients, Rng, Setup};
 use crate::payload::{now_ns, Stamp};
-use crate::stats::{self, latency_cells, ms, opt, verdict, Counts, Recorder, Table, Usage};
+use crate::stats::{
+    self, delivery_header, latency_cells, ms, opt, verdict, Counts, Recorder, Table, Usage,
+};
 use crate::wire;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -353,23 +355,18 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
         && changes_clean
         && closes.is_empty();
 
-    let mut table = Table::new(&[
-        "sent",
-        "acked",
-        "expected deliveries",
-        "delivered/s",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "lost",
-        "dup",
-        "reordered",
-        "errors",
-        "refused (internal)",
-        stats::CPU_COLUMN,
-        "server RSS peak",
-    ]);
+    let mut table = Table::new(&delivery_header(
+        &["sent", "acked", "expected deliveries", "delivered/s"],
+        &[
+            "lost",
+            "dup",
+            "reordered",
+            "errors",
+            "refused (internal)",
+            stats::CPU_COLUMN,
+            "server RSS peak",
+        ],
+    ));
     let mut row = vec![
         c.sent.to_string(),
         if native {
@@ -437,21 +434,21 @@ pub fn changes_clean(ch: &Counts) -> bool {
 
 /// The table of changes' deliveries.
 pub fn change_table(ch: &Counts, per_sec: f64, h: &hdrhistogram::Histogram<u64>) -> Table {
-    let mut table = Table::new(&[
-        "changes sent",
-        "acked",
-        "expected deliveries",
-        "delivered/s",
-        "p50",
-        "p99",
-        "p99.9",
-        "max",
-        "lost",
-        "dup",
-        "reordered",
-        "refused (error frames)",
-        "refused (internal)",
-    ]);
+    let mut table = Table::new(&delivery_header(
+        &[
+            "changes sent",
+            "acked",
+            "expected deliveries",
+            "delivered/s",
+        ],
+        &[
+            "lost",
+            "dup",
+            "reordered",
+            "refused (error frames)",
+            "refused (internal)",
+        ],
+    ));
     let mut row = vec![
         ch.sent.to_string(),
         ch.acks.to_string(),
