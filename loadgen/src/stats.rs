@@ -531,6 +531,18 @@ pub fn ms(us: u64) -> String {
 /// The latency columns `latency_cells` fills.
 pub const LATENCY_COLUMNS: [&str; 4] = ["p50", "p99", "p99.9", "max"];
 
+/// The columns after the latencies in the tables of messages: what went
+/// wrong, and what the server used.
+pub const OUTCOME_COLUMNS: [&str; 7] = [
+    "lost",
+    "dup",
+    "reordered",
+    "errors",
+    "refused (internal)",
+    CPU_COLUMN,
+    "server RSS peak",
+];
+
 /// A delivery table's header: `lead`, the latency columns, then `tail`.
 pub fn delivery_header<'a>(lead: &[&'a str], tail: &[&'a str]) -> Vec<&'a str> {
     lead.iter()

@@ -197,15 +197,7 @@ pub async fn run(a: FanoutArgs) -> Result<Outcome> {
             "cross-node p99",
         ]);
     }
-    header.extend([
-        "lost",
-        "dup",
-        "reordered",
-        "errors",
-        "refused (internal)",
-        stats::CPU_COLUMN,
-        "server RSS peak",
-    ]);
+    header.extend(stats::OUTCOME_COLUMNS);
     let mut table = Table::new(&header);
     let mut clean = true;
     let mut best_clean_rate = 0.0f64;

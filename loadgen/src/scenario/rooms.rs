@@ -357,15 +357,7 @@ pub async fn run(a: RoomsArgs) -> Result<Outcome> {
 
     let mut table = Table::new(&delivery_header(
         &["sent", "acked", "expected deliveries", "delivered/s"],
-        &[
-            "lost",
-            "dup",
-            "reordered",
-            "errors",
-            "refused (internal)",
-            stats::CPU_COLUMN,
-            "server RSS peak",
-        ],
+        &stats::OUTCOME_COLUMNS,
     ));
     let mut row = vec![
         c.sent.to_string(),
