@@ -89,40 +89,13 @@ fn check_emoji(emoji: &str) -> Outcome {
     Ok(())
 }
 
-/// A change frame's parts, its body or emoji checked like a `send`'s.
-fn change_request(frame: ClientFrame) -> Result<(String, Conv, i64, ChangeOp), Refusal> {
-    let (client_id, conv, seq, op) = match frame {
-        ClientFrame::Edit {
-            client_id,
-            conv,
-            seq,
-            body,
-        } => (client_id, conv, seq, ChangeOp::Edit { body }),
-        ClientFrame::Delete {
-            client_id,
-            conv,
-            seq,
-        } => (client_id, conv, seq, ChangeOp::Delete),
-        ClientFrame::React {
-            client_id,
-            conv,
-            seq,
-            emoji,
-        } => (client_id, conv, seq, ChangeOp::React { emoji }),
-        ClientFrame::Unreact {
-            client_id,
-            conv,
-            seq,
-            emoji,
-        } => (client_id, conv, seq, ChangeOp::Unreact { emoji }),
-        _ => return Err(Refusal::new(ErrorCode::Internal, "not a change frame")),
-    };
-    match &op {
-        ChangeOp::Edit { body } => check_body(body)?,
-        ChangeOp::React { emoji } | ChangeOp::Unreact { emoji } => check_emoji(emoji)?,
-        ChangeOp::Delete => {}
+/// A change's body or emoji, checked like a `send`'s.
+fn check_op(op: &ChangeOp) -> Outcome {
+    match op {
+        ChangeOp::Edit { body } => check_body(body),
+        ChangeOp::React { emoji } | ChangeOp::Unreact { emoji } => check_emoji(emoji),
+        ChangeOp::Delete => Ok(()),
     }
-    Ok((client_id, conv, seq, op))
 }
 
 impl From<StoreError> for Refusal {
@@ -281,12 +254,37 @@ impl<'a> Handler<'a> {
                 body,
                 reply_to,
             } => self.send(client_id, conv, body, reply_to).await,
-            ClientFrame::Edit { .. }
-            | ClientFrame::Delete { .. }
-            | ClientFrame::React { .. }
-            | ClientFrame::Unreact { .. } => {
-                let (client_id, conv, seq, op) = change_request(frame)?;
-                self.change(client_id, conv, seq, op).await
+            ClientFrame::Edit {
+                client_id,
+                conv,
+                seq,
+                body,
+            } => {
+                self.change(client_id, conv, seq, ChangeOp::Edit { body })
+                    .await
+            }
+            ClientFrame::Delete {
+                client_id,
+                conv,
+                seq,
+            } => self.change(client_id, conv, seq, ChangeOp::Delete).await,
+            ClientFrame::React {
+                client_id,
+                conv,
+                seq,
+                emoji,
+            } => {
+                self.change(client_id, conv, seq, ChangeOp::React { emoji })
+                    .await
+            }
+            ClientFrame::Unreact {
+                client_id,
+                conv,
+                seq,
+                emoji,
+            } => {
+                self.change(client_id, conv, seq, ChangeOp::Unreact { emoji })
+                    .await
             }
             ClientFrame::EditHistory { conv, seq } => self.edit_history(conv, seq).await,
             ClientFrame::History {
@@ -463,6 +461,7 @@ impl<'a> Handler<'a> {
 
     /// An edit, delete or reaction: decided and applied as it is stored.
     async fn change(&mut self, client_id: String, conv: Conv, seq: i64, op: ChangeOp) -> Outcome {
+        check_op(&op)?;
         check_client_id(&client_id)?;
         let target = self.target(&conv, false).await?;
         let item = Item::Change(NewChange {
