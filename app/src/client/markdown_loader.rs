@@ -5,9 +5,10 @@
 //! `cargo leptos build --split` moves it into a wasm module of its own,
 //! which [`start`] fetches (`frontend` calls it right after hydration,
 //! while the socket connects). Until it is there, [`parse_now`] answers
-//! `None` and a body shows as plain text; [`ready`] tells the views when
-//! to draw it again. If it cannot be fetched, bodies stay plain text and
-//! the next message drawn tries again. The server parses directly.
+//! `None`, so a body shows as plain text, and a view that called it is
+//! drawn again when the module arrives. If it cannot be fetched, bodies
+//! stay plain text and the next `parse_now` tries again. The server
+//! parses directly.
 //!
 //! Every build of the web app needs `--split`: without it the page would
 //! import the split loader's script, which only `--split` writes.
@@ -53,14 +54,12 @@ mod split {
         });
     }
 
-    pub fn ready() -> bool {
-        READY.with(|ready| ready.get())
-    }
-
     /// Once the module is loaded, the split function's future is ready
-    /// on its first poll: nothing waits.
+    /// on its first poll: nothing waits. Tracked: a view that gets `None`
+    /// is drawn again when the module arrives.
     pub fn parse_now(body: &str) -> Option<Vec<Block>> {
-        if !READY.with(|ready| ready.get_untracked()) {
+        if !READY.with(|ready| ready.get()) {
+            start();
             return None;
         }
         let future = pin!(parse_split(body.to_owned()));
@@ -77,16 +76,8 @@ pub fn start() {
     split::start();
 }
 
-/// Whether the parser is loaded; tracked, so a view that reads it is drawn
-/// again when it arrives.
-pub fn ready() -> bool {
-    #[cfg(feature = "hydrate")]
-    return split::ready();
-    #[cfg(not(feature = "hydrate"))]
-    true
-}
-
-/// `body` parsed, or `None` while the parser is still on its way.
+/// `body` parsed, or `None` while the parser is still on its way (asking
+/// starts fetching it, or tries again after a failure).
 pub fn parse_now(body: &str) -> Option<Vec<Block>> {
     #[cfg(feature = "hydrate")]
     return split::parse_now(body);

@@ -87,8 +87,7 @@ impl MessageUi {
     /// is the button that opens it: it decides which way the popup opens
     /// and gets the focus back when it closes.
     pub fn toggle(&self, seq: i64, popup: Popup, from: Option<HtmlElement>) {
-        let open = self.popup.get_untracked();
-        if matches!(open, Some((s, p, _)) if s == seq && p == popup) {
+        if self.is_open_untracked(seq, popup) {
             self.close_popup(false);
         } else {
             let up = opens_up(from.as_ref());
@@ -109,13 +108,18 @@ impl MessageUi {
     }
 
     pub fn is_open(&self, seq: i64, popup: Popup) -> bool {
-        matches!(self.popup.get(), Some((s, p, _)) if s == seq && p == popup)
+        names(self.popup.get(), seq, popup)
     }
 
     /// `is_open`, outside any reactive tracking (in event handlers).
     pub fn is_open_untracked(&self, seq: i64, popup: Popup) -> bool {
-        matches!(self.popup.get_untracked(), Some((s, p, _)) if s == seq && p == popup)
+        names(self.popup.get_untracked(), seq, popup)
     }
+}
+
+/// Whether the `open` popup is `popup` on the message at `seq`.
+fn names(open: Option<(i64, Popup, bool)>, seq: i64, popup: Popup) -> bool {
+    matches!(open, Some((s, p, _)) if s == seq && p == popup)
 }
 
 /// Put the keyboard focus in the composer.

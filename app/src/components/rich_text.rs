@@ -15,11 +15,8 @@ use crate::protocol::only_emoji;
 #[component]
 pub fn RichText(#[prop(into)] body: String) -> impl IntoView {
     let jumbo = only_emoji(&body);
-    markdown_loader::start();
     let content = move || {
-        markdown_loader::ready()
-            .then(|| markdown_loader::parse_now(&body))
-            .flatten()
+        markdown_loader::parse_now(&body)
             .map_or_else(|| view! { <p>{body.clone()}</p> }.into_any(), blocks_view)
     };
     view! { <div class="body" class:jumbo=jumbo>{content}</div> }
