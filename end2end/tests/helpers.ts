@@ -36,15 +36,11 @@ export async function send(page: Page, text: string): Promise<void> {
 }
 
 /**
- * The message rows showing `text` as their own (not only in the quote of a
- * message they answer).
+ * The message rows whose own text shows `text` (not only the quote of a
+ * message they answer, whose text is `.quote-body`).
  */
 export function message(page: Page, text: string) {
-  return page
-    .getByTestId("message")
-    .filter({ hasText: text })
-    .filter({ hasNot: page.locator(".quote", { hasText: text }) })
-    .or(page.getByTestId("message").filter({ has: page.locator(".body", { hasText: text }) }));
+  return page.getByTestId("message").filter({ has: page.locator(".body", { hasText: text }) });
 }
 
 /** The sidebar. */
