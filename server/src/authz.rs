@@ -1,5 +1,15 @@
-//! Who may do what to a message: the one decision point for edits,
-//! deletes, reactions, replies and edit histories.
+//! Who may do what: the one decision point for every frame and route
+//! that touches a room or a message.
+//!
+//! [`room`] decides on a room: reading it, writing to it, joining,
+//! leaving, and every owner's and moderator's action, from [`RoomFacts`]
+//! the store read (inside the transaction that applies the action, for
+//! actions). A private room is invisible to whoever is not in it, invited
+//! to it or banned from it: every answer is then the one a missing room
+//! gets.
+//!
+//! [`decide`] decides on a message: edits, deletes, reactions, replies and
+//! edit histories.
 //!
 //! Membership of the conversation is settled before (a frame naming a
 //! conversation the user is not in never gets this far, see
@@ -9,7 +19,7 @@
 //! Roles plug in through [`Actor`]: a moderator may delete anyone's
 //! message, nobody but the author may edit it.
 
-use app::protocol::{ErrorCode, MAX_REACTIONS};
+use app::protocol::{ErrorCode, Role, LOBBY, MAX_REACTIONS};
 
 use crate::store::TargetFacts;
 
@@ -53,6 +63,217 @@ fn deny(code: ErrorCode, message: &str) -> Result<(), Denial> {
         code,
         message: message.to_string(),
     })
+}
+
+/// What the room decision knows of a room and the person asking.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomFacts {
+    /// The room's name (for the answers' text).
+    pub name: String,
+    pub private: bool,
+    /// Their role, when they are a member.
+    pub role: Option<Role>,
+    pub invited: bool,
+    pub banned: bool,
+    /// Muted now.
+    pub muted: bool,
+    /// A server admin (`--admins`).
+    pub admin: bool,
+    /// How many members the room has.
+    pub members: u32,
+}
+
+impl RoomFacts {
+    fn lobby(&self) -> bool {
+        self.name == LOBBY
+    }
+
+    /// Does the room exist for them at all?
+    fn visible(&self) -> bool {
+        !self.private || self.role.is_some() || self.invited || self.banned || self.admin
+    }
+
+    /// The power they act with: their role, or an owner's for an admin.
+    fn power(&self) -> Option<Role> {
+        if self.admin {
+            Some(Role::Owner)
+        } else {
+            self.role
+        }
+    }
+}
+
+/// What the room decision knows of the person an action names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFacts {
+    pub is_self: bool,
+    pub role: Option<Role>,
+    pub invited: bool,
+    pub banned: bool,
+    pub muted: bool,
+}
+
+/// What is asked of a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomOp {
+    /// History, members, read marks, typing, edit histories.
+    Read,
+    /// Send, edit, react, unreact.
+    Write,
+    /// Delete one's own message.
+    DeleteOwn,
+    /// Delete someone else's message.
+    DeleteAny,
+    Join,
+    Leave,
+    Decline,
+    Invite,
+    Kick,
+    Ban,
+    Unban,
+    Mute,
+    Unmute,
+    /// Make someone a member, moderator or the owner.
+    SetRole(Role),
+    SetTopic,
+    SetVisibility,
+    ReadModerationLog,
+}
+
+/// The answer for a room that does not exist: the same, word for word,
+/// for a private room one may not see.
+pub fn no_such_room(name: &str) -> Denial {
+    Denial {
+        code: ErrorCode::UnknownRoom,
+        message: format!("there is no room `{}`", name.to_ascii_lowercase()),
+    }
+}
+
+fn no(code: ErrorCode, message: impl Into<String>) -> Result<(), Denial> {
+    Err(Denial {
+        code,
+        message: message.into(),
+    })
+}
+
+/// May the person `room` describes do `op` (to `target`, for the actions
+/// that name someone; `None` there: no such user)? `room` is `None` when
+/// no room is called `name`.
+pub fn room(
+    name: &str,
+    room: Option<&RoomFacts>,
+    op: RoomOp,
+    target: Option<&UserFacts>,
+) -> Result<(), Denial> {
+    use RoomOp::*;
+    let Some(r) = room else {
+        return Err(no_such_room(name));
+    };
+    if !r.visible() {
+        return Err(no_such_room(&r.name));
+    }
+    let name = &r.name;
+    let member = r.role.is_some();
+    match op {
+        Read | DeleteOwn if !member => no(
+            ErrorCode::NotMember,
+            format!("you are not in room `{name}`; join it first"),
+        ),
+        Write if !member => no(
+            ErrorCode::NotMember,
+            format!("you are not in room `{name}`; join it first"),
+        ),
+        Write if r.muted => no(
+            ErrorCode::Muted,
+            format!("you are muted in `{name}`: you can read, but not write or react"),
+        ),
+        Read | Write | DeleteOwn => Ok(()),
+        Join if r.banned => no(ErrorCode::Banned, format!("you are banned from `{name}`")),
+        Join if member => Ok(()),
+        Join if r.private && !r.invited && !r.admin => no(
+            ErrorCode::NotInvited,
+            format!("`{name}` is private: you need an invitation"),
+        ),
+        Join => Ok(()),
+        Leave if !member => no(
+            ErrorCode::NotMember,
+            format!("you are not in room `{name}`"),
+        ),
+        Leave if r.lobby() => no(ErrorCode::CannotLeaveLobby, "everyone stays in the lobby"),
+        Leave if r.role == Some(Role::Owner) && r.members > 1 => no(
+            ErrorCode::NotPermitted,
+            format!("you own `{name}`: hand it over to someone first"),
+        ),
+        Leave => Ok(()),
+        Decline if !r.invited => no(
+            ErrorCode::NotInvited,
+            format!("you have no invitation to `{name}`"),
+        ),
+        Decline => Ok(()),
+        _ => staff_action(r, op, target),
+    }
+}
+
+/// The actions of owners and moderators.
+fn staff_action(r: &RoomFacts, op: RoomOp, target: Option<&UserFacts>) -> Result<(), Denial> {
+    use RoomOp::*;
+    let name = &r.name;
+    let power = r.power().unwrap_or(Role::Member);
+    let needed = match op {
+        SetRole(_) => Role::Owner,
+        _ => Role::Moderator,
+    };
+    if power < needed {
+        return no(
+            ErrorCode::NotPermitted,
+            format!(
+                "only the {} of `{name}` can do that",
+                if needed == Role::Owner {
+                    "owner"
+                } else {
+                    "owner and moderators"
+                }
+            ),
+        );
+    }
+    if r.lobby() && matches!(op, SetVisibility | SetRole(_) | Kick | Invite) {
+        return no(
+            ErrorCode::NotPermitted,
+            "the lobby is everyone's: it stays public, with no owner",
+        );
+    }
+    let Some(t) = target else {
+        return match op {
+            DeleteAny | SetTopic | SetVisibility | ReadModerationLog => Ok(()),
+            _ => no(ErrorCode::UnknownUser, "there is no user with that name"),
+        };
+    };
+    if t.is_self && op != Unmute {
+        return no(ErrorCode::NotPermitted, "you cannot do that to yourself");
+    }
+    // Nobody acts on someone as powerful as themselves.
+    let outranked = t.role.is_some_and(|role| role >= power);
+    match op {
+        Invite if t.banned => no(ErrorCode::Banned, "that user is banned; unban them first"),
+        Invite if t.role.is_some() || t.invited => no(
+            ErrorCode::AlreadyMember,
+            "that user is already in the room or invited",
+        ),
+        Kick | Mute | SetRole(_) if t.role.is_none() => {
+            no(ErrorCode::NotMember, "that user is not in the room")
+        }
+        Kick | Ban | Mute if outranked => no(
+            ErrorCode::NotPermitted,
+            "you cannot do that to someone whose role is as high as yours",
+        ),
+        Ban if t.banned => no(ErrorCode::NoChange, "that user is already banned"),
+        Unban if !t.banned => no(ErrorCode::NoChange, "that user is not banned"),
+        Unmute if !t.muted => no(ErrorCode::NoChange, "that user is not muted"),
+        SetRole(role) if t.role == Some(role) => {
+            no(ErrorCode::NoChange, "that user already has that role")
+        }
+        _ => Ok(()),
+    }
 }
 
 /// May `actor` do `op` to the message described by `target` (`None`: no

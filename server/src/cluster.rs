@@ -23,8 +23,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::hub::Hub;
-use crate::relay::{fan_out, fan_out_change, Route};
-use crate::store::{Store, StoredChange, StoredMessage};
+use crate::relay::{apply_action, fan_out, fan_out_change, Route};
+use crate::store::{AppliedAction, Store, StoredChange, StoredMessage};
 
 const CHANNEL: &str = "parley:events";
 const NODES: &str = "parley:nodes";
@@ -44,6 +44,13 @@ pub enum Event {
     Message { route: Route, stored: StoredMessage },
     /// A change to a message was stored; deliver it to local connections.
     Change { route: Route, change: StoredChange },
+    /// A room action was applied (a join, a ban, a mute, …): deliver its
+    /// line and carry out its effect on local connections. `info`: the
+    /// joiner's new conversation, for a join.
+    Action {
+        applied: AppliedAction,
+        info: Option<app::protocol::ConversationInfo>,
+    },
     /// A user joined or left a room; (un)subscribe their local connections.
     Membership {
         user_id: i64,
@@ -206,6 +213,9 @@ fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
         }
         Event::Change { route, change } => {
             fan_out_change(hub, &route, &change, None, std::time::Instant::now())
+        }
+        Event::Action { applied, info } => {
+            apply_action(hub, &applied, info.as_ref(), std::time::Instant::now())
         }
         Event::Membership {
             user_id,

@@ -125,12 +125,24 @@ pub struct Config {
     /// Seconds a connection has to answer a ping before it is closed.
     #[arg(long, env = "PING_TIMEOUT_SECS", default_value_t = 10.0)]
     pub ping_timeout_secs: f64,
+
+    /// Server admins, by user name, comma-separated: they moderate every
+    /// room (as its owner would) and may open `/admin`.
+    #[arg(long, env = "ADMINS", value_delimiter = ',', default_value = "")]
+    pub admins: Vec<String>,
 }
 
 impl Config {
     /// Is `name` acceptable as a new user, room or guest name here?
     pub fn new_name_ok(&self, name: &str) -> bool {
         app::protocol::valid_name(name) && name.len() <= self.max_name_len
+    }
+
+    /// Is this user a server admin?
+    pub fn is_admin(&self, name: &str) -> bool {
+        self.admins
+            .iter()
+            .any(|admin| !admin.is_empty() && admin.eq_ignore_ascii_case(name))
     }
 
     /// Defaults for tests and embedding: everything as if no flag was given.

@@ -184,6 +184,10 @@ pub struct Hub {
     next_id: AtomicU64,
     ips: Mutex<HashMap<IpAddr, usize>>,
     cluster: OnceLock<ClusterLink>,
+    /// Running mutes: (room, user) → end, ms since the epoch. Loaded from
+    /// the store at start and kept by every node's mute actions, so that a
+    /// send is checked without a query.
+    mutes: Mutex<HashMap<(i64, i64), i64>>,
 }
 
 /// One connection's claim on its IP address's allowance; released on drop.
@@ -207,6 +211,28 @@ impl Drop for IpSlot {
 impl Hub {
     pub fn new() -> Arc<Self> {
         Arc::new(Self::default())
+    }
+
+    /// Start, end (`None`) or replace a mute.
+    pub fn set_mute(&self, conv_id: i64, user_id: i64, until: Option<i64>) {
+        let mut mutes = self.mutes.lock().unwrap_or_else(|e| e.into_inner());
+        match until {
+            Some(until) => mutes.insert((conv_id, user_id), until),
+            None => mutes.remove(&(conv_id, user_id)),
+        };
+    }
+
+    /// Is the user muted in the room at `now`?
+    pub fn is_muted(&self, conv_id: i64, user_id: i64, now: i64) -> bool {
+        let mut mutes = self.mutes.lock().unwrap_or_else(|e| e.into_inner());
+        match mutes.get(&(conv_id, user_id)) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                mutes.remove(&(conv_id, user_id));
+                false
+            }
+            None => false,
+        }
     }
 
     /// Claim a connection slot for `ip`, unless it already has `max`.

@@ -84,6 +84,9 @@ impl Server {
 pub async fn start(config: Config) -> Result<Server, StartError> {
     let store = Store::open_with(&config.database_url, config.sqlite_synchronous).await?;
     let hub = Hub::new();
+    for (conv_id, user_id, until) in store.active_mutes(store::now_ms()).await? {
+        hub.set_mute(conv_id, user_id, Some(until));
+    }
     let mut cluster_tasks = Vec::new();
     if let Some(url) = &config.redis_url {
         let node = config

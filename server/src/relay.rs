@@ -14,15 +14,17 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use app::protocol::{
-    encode, Change, Conv, ErrorCode, Message, Quote, Reaction, SeedFrame, ServerFrame,
+    encode, Change, Conv, ConversationInfo, ErrorCode, Message, Quote, Reaction, SeedFrame,
+    ServerFrame,
 };
 
 use crate::cluster::Event;
+use crate::conn::conversation_info;
 use crate::hub::{frame, ConnId, Hub, Outbound};
 use crate::metrics::Metrics;
 use crate::store::{
-    ChangeOp, ChangeOutcome, Committed, LogEntry, NewChange, NewMessage, Store, StoredChange,
-    StoredMessage,
+    ActionOutcome, AppliedAction, ChangeOp, ChangeOutcome, Committed, Effect, LogEntry, NewAction,
+    NewChange, NewMessage, Store, StoredChange, StoredMessage,
 };
 
 /// Most messages stored in one transaction.
@@ -64,6 +66,8 @@ pub enum Item {
     Message(NewMessage),
     /// An edit, delete or reaction.
     Change(NewChange),
+    /// Joining, leaving, or an owner's or moderator's action on a room.
+    Action(NewAction),
 }
 
 impl Item {
@@ -71,6 +75,7 @@ impl Item {
         match self {
             Item::Message(m) => m.client_id.clone(),
             Item::Change(c) => Some(c.client_id.clone()),
+            Item::Action(a) => a.client_id.clone(),
         }
     }
 }
@@ -119,17 +124,27 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        // Messages first, then changes: a change names a message its
-        // sender saw acknowledged, so never one of this batch, and each
-        // conversation's entries go out in seq order.
-        let (messages, changes): (Vec<&Submission>, Vec<&Submission>) = batch
-            .iter()
-            .partition(|s| matches!(s.item, Item::Message(_)));
+        // Messages first, then changes, then room actions: a change names
+        // a message its sender saw acknowledged, so never one of this
+        // batch, and each conversation's entries go out in seq order.
+        let mut messages = Vec::new();
+        let mut changes = Vec::new();
+        let mut actions = Vec::new();
+        for submission in &batch {
+            match submission.item {
+                Item::Message(_) => messages.push(submission),
+                Item::Change(_) => changes.push(submission),
+                Item::Action(_) => actions.push(submission),
+            }
+        }
         if !messages.is_empty() {
             commit_messages(&store, &hub, &metrics, &messages).await;
         }
         if !changes.is_empty() {
             commit_changes(&store, &hub, &metrics, &changes).await;
+        }
+        if !actions.is_empty() {
+            commit_actions(&store, &hub, &actions).await;
         }
         batch.clear();
     }
@@ -140,7 +155,7 @@ async fn commit_messages(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[&
         .iter()
         .filter_map(|s| match &s.item {
             Item::Message(m) => Some(m),
-            Item::Change(_) => None,
+            _ => None,
         })
         .collect();
     let started = Instant::now();
@@ -177,7 +192,7 @@ async fn commit_changes(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[&S
         .iter()
         .filter_map(|s| match &s.item {
             Item::Change(c) => Some(c),
-            Item::Message(_) => None,
+            _ => None,
         })
         .collect();
     let started = Instant::now();
@@ -207,6 +222,173 @@ async fn commit_changes(store: &Store, hub: &Hub, metrics: &Metrics, batch: &[&S
                 );
             }
         }
+    }
+}
+
+async fn commit_actions(store: &Store, hub: &Hub, batch: &[&Submission]) {
+    let actions: Vec<&NewAction> = batch
+        .iter()
+        .filter_map(|s| match &s.item {
+            Item::Action(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    match store.commit_actions(&actions).await {
+        Ok(results) => {
+            for (submission, result) in batch.iter().zip(results) {
+                deliver_action(store, hub, submission, result).await;
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, count = batch.len(), "storing room actions failed");
+            for submission in batch {
+                refuse(hub, submission, "that could not be stored; try again");
+            }
+        }
+    }
+}
+
+async fn deliver_action(store: &Store, hub: &Hub, submission: &Submission, result: ActionOutcome) {
+    let origin = submission.origin;
+    let client_id = submission.item.client_id();
+    let reply = |frame: ServerFrame| {
+        if let Some(origin) = origin {
+            hub.send_conn(origin, Outbound::Frame(crate::hub::frame(&frame)));
+        }
+    };
+    let applied = match result {
+        ActionOutcome::Refused(denial) => {
+            let room = match &submission.item {
+                Item::Action(a) => a.room.clone(),
+                _ => String::new(),
+            };
+            return reply(ServerFrame::Error {
+                code: denial.code,
+                message: denial.message,
+                client_id,
+                conv: Some(Conv::Room(room)),
+            });
+        }
+        ActionOutcome::Duplicate {
+            id,
+            conv_id,
+            room,
+            seq,
+            ts,
+        } => {
+            let stamp = Stamp {
+                id,
+                conv_id,
+                seq,
+                ts,
+            };
+            return ack(hub, origin, Conv::Room(room), client_id, stamp, false);
+        }
+        ActionOutcome::Unchanged { conv_id, .. } => {
+            // Joining a room one is in: its state again, as a join answers.
+            if let (Some(origin), Item::Action(a)) = (origin, &submission.item) {
+                if let Ok(Some(m)) = store.membership(conv_id, a.actor_id).await {
+                    let joined = ServerFrame::Joined {
+                        info: conversation_info(&m),
+                    };
+                    hub.send_conn(origin, Outbound::Frame(crate::hub::frame(&joined)));
+                }
+            }
+            return;
+        }
+        ActionOutcome::Applied(applied) => applied,
+    };
+    if let Some(line) = &applied.line {
+        // The ack moves no position: the line itself reaches the sender
+        // too, like every member.
+        ack(
+            hub,
+            origin,
+            Conv::Room(applied.room.clone()),
+            client_id,
+            Stamp::of(line),
+            false,
+        );
+    }
+    let info = match applied.effect {
+        Effect::Joined { user_id } => match store.membership(applied.conv_id, user_id).await {
+            Ok(m) => m.as_ref().map(conversation_info),
+            Err(error) => {
+                tracing::error!(%error, "reading a new membership failed");
+                None
+            }
+        },
+        _ => None,
+    };
+    apply_action(hub, &applied, info.as_ref(), submission.received);
+    hub.publish(Event::Action {
+        applied: *applied,
+        info,
+    });
+}
+
+/// Carry out an applied room action on this node's connections: the
+/// joiner follows the room and gets its state, the system line goes to
+/// every member (the removed one included), the removed stop following
+/// and are told why, the invited get their invitation, mutes take hold.
+pub fn apply_action(
+    hub: &Hub,
+    applied: &AppliedAction,
+    info: Option<&ConversationInfo>,
+    received: Instant,
+) {
+    let room = applied.room.clone();
+    let member_frame = |joined: bool| {
+        Outbound::Frame(frame(&ServerFrame::Member {
+            room: room.clone(),
+            user: applied.user.clone(),
+            joined,
+            members: applied.members,
+        }))
+    };
+    if let Effect::Joined { user_id } = &applied.effect {
+        hub.set_room_subscription(*user_id, applied.conv_id, true);
+        if let Some(info) = info {
+            let joined = Outbound::Frame(frame(&ServerFrame::Joined { info: info.clone() }));
+            hub.send_user(*user_id, &joined, None);
+        }
+    }
+    if let Some(line) = &applied.line {
+        fan_out(
+            hub,
+            &Route::Room { name: room.clone() },
+            line,
+            None,
+            received,
+        );
+    }
+    match &applied.effect {
+        Effect::None => {}
+        Effect::Joined { .. } => hub.send_room(applied.conv_id, &member_frame(true), None),
+        Effect::Removed {
+            user_id,
+            reason,
+            by,
+        } => {
+            hub.set_room_subscription(*user_id, applied.conv_id, false);
+            let left = Outbound::Frame(frame(&ServerFrame::Left {
+                room: room.clone(),
+                reason: *reason,
+                by: by.clone(),
+            }));
+            hub.send_user(*user_id, &left, None);
+            hub.send_room(applied.conv_id, &member_frame(false), None);
+        }
+        Effect::Invited {
+            user_id,
+            invitation,
+        } => {
+            let invited = Outbound::Frame(frame(&ServerFrame::Invited {
+                invitation: invitation.clone(),
+            }));
+            hub.send_user(*user_id, &invited, None);
+        }
+        Effect::Muted { user_id, until } => hub.set_mute(applied.conv_id, *user_id, *until),
     }
 }
 
@@ -312,6 +494,8 @@ pub fn wire_message(conv: Conv, stored: &StoredMessage, reader: Option<i64>) -> 
         deleted_at: state.deleted_at,
         reactions,
         rev: state.rev,
+        event: state.event.as_deref().cloned(),
+        moderated: state.moderated,
     }
 }
 

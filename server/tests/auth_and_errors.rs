@@ -246,11 +246,7 @@ async fn bad_frames_get_their_error_and_the_connection_keeps_working() {
     let (mut carol1, _) = server.join(&carol).await;
 
     // A room alice is not in.
-    carol1
-        .send(&ClientFrame::CreateRoom {
-            room: "private".into(),
-        })
-        .await;
+    carol1.send(&ClientFrame::create_room("private")).await;
     match carol1.next().await {
         ServerFrame::Joined { info } => assert_eq!(info.conv, room("private")),
         other => panic!("expected joined, got {other:?}"),

@@ -159,9 +159,7 @@ async fn users_on_two_nodes_chat_in_rooms_and_by_dm_and_offline_messages_follow_
 
     // A room created and joined across nodes.
     alice
-        .send(WsMessage::text(encode(&ClientFrame::CreateRoom {
-            room: "ops".into(),
-        })))
+        .send(WsMessage::text(encode(&ClientFrame::create_room("ops"))))
         .await
         .unwrap();
     until(&mut alice, "joined", |f| {

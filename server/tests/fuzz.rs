@@ -94,7 +94,7 @@ fn frame() -> BoxedStrategy<ClientFrame> {
                 limit,
             }
         }),
-        name().prop_map(|room| ClientFrame::CreateRoom { room }),
+        name().prop_map(ClientFrame::create_room),
         name().prop_map(|room| ClientFrame::JoinRoom { room }),
         name().prop_map(|room| ClientFrame::LeaveRoom { room }),
         Just(ClientFrame::ListRooms {}),

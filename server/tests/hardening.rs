@@ -174,17 +174,12 @@ async fn connections_per_user_and_per_ip_are_limited() {
 async fn rooms_per_user_are_limited() {
     let server = TestServer::start_with(|c| c.max_rooms_per_user = 2).await;
     let (_, mut alice, _) = server.user("alice").await;
-    alice
-        .send(&ClientFrame::CreateRoom { room: "one".into() })
-        .await;
+    alice.send(&ClientFrame::create_room("one")).await;
     assert!(matches!(alice.next().await, ServerFrame::Joined { .. }));
-    alice
-        .send(&ClientFrame::CreateRoom { room: "two".into() })
-        .await;
+    alice.send(&ClientFrame::create_room("two")).await;
     alice.expect_error(ErrorCode::LimitReached).await;
     let (_, mut bob, _) = server.user("bob").await;
-    bob.send(&ClientFrame::CreateRoom { room: "two".into() })
-        .await;
+    bob.send(&ClientFrame::create_room("two")).await;
     assert!(matches!(bob.next().await, ServerFrame::Joined { .. }));
     alice
         .send(&ClientFrame::JoinRoom { room: "two".into() })
@@ -231,11 +226,7 @@ async fn history_is_visible_only_to_participants_and_members() {
     let (_, mut carol, _) = server.user("carol").await;
     alice.post("secret", dm("bob"), "only for bob").await;
     assert_eq!(bob.expect_message().await.body, "only for bob");
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "private".into(),
-        })
-        .await;
+    alice.send(&ClientFrame::create_room("private")).await;
     assert!(matches!(alice.next().await, ServerFrame::Joined { .. }));
     alice
         .post("room-secret", room("private"), "members only")
@@ -394,17 +385,9 @@ async fn new_names_are_limited_in_length() {
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "invalid_name");
     let (_, mut alice, _) = server.user("eightchr").await;
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "ninechars".into(),
-        })
-        .await;
+    alice.send(&ClientFrame::create_room("ninechars")).await;
     alice.expect_error(ErrorCode::InvalidName).await;
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "eightchr".into(),
-        })
-        .await;
+    alice.send(&ClientFrame::create_room("eightchr")).await;
     assert!(matches!(alice.next().await, ServerFrame::Joined { .. }));
     let mut guest = server.direct_guest("ninechars").await;
     assert_eq!(guest.expect_close().await.map(|c| c.0), Some(1008));

@@ -314,11 +314,7 @@ async fn every_refusal_has_its_code_and_the_connection_stays_open() {
     bob.expect_error(ErrorCode::AlreadyReacted).await;
 
     // A room Bob is not in.
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "secret".into(),
-        })
-        .await;
+    alice.send(&ClientFrame::create_room("secret")).await;
     alice
         .recv_until(|f| matches!(f, ServerFrame::Joined { .. }))
         .await;

@@ -57,34 +57,28 @@ async fn rooms_create_join_leave_list_with_member_events() {
         [RoomInfo {
             room: "lobby".into(),
             members: 3,
-            joined: true
+            joined: true,
+            topic: String::new(),
+            private: false,
         }]
     );
 
     // Create.
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "rust".into(),
-        })
-        .await;
+    alice.send(&ClientFrame::create_room("rust")).await;
     let info = expect_joined(&mut alice).await;
     assert_eq!(info.conv, room("rust"));
     assert_eq!(info.members, Some(1));
-    assert_eq!((info.last_seq, info.unread), (0, 0));
+    // The log starts with the line "alice created the room", read.
+    assert_eq!((info.last_seq, info.read_seq, info.unread), (1, 1, 0));
     alice.assert_quiet().await;
 
     for client in [&mut alice, &mut bob1] {
-        client
-            .send(&ClientFrame::CreateRoom {
-                room: "rust".into(),
-            })
-            .await;
+        client.send(&ClientFrame::create_room("rust")).await;
         client.expect_error(ErrorCode::RoomExists).await;
         client.assert_quiet().await;
     }
     for bad in ["bad name", "", "a/b"] {
-        bob1.send(&ClientFrame::CreateRoom { room: bad.into() })
-            .await;
+        bob1.send(&ClientFrame::create_room(bad)).await;
         bob1.expect_error(ErrorCode::InvalidName).await;
     }
 
@@ -95,7 +89,9 @@ async fn rooms_create_join_leave_list_with_member_events() {
         &RoomInfo {
             room: "rust".into(),
             members: 1,
-            joined: false
+            joined: false,
+            topic: String::new(),
+            private: false,
         }
     );
     assert_eq!(find_room(&rooms, "lobby").members, 3);
@@ -110,9 +106,9 @@ async fn rooms_create_join_leave_list_with_member_events() {
     let info = expect_joined(&mut bob1).await;
     assert_eq!(info.conv, room("rust"));
     assert_eq!(info.members, Some(2));
-    assert_eq!(info.last_seq, 0);
-    // Bob's frames are handled in order: once his ping is answered, the
-    // join is fully handled and its member event queued for alice.
+    // "alice created the room", "bob joined".
+    assert_eq!(info.last_seq, 2);
+    // The join's member event is queued for alice with bob's `joined`.
     bob1.assert_quiet().await;
     let alice_saw = alice.ping_collect().await;
     assert_eq!(
@@ -144,7 +140,7 @@ async fn rooms_create_join_leave_list_with_member_events() {
 
     // Messages in the room reach members only.
     let ack = alice.post("r1", room("rust"), "hello rustaceans").await;
-    assert_eq!((ack.conv.clone(), ack.seq), (room("rust"), 1));
+    assert_eq!((ack.conv.clone(), ack.seq), (room("rust"), 3));
     let message = bob1.expect_message().await;
     assert_eq!(message.conv, room("rust"));
     assert_eq!(message.id, ack.id);
@@ -159,7 +155,9 @@ async fn rooms_create_join_leave_list_with_member_events() {
         })
         .await;
         match tab.next().await {
-            ServerFrame::Members { room, users, total } => {
+            ServerFrame::Members {
+                room, users, total, ..
+            } => {
                 assert_eq!(room, "rust");
                 assert_eq!(users, ["alice", "bob"]);
                 assert_eq!(total, 2);
@@ -179,7 +177,7 @@ async fn rooms_create_join_leave_list_with_member_events() {
     let (mut bob2, welcome) = server.join(&bob).await;
     let info = welcome.conv(&room("rust")).expect("rust in bob's welcome");
     assert_eq!(info.members, Some(2));
-    assert_eq!(info.last_seq, 1);
+    assert_eq!(info.last_seq, 3);
     let lobby_info = welcome.conv(&lobby()).expect("lobby in welcome");
     assert_eq!(lobby_info.members, Some(3));
 
@@ -189,7 +187,7 @@ async fn rooms_create_join_leave_list_with_member_events() {
     })
     .await;
     match bob1.next().await {
-        ServerFrame::Left { room } => assert_eq!(room, "rust"),
+        ServerFrame::Left { room, .. } => assert_eq!(room, "rust"),
         other => panic!("expected left, got {other:?}"),
     }
     bob1.assert_quiet().await;
@@ -217,7 +215,9 @@ async fn rooms_create_join_leave_list_with_member_events() {
         &RoomInfo {
             room: "rust".into(),
             members: 1,
-            joined: false
+            joined: false,
+            topic: String::new(),
+            private: false,
         }
     );
 
@@ -237,7 +237,8 @@ async fn rooms_create_join_leave_list_with_member_events() {
     .await;
     let info = expect_joined(&mut bob2).await;
     assert_eq!(info.members, Some(2));
-    assert_eq!(info.last_seq, 2);
+    // Bob's leave and his second join are lines of the log too.
+    assert_eq!(info.last_seq, 6);
 }
 
 /// Send `count` messages to `conv`, pipelined, and wait for every ack.
@@ -266,13 +267,8 @@ fn seqs(messages: &[Message]) -> Vec<i64> {
 async fn history_pages_backwards_with_before_limit_and_has_more() {
     let server = TestServer::start().await;
     let (_, mut alice, _) = server.user("alice").await;
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "paging".into(),
-        })
-        .await;
-    expect_joined(&mut alice).await;
-    let paging = room("paging");
+    // The lobby: a room whose log holds no system lines.
+    let paging = lobby();
     let acks = fill(&mut alice, &paging, "p", 25).await;
     assert_eq!(
         acks.iter().map(|a| a.seq).collect::<Vec<_>>(),
@@ -322,21 +318,21 @@ async fn history_pages_backwards_with_before_limit_and_has_more() {
     assert_eq!(has_more, page.len() < 25);
 
     // The page size is capped at 200.
-    alice
-        .send(&ClientFrame::CreateRoom { room: "big".into() })
-        .await;
+    alice.send(&ClientFrame::create_room("big")).await;
     expect_joined(&mut alice).await;
     fill(&mut alice, &room("big"), "b", 210).await;
     let (page, has_more) = alice.history(room("big"), None, Some(1000)).await;
-    assert_eq!(seqs(&page), (11..=210).collect::<Vec<_>>());
+    // Seq 1 is the line "alice created the room".
+    assert_eq!(seqs(&page), (12..=211).collect::<Vec<_>>());
     assert!(has_more);
-    let (page, has_more) = alice.history(room("big"), Some(11), Some(1000)).await;
-    assert_eq!(seqs(&page), (1..=10).collect::<Vec<_>>());
+    let (page, has_more) = alice.history(room("big"), Some(12), Some(1000)).await;
+    assert_eq!(seqs(&page), (1..=11).collect::<Vec<_>>());
+    assert!(page[0].event.is_some() && page[1..].iter().all(|m| m.event.is_none()));
     assert!(!has_more);
 
     // Rooms do not mix.
     let (page, _) = alice.history(lobby(), None, None).await;
-    assert!(page.is_empty(), "{page:?}");
+    assert!(page.iter().all(|m| m.body.starts_with("p ")), "{page:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -360,11 +356,7 @@ async fn restart_on_the_same_file_keeps_history_and_sequence_numbers() {
     for _ in 0..5 {
         bob.expect_message().await;
     }
-    alice
-        .send(&ClientFrame::CreateRoom {
-            room: "rust".into(),
-        })
-        .await;
+    alice.send(&ClientFrame::create_room("rust")).await;
     expect_joined(&mut alice).await;
     bob.send(&ClientFrame::JoinRoom {
         room: "rust".into(),
@@ -403,14 +395,15 @@ async fn restart_on_the_same_file_keeps_history_and_sequence_numbers() {
             vec![
                 cursor(lobby(), 0),
                 cursor(dm("bob"), 2),
-                cursor(room("rust"), 1),
+                cursor(room("rust"), 3),
             ],
         )
         .await;
     assert_eq!(welcome.conv(&lobby()).map(|c| c.last_seq), Some(3));
     assert_eq!(welcome.conv(&dm("bob")).map(|c| c.last_seq), Some(2));
     let rust_info = welcome.conv(&room("rust")).expect("rust survived");
-    assert_eq!((rust_info.last_seq, rust_info.members), (1, Some(2)));
+    // "alice created the room", "bob joined", "rust 1".
+    assert_eq!((rust_info.last_seq, rust_info.members), (3, Some(2)));
     assert_eq!(
         seqs(&welcome.backlog),
         [1, 2, 3],
@@ -448,8 +441,8 @@ async fn restart_on_the_same_file_keeps_history_and_sequence_numbers() {
     assert_eq!((message.seq, message.id), (4, next.id));
     assert_eq!(alice.post("d3", dm("bob"), "dm 3").await.seq, 3);
     assert_eq!(bob.expect_message().await.conv, dm("alice"));
-    assert_eq!(alice.post("r2", room("rust"), "rust 2").await.seq, 2);
-    assert_eq!(bob.expect_message().await.seq, 2);
+    assert_eq!(alice.post("r2", room("rust"), "rust 2").await.seq, 4);
+    assert_eq!(bob.expect_message().await.seq, 4);
     bob.assert_quiet().await;
 
     let (after, has_more) = bob.history(lobby(), None, None).await;

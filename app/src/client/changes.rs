@@ -123,6 +123,8 @@ mod tests {
             deleted_at: None,
             reactions: Vec::new(),
             rev: 0,
+            event: None,
+            moderated: false,
         }
     }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use super::changes;
 use crate::protocol::{
     valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode,
-    Message, Quote, Reaction, RoomInfo, ServerFrame, Version, LOBBY, MAX_BODY_BYTES,
+    LeftReason, Message, Quote, Reaction, RoomInfo, ServerFrame, Version, LOBBY, MAX_BODY_BYTES,
     MAX_HISTORY_PAGE, PROTOCOL_VERSION,
 };
 
@@ -581,6 +581,8 @@ impl Chat {
                                 deleted_at: None,
                                 reactions: Vec::new(),
                                 rev: 0,
+                                event: None,
+                                moderated: false,
                             });
                         }
                     }
@@ -606,14 +608,24 @@ impl Chat {
                     room.joined = true;
                 }
             }
-            ServerFrame::Left { room } => {
+            ServerFrame::Left { room, reason, by } => {
                 let key = key_of(&Conv::Room(room.clone()));
                 if Some(&key) == self.viewing.as_ref() {
                     if let Some(thread) = self.threads.get_mut(&key) {
-                        thread.problem = Some((
-                            ErrorCode::NotMember,
-                            format!("You left #{room}. Join it again to read and write here."),
-                        ));
+                        let by = by.unwrap_or_else(|| "a moderator".into());
+                        thread.problem = Some(match reason {
+                            None => (
+                                ErrorCode::NotMember,
+                                format!("You left #{room}. Join it again to read and write here."),
+                            ),
+                            Some(LeftReason::Kicked) => (
+                                ErrorCode::NotMember,
+                                format!("{by} removed you from #{room}."),
+                            ),
+                            Some(LeftReason::Banned) => {
+                                (ErrorCode::Banned, format!("{by} banned you from #{room}."))
+                            }
+                        });
                     }
                 } else {
                     self.threads.remove(&key);
@@ -646,7 +658,12 @@ impl Chat {
                     }
                 }
             }
-            ServerFrame::Members { room, users, total } => {
+            ServerFrame::Directory { .. }
+            | ServerFrame::Invited { .. }
+            | ServerFrame::ModerationLog { .. } => {}
+            ServerFrame::Members {
+                room, users, total, ..
+            } => {
                 let key = key_of(&Conv::Room(room));
                 if let Some(thread) = self.threads.get_mut(&key) {
                     thread.members = Some(total);
@@ -1154,7 +1171,12 @@ mod tests {
                 read_seq: 0,
                 unread: 0,
                 members: Some(1),
+                role: None,
+                muted_until: None,
+                topic: String::new(),
+                private: false,
             }],
+            invites: vec![],
             online: vec![user.into()],
         }
     }
@@ -1173,6 +1195,8 @@ mod tests {
             deleted_at: None,
             reactions: Vec::new(),
             rev: 0,
+            event: None,
+            moderated: false,
         }
     }
 
@@ -1204,6 +1228,8 @@ mod tests {
                 room: LOBBY.into(),
                 users: vec!["alice".into()],
                 total: 1,
+                staff: vec![],
+                muted: vec![],
             },
             0,
         );
@@ -1308,6 +1334,8 @@ mod tests {
                 room: LOBBY.into(),
                 users: vec!["alice".into(), "zed".into()],
                 total: 2,
+                staff: vec![],
+                muted: vec![],
             },
             0,
         );

@@ -448,7 +448,7 @@ fn explain(conv: &Conv, code: ErrorCode, message: &str) -> (String, Option<(Stri
             format!("There is no room #{room}."),
             Some((
                 format!("Create #{room}"),
-                ClientFrame::CreateRoom { room: room.clone() },
+                ClientFrame::create_room(room.clone()),
             )),
         ),
         (Conv::Room(room), ErrorCode::NotMember) => (

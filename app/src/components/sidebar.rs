@@ -255,7 +255,7 @@ fn RoomForm() -> impl IntoView {
     let on_name = Callback::new(move |(room, create): (String, bool)| {
         let room = room.to_ascii_lowercase();
         conn.request(if create {
-            ClientFrame::CreateRoom { room: room.clone() }
+            ClientFrame::create_room(room.clone())
         } else {
             ClientFrame::JoinRoom { room: room.clone() }
         });

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod rooms;
 mod server_frame_de;
+
+pub use rooms::*;
 
 /// The protocol version a client announces in [`ClientFrame::Hello`].
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -143,7 +146,35 @@ pub enum ClientFrame {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// Create a room and become its owner.
     CreateRoom {
+        room: String,
+        #[serde(default)]
+        topic: String,
+        /// Unlisted, and joined by invitation only.
+        #[serde(default)]
+        private: bool,
+    },
+    /// Public rooms whose name or topic holds `query`, by name, after the
+    /// room named `after`; answered with [`ServerFrame::Directory`].
+    Directory {
+        #[serde(default)]
+        query: String,
+        #[serde(default)]
+        after: Option<String>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// An owner's or moderator's action (or declining an invitation).
+    /// Stored in the room's log like a message and acknowledged by
+    /// `client_id`.
+    RoomAction {
+        client_id: String,
+        room: String,
+        action: RoomAction,
+    },
+    /// The room's moderation log, newest first (owners and moderators).
+    ModerationLog {
         room: String,
     },
     JoinRoom {
@@ -203,6 +234,12 @@ pub struct Message {
     /// change at or below it is already applied and must be skipped.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rev: i64,
+    /// A system line (someone joined, was muted, …): `body` is the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<RoomEvent>,
+    /// Deleted by a moderator rather than by its author.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub moderated: bool,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -290,6 +327,16 @@ pub struct ConversationInfo {
     /// Member count, for rooms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<u32>,
+    /// Your role, for rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// You may not send before this time (ms since the epoch), for rooms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<i64>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,6 +344,10 @@ pub struct RoomInfo {
     pub room: String,
     pub members: u32,
     pub joined: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub private: bool,
 }
 
 /// Stable error codes of [`ServerFrame::Error`].
@@ -340,6 +391,19 @@ pub enum ErrorCode {
     NotReacted,
     /// A reaction that is not one emoji.
     InvalidReaction,
+    /// Your role in the room does not allow that.
+    NotPermitted,
+    /// You are (or that user is) banned from the room.
+    Banned,
+    /// You are muted in the room.
+    Muted,
+    /// The room is private and you have no invitation (only to those who
+    /// already know it exists; others get `unknown_room`).
+    NotInvited,
+    /// That user is already in the room or invited to it.
+    AlreadyMember,
+    /// The action would change nothing (already banned, not muted, …).
+    NoChange,
     Internal,
 }
 
@@ -369,6 +433,12 @@ impl ErrorCode {
             ErrorCode::AlreadyReacted => "already_reacted",
             ErrorCode::NotReacted => "not_reacted",
             ErrorCode::InvalidReaction => "invalid_reaction",
+            ErrorCode::NotPermitted => "not_permitted",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
+            ErrorCode::NotInvited => "not_invited",
+            ErrorCode::AlreadyMember => "already_member",
+            ErrorCode::NoChange => "no_change",
             ErrorCode::Internal => "internal",
         }
     }
@@ -388,6 +458,9 @@ pub enum ServerFrame {
         user: String,
         conversations: Vec<ConversationInfo>,
         online: Vec<String>,
+        /// Invitations waiting for an answer.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        invites: Vec<Invitation>,
     },
     /// The backlog the cursors asked for has been sent; live traffic follows.
     Synced {},
@@ -425,8 +498,30 @@ pub enum ServerFrame {
     Joined {
         info: ConversationInfo,
     },
+    /// You are no longer in `room`: you left, or were removed (`reason`)
+    /// by `by`.
     Left {
         room: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<LeftReason>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<String>,
+    },
+    /// A page of the room directory; `next` is the `after` of the next page.
+    Directory {
+        query: String,
+        rooms: Vec<RoomInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
+    },
+    /// You were invited to a room.
+    Invited {
+        invitation: Invitation,
+    },
+    /// A room's moderation log, newest first.
+    ModerationLog {
+        room: String,
+        entries: Vec<ModEntry>,
     },
     /// Someone joined or left a room you are in.
     Member {
@@ -441,6 +536,12 @@ pub enum ServerFrame {
         room: String,
         users: Vec<String>,
         total: u32,
+        /// The owner and the moderators.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        staff: Vec<Staff>,
+        /// Members who are muted now.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        muted: Vec<Muted>,
     },
     /// Someone came online or went offline.
     Presence {
@@ -473,6 +574,17 @@ pub enum ServerFrame {
     },
 }
 
+impl ClientFrame {
+    /// `create_room` for a public room with no topic.
+    pub fn create_room(room: impl Into<String>) -> ClientFrame {
+        ClientFrame::CreateRoom {
+            room: room.into(),
+            topic: String::new(),
+            private: false,
+        }
+    }
+}
+
 /// Why a client frame could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -493,6 +605,9 @@ const CLIENT_TYPES: &[&str] = &[
     "join_room",
     "leave_room",
     "list_rooms",
+    "directory",
+    "room_action",
+    "moderation_log",
     "members",
     "read",
     "typing",
@@ -684,6 +799,8 @@ mod tests {
             deleted_at: None,
             reactions: vec![],
             rev: 0,
+            event: None,
+            moderated: false,
         }
     }
 
@@ -694,6 +811,10 @@ mod tests {
             read_seq: 2,
             unread: 2,
             members: None,
+            role: None,
+            muted_until: None,
+            topic: String::new(),
+            private: false,
         }
     }
 
@@ -723,9 +844,7 @@ mod tests {
                 before: None,
                 limit: None,
             },
-            ClientFrame::CreateRoom {
-                room: "rust".into(),
-            },
+            ClientFrame::create_room("rust"),
             ClientFrame::JoinRoom {
                 room: "rust".into(),
             },
@@ -777,6 +896,38 @@ mod tests {
                 conv: Conv::Room("lobby".into()),
                 seq: 3,
             },
+            ClientFrame::CreateRoom {
+                room: "ops".into(),
+                topic: "Deploys".into(),
+                private: true,
+            },
+            ClientFrame::Directory {
+                query: "ru".into(),
+                after: Some("rust".into()),
+                limit: Some(20),
+            },
+            ClientFrame::RoomAction {
+                client_id: "a-1".into(),
+                room: "ops".into(),
+                action: RoomAction::Mute {
+                    user: "bob".into(),
+                    minutes: 10,
+                },
+            },
+            ClientFrame::RoomAction {
+                client_id: "a-2".into(),
+                room: "ops".into(),
+                action: RoomAction::SetRole {
+                    user: "bob".into(),
+                    role: Role::Moderator,
+                },
+            },
+            ClientFrame::RoomAction {
+                client_id: "a-3".into(),
+                room: "ops".into(),
+                action: RoomAction::Decline {},
+            },
+            ClientFrame::ModerationLog { room: "ops".into() },
         ] {
             round_trip_client(frame);
         }
@@ -790,6 +941,7 @@ mod tests {
                 user: "alice".into(),
                 conversations: vec![info()],
                 online: vec!["alice".into(), "bob".into()],
+                invites: vec![],
             },
             ServerFrame::Synced {},
             ServerFrame::Message { message: message() },
@@ -816,6 +968,8 @@ mod tests {
                     room: "lobby".into(),
                     members: 3,
                     joined: true,
+                    topic: String::new(),
+                    private: false,
                 }],
             },
             ServerFrame::Joined {
@@ -827,6 +981,57 @@ mod tests {
             },
             ServerFrame::Left {
                 room: "rust".into(),
+                reason: None,
+                by: None,
+            },
+            ServerFrame::Left {
+                room: "rust".into(),
+                reason: Some(LeftReason::Banned),
+                by: Some("alice".into()),
+            },
+            ServerFrame::Directory {
+                query: "ru".into(),
+                rooms: vec![RoomInfo {
+                    room: "rust".into(),
+                    members: 3,
+                    joined: false,
+                    topic: "crabs".into(),
+                    private: false,
+                }],
+                next: Some("rust".into()),
+            },
+            ServerFrame::Invited {
+                invitation: Invitation {
+                    room: "ops".into(),
+                    by: "alice".into(),
+                    topic: String::new(),
+                    private: true,
+                },
+            },
+            ServerFrame::ModerationLog {
+                room: "ops".into(),
+                entries: vec![ModEntry {
+                    id: 1,
+                    ts: 2,
+                    room: "ops".into(),
+                    event: RoomEvent {
+                        by: Some("alice".into()),
+                        user: Some("bob".into()),
+                        ..RoomEvent::new(EventKind::Kicked)
+                    },
+                    text: "bob was removed by alice".into(),
+                }],
+            },
+            ServerFrame::Message {
+                message: Message {
+                    sender: String::new(),
+                    body: "bob joined".into(),
+                    event: Some(RoomEvent {
+                        user: Some("bob".into()),
+                        ..RoomEvent::new(EventKind::Joined)
+                    }),
+                    ..message()
+                },
             },
             ServerFrame::Member {
                 room: "rust".into(),
@@ -851,6 +1056,14 @@ mod tests {
                 room: "rust".into(),
                 users: vec!["alice".into(), "bob".into()],
                 total: 2,
+                staff: vec![Staff {
+                    user: "alice".into(),
+                    role: Role::Owner,
+                }],
+                muted: vec![Muted {
+                    user: "bob".into(),
+                    until: 5,
+                }],
             },
             ServerFrame::Pong { nonce: 42 },
             ServerFrame::Message {
@@ -975,6 +1188,12 @@ mod tests {
             ErrorCode::AlreadyReacted,
             ErrorCode::NotReacted,
             ErrorCode::InvalidReaction,
+            ErrorCode::NotPermitted,
+            ErrorCode::Banned,
+            ErrorCode::Muted,
+            ErrorCode::NotInvited,
+            ErrorCode::AlreadyMember,
+            ErrorCode::NoChange,
             ErrorCode::Internal,
         ] {
             assert_eq!(encode(&code), format!("\"{}\"", code.as_str()));

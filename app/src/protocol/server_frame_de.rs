@@ -12,12 +12,33 @@
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::Deserialize;
 
-use super::{Change, Conv, ConversationInfo, ErrorCode, Message, RoomInfo, ServerFrame, Version};
+use super::{
+    Change, Conv, ConversationInfo, ErrorCode, Invitation, LeftReason, Message, ModEntry, Muted,
+    RoomInfo, ServerFrame, Staff, Version,
+};
 
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
 const TYPES: &[&str] = &[
-    "welcome", "synced", "message", "change", "versions", "ack", "history", "rooms", "joined",
-    "left", "member", "members", "presence", "typing", "read", "pong", "error",
+    "welcome",
+    "synced",
+    "message",
+    "change",
+    "versions",
+    "ack",
+    "history",
+    "rooms",
+    "joined",
+    "left",
+    "directory",
+    "invited",
+    "moderation_log",
+    "member",
+    "members",
+    "presence",
+    "typing",
+    "read",
+    "pong",
+    "error",
 ];
 
 /// Every field of every server frame.
@@ -51,6 +72,15 @@ struct Fields {
     code: Option<ErrorCode>,
     change: Option<Change>,
     versions: Option<Vec<Version>>,
+    invites: Option<Vec<Invitation>>,
+    reason: Option<LeftReason>,
+    by: Option<String>,
+    query: Option<String>,
+    next: Option<String>,
+    invitation: Option<Invitation>,
+    entries: Option<Vec<ModEntry>>,
+    staff: Option<Vec<Staff>>,
+    muted: Option<Vec<Muted>>,
 }
 
 enum Online {
@@ -125,6 +155,7 @@ impl Fields {
                         return Err(E::invalid_type(Unexpected::Bool(v), &"a list of names"))
                     }
                 },
+                invites: self.invites.unwrap_or_default(),
             },
             "synced" => ServerFrame::Synced {},
             "message" => ServerFrame::Message {
@@ -163,6 +194,20 @@ impl Fields {
             },
             "left" => ServerFrame::Left {
                 room: need(self.room, "room")?,
+                reason: self.reason,
+                by: self.by,
+            },
+            "directory" => ServerFrame::Directory {
+                query: need(self.query, "query")?,
+                rooms: need(self.rooms, "rooms")?,
+                next: self.next,
+            },
+            "invited" => ServerFrame::Invited {
+                invitation: need(self.invitation, "invitation")?,
+            },
+            "moderation_log" => ServerFrame::ModerationLog {
+                room: need(self.room, "room")?,
+                entries: need(self.entries, "entries")?,
             },
             "member" => ServerFrame::Member {
                 room: need(self.room, "room")?,
@@ -174,6 +219,8 @@ impl Fields {
                 room: need(self.room, "room")?,
                 users: need(self.users, "users")?,
                 total: need(self.total, "total")?,
+                staff: self.staff.unwrap_or_default(),
+                muted: self.muted.unwrap_or_default(),
             },
             "presence" => ServerFrame::Presence {
                 user: need(self.user, "user")?,

@@ -9,19 +9,23 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use app::protocol::{
-    decode_client, valid_emoji, ClientFrame, Conv, ErrorCode, RoomInfo, ServerFrame, Version,
-    LOBBY, MAX_BODY_BYTES, MAX_CLIENT_ID_LEN, MAX_EMOJI_BYTES, MAX_HISTORY_PAGE, MAX_MEMBER_NAMES,
+    decode_client, valid_emoji, ClientFrame, Conv, ErrorCode, Role, RoomAction, RoomInfo,
+    ServerFrame, Version, DIRECTORY_PAGE, MAX_BODY_BYTES, MAX_CLIENT_ID_LEN, MAX_DIRECTORY_PAGE,
+    MAX_EMOJI_BYTES, MAX_HISTORY_PAGE, MAX_MEMBER_NAMES, MAX_MUTE_MINUTES, MAX_TOPIC_CHARS,
+    MODERATION_LOG_PAGE,
 };
 
 use super::error;
 use super::sync::conversation_info;
-use crate::authz::{Actor, Denial, Op};
+use crate::authz::{self, Actor, Denial, Op, RoomFacts, RoomOp};
 use crate::cluster::Event;
 use crate::hub::{frame, ConnId, Mailbox, Outbound};
 use crate::limits::TokenBucket;
 use crate::relay::{wire_message, Item, Party, Route, Submission};
 use crate::state::AppState;
-use crate::store::{name_key, ChangeOp, NewChange, NewMessage, StoreError, User};
+use crate::store::{
+    name_key, now_ms, Action, ChangeOp, NewAction, NewChange, NewMessage, StoreError, User,
+};
 
 /// Messages a `history` answer carries when the client names no limit.
 const DEFAULT_HISTORY_PAGE: u32 = 50;
@@ -98,6 +102,18 @@ fn check_op(op: &ChangeOp) -> Outcome {
     }
 }
 
+/// A room topic: trimmed, at most [`MAX_TOPIC_CHARS`] characters.
+fn check_topic(topic: &str) -> Outcome<&str> {
+    let topic = topic.trim();
+    if topic.chars().count() > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
+        return Err(Refusal::new(
+            ErrorCode::InvalidMessage,
+            format!("a topic is one line of at most {MAX_TOPIC_CHARS} characters"),
+        ));
+    }
+    Ok(topic)
+}
+
 impl From<StoreError> for Refusal {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "store error while handling a frame");
@@ -122,11 +138,16 @@ fn named_conv(frame: &ClientFrame) -> Option<Conv> {
         | ClientFrame::History { conv, .. }
         | ClientFrame::Read { conv, .. }
         | ClientFrame::Typing { conv } => Some(conv.clone()),
-        ClientFrame::CreateRoom { room }
+        ClientFrame::CreateRoom { room, .. }
         | ClientFrame::JoinRoom { room }
         | ClientFrame::LeaveRoom { room }
+        | ClientFrame::RoomAction { room, .. }
+        | ClientFrame::ModerationLog { room }
         | ClientFrame::Members { room } => Some(Conv::Room(room.clone())),
-        ClientFrame::Hello { .. } | ClientFrame::ListRooms {} | ClientFrame::Ping { .. } => None,
+        ClientFrame::Hello { .. }
+        | ClientFrame::ListRooms {}
+        | ClientFrame::Directory { .. }
+        | ClientFrame::Ping { .. } => None,
     }
 }
 
@@ -141,6 +162,8 @@ struct Target {
 pub struct Handler<'a> {
     state: &'a AppState,
     me: Party,
+    /// A server admin (`--admins`).
+    admin: bool,
     conn: ConnId,
     mailbox: Mailbox,
     rooms: HashMap<String, i64>,
@@ -156,6 +179,7 @@ pub struct Handler<'a> {
 impl<'a> Handler<'a> {
     pub fn new(state: &'a AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
         Handler {
+            admin: state.config.is_admin(&user.name),
             me: Party {
                 id: user.id,
                 name: user.name,
@@ -225,7 +249,8 @@ impl<'a> Handler<'a> {
                     | ClientFrame::Edit { client_id, .. }
                     | ClientFrame::Delete { client_id, .. }
                     | ClientFrame::React { client_id, .. }
-                    | ClientFrame::Unreact { client_id, .. } => Some(client_id.clone()),
+                    | ClientFrame::Unreact { client_id, .. }
+                    | ClientFrame::RoomAction { client_id, .. } => Some(client_id.clone()),
                     _ => None,
                 };
                 let conv = named_conv(&frame);
@@ -292,7 +317,22 @@ impl<'a> Handler<'a> {
                 before,
                 limit,
             } => self.history(conv, before, limit).await,
-            ClientFrame::CreateRoom { room } => self.create_room(room).await,
+            ClientFrame::CreateRoom {
+                room,
+                topic,
+                private,
+            } => self.create_room(room, topic, private).await,
+            ClientFrame::Directory {
+                query,
+                after,
+                limit,
+            } => self.directory(query, after, limit).await,
+            ClientFrame::RoomAction {
+                client_id,
+                room,
+                action,
+            } => self.room_action(client_id, room, action).await,
+            ClientFrame::ModerationLog { room } => self.moderation_log(room).await,
             ClientFrame::JoinRoom { room } => self.join_room(room).await,
             ClientFrame::LeaveRoom { room } => self.leave_room(room).await,
             ClientFrame::ListRooms {} => self.list_rooms().await,
@@ -308,43 +348,53 @@ impl<'a> Handler<'a> {
 
     // ---- resolving names ----------------------------------------------------
 
-    async fn room(&mut self, name: &str) -> Outcome<(i64, String)> {
+    /// Room `name`, if this user may do `op` there: its id and name. The
+    /// answer is [`authz::room`]'s, from the store's facts, or (reading
+    /// and writing a room this connection follows, the hot path) from what
+    /// the hub knows: following means being a member, and mutes are kept
+    /// there.
+    async fn room_for(&mut self, name: &str, op: RoomOp) -> Outcome<(i64, String)> {
         let key = name_key(name);
-        if let Some(id) = self.rooms.get(&key) {
-            return Ok((*id, key));
-        }
-        if !app::protocol::valid_name(name) {
-            return Err(Refusal::new(
-                ErrorCode::UnknownRoom,
-                "no room has that name",
-            ));
-        }
-        match self.state.store.room_id(&key).await? {
-            Some(id) => {
-                self.rooms.insert(key.clone(), id);
-                Ok((id, key))
+        if let Some(&conv_id) = self.rooms.get(&key) {
+            let hot = matches!(op, RoomOp::Read | RoomOp::Write | RoomOp::DeleteOwn);
+            if hot && self.state.hub.is_subscribed(self.conn, conv_id) {
+                let facts = RoomFacts {
+                    name: key.clone(),
+                    role: Some(Role::Member),
+                    muted: op == RoomOp::Write
+                        && self.state.hub.is_muted(conv_id, self.me.id, now_ms()),
+                    admin: self.admin,
+                    ..RoomFacts::default()
+                };
+                authz::room(name, Some(&facts), op, None)?;
+                return Ok((conv_id, key));
             }
-            None => Err(Refusal::new(
-                ErrorCode::UnknownRoom,
-                format!("there is no room `{key}`"),
-            )),
         }
+        let (conv_id, facts) = self.room_facts(name).await?;
+        authz::room(name, facts.as_ref(), op, None)?;
+        if facts.as_ref().is_some_and(|f| f.role.is_some()) {
+            self.rooms.insert(key.clone(), conv_id);
+        }
+        Ok((conv_id, key))
     }
 
-    /// A room this user is in: its id and name (`not_member` otherwise).
-    async fn joined_room(&mut self, name: &str) -> Outcome<(i64, String)> {
-        let (conv_id, name) = self.room(name).await?;
-        // The hub knows which rooms this connection follows, which saves a
-        // query per message; the store decides when it does not.
-        let member = self.state.hub.is_subscribed(self.conn, conv_id)
-            || self.state.store.is_member(conv_id, self.me.id).await?;
-        if !member {
-            return Err(Refusal::new(
-                ErrorCode::NotMember,
-                format!("you are not in room `{name}`; join it first"),
-            ));
+    /// The store's facts of room `name` for this user (`None`: no such
+    /// room, and the id is 0).
+    async fn room_facts(&self, name: &str) -> Outcome<(i64, Option<RoomFacts>)> {
+        if !app::protocol::valid_name(name) {
+            return Ok((0, None));
         }
-        Ok((conv_id, name))
+        Ok(
+            match self
+                .state
+                .store
+                .room_facts(name, self.me.id, self.admin)
+                .await?
+            {
+                Some((id, facts)) => (id, Some(facts)),
+                None => (0, None),
+            },
+        )
     }
 
     async fn user(&mut self, name: &str) -> Outcome<Party> {
@@ -372,9 +422,16 @@ impl<'a> Handler<'a> {
 
     /// Resolve a conversation this user may read (and, with `sending`, write).
     async fn target(&mut self, conv: &Conv, sending: bool) -> Outcome<Target> {
+        let op = if sending { RoomOp::Write } else { RoomOp::Read };
+        self.target_for(conv, op).await
+    }
+
+    /// Resolve a conversation for `op` (which decides rooms only).
+    async fn target_for(&mut self, conv: &Conv, op: RoomOp) -> Outcome<Target> {
+        let sending = op == RoomOp::Write;
         match conv {
             Conv::Room(name) => {
-                let (conv_id, name) = self.joined_room(name).await?;
+                let (conv_id, name) = self.room_for(name, op).await?;
                 Ok(Target {
                     conv_id,
                     wire: Conv::Room(name.clone()),
@@ -463,7 +520,22 @@ impl<'a> Handler<'a> {
     async fn change(&mut self, client_id: String, conv: Conv, seq: i64, op: ChangeOp) -> Outcome {
         check_op(&op)?;
         check_client_id(&client_id)?;
-        let target = self.target(&conv, false).await?;
+        let deleting = op == ChangeOp::Delete;
+        let room_op = if deleting {
+            RoomOp::DeleteOwn
+        } else {
+            RoomOp::Write
+        };
+        let target = self.target_for(&conv, room_op).await?;
+        // Whether this is a moderator's delete is decided (by the store,
+        // with the message at hand) only for deletes in rooms.
+        let moderator = match &conv {
+            Conv::Room(name) if deleting => {
+                let (_, facts) = self.room_facts(name).await?;
+                authz::room(name, facts.as_ref(), RoomOp::DeleteAny, None).is_ok()
+            }
+            _ => false,
+        };
         let item = Item::Change(NewChange {
             conv_id: target.conv_id,
             sender_id: self.me.id,
@@ -471,7 +543,7 @@ impl<'a> Handler<'a> {
             client_id,
             target: seq,
             op,
-            moderator: false,
+            moderator,
         });
         self.submit(item, target.route).await
     }
@@ -494,7 +566,7 @@ impl<'a> Handler<'a> {
     }
 
     async fn edit_history(&mut self, conv: Conv, seq: i64) -> Outcome {
-        let target = self.target(&conv, false).await?;
+        let target = self.target_for(&conv, RoomOp::Read).await?;
         let store = &self.state.store;
         store
             .authorize(
@@ -545,42 +617,6 @@ impl<'a> Handler<'a> {
         Ok(())
     }
 
-    /// (Un)subscribe every connection of this user to a room, on every node.
-    fn follow_room(&self, conv_id: i64, joined: bool) {
-        self.state
-            .hub
-            .set_room_subscription(self.me.id, conv_id, joined);
-        self.state.hub.publish(Event::Membership {
-            user_id: self.me.id,
-            conv_id,
-            joined,
-        });
-    }
-
-    /// Tell all of this user's connections they are in a room now.
-    async fn announce_joined(&mut self, conv_id: i64) -> Outcome {
-        self.follow_room(conv_id, true);
-        if let Some(m) = self.state.store.membership(conv_id, self.me.id).await? {
-            let joined = Outbound::Frame(frame(&ServerFrame::Joined {
-                info: conversation_info(&m),
-            }));
-            self.state.hub.send_user(self.me.id, &joined, None);
-        }
-        Ok(())
-    }
-
-    async fn member_event(&self, conv_id: i64, room: String, joined: bool) -> Outcome {
-        let members = self.state.store.member_count(conv_id).await?;
-        let event = Outbound::Frame(frame(&ServerFrame::Member {
-            room,
-            user: self.me.name.clone(),
-            joined,
-            members,
-        }));
-        self.state.hub.send_room(conv_id, &event, None);
-        Ok(())
-    }
-
     async fn check_room_allowance(&self) -> Outcome {
         let max = self.state.config.max_rooms_per_user;
         if self.state.store.room_count(self.me.id).await? >= max {
@@ -592,7 +628,7 @@ impl<'a> Handler<'a> {
         Ok(())
     }
 
-    async fn create_room(&mut self, room: String) -> Outcome {
+    async fn create_room(&mut self, room: String, topic: String, private: bool) -> Outcome {
         if !self.state.config.new_name_ok(&room) {
             return Err(Refusal::new(
                 ErrorCode::InvalidName,
@@ -602,49 +638,137 @@ impl<'a> Handler<'a> {
                 ),
             ));
         }
+        let topic = check_topic(&topic)?;
         self.check_room_allowance().await?;
         let key = name_key(&room);
-        let Some(conv_id) = self.state.store.create_room(&key, self.me.id).await? else {
+        let creator = User {
+            id: self.me.id,
+            name: self.me.name.clone(),
+        };
+        let store = &self.state.store;
+        let Some(conv_id) = store.create_room(&key, topic, private, &creator).await? else {
+            // Names are unique, so a taken name is said to be taken, private
+            // or not; the wording tells nothing more.
             return Err(Refusal::new(
                 ErrorCode::RoomExists,
-                format!("room `{key}` already exists; join it instead"),
+                format!("the name `{key}` is taken; choose another"),
             ));
         };
         self.rooms.insert(key, conv_id);
-        self.announce_joined(conv_id).await
-    }
-
-    async fn join_room(&mut self, room: String) -> Outcome {
-        let (conv_id, name) = self.room(&room).await?;
-        if !self.state.store.is_member(conv_id, self.me.id).await? {
-            self.check_room_allowance().await?;
-        }
-        let added = self.state.store.add_member(conv_id, self.me.id).await?;
-        self.announce_joined(conv_id).await?;
-        if added {
-            self.member_event(conv_id, name, true).await?;
+        self.state
+            .hub
+            .set_room_subscription(self.me.id, conv_id, true);
+        self.state.hub.publish(Event::Membership {
+            user_id: self.me.id,
+            conv_id,
+            joined: true,
+        });
+        if let Some(m) = store.membership(conv_id, self.me.id).await? {
+            let joined = Outbound::Frame(frame(&ServerFrame::Joined {
+                info: conversation_info(&m),
+            }));
+            self.state.hub.send_user(self.me.id, &joined, None);
         }
         Ok(())
     }
 
+    /// Hand a join, leave or staff action to the relay, which decides it
+    /// again as it stores it.
+    async fn act(&mut self, room: String, client_id: Option<String>, action: Action) -> Outcome {
+        let item = Item::Action(NewAction {
+            room: room.clone(),
+            actor_id: self.me.id,
+            actor_name: self.me.name.clone(),
+            admin: self.admin,
+            client_id,
+            action,
+        });
+        self.submit(item, Route::Room { name: room }).await
+    }
+
+    async fn join_room(&mut self, room: String) -> Outcome {
+        let (_, facts) = self.room_facts(&room).await?;
+        authz::room(&room, facts.as_ref(), RoomOp::Join, None)?;
+        if facts.as_ref().is_some_and(|f| f.role.is_none()) {
+            self.check_room_allowance().await?;
+        }
+        self.act(room, None, Action::Join).await
+    }
+
     async fn leave_room(&mut self, room: String) -> Outcome {
-        let (conv_id, name) = self.room(&room).await?;
-        if name == LOBBY {
-            return Err(Refusal::new(
-                ErrorCode::CannotLeaveLobby,
-                "everyone stays in the lobby",
-            ));
-        }
-        if !self.state.store.remove_member(conv_id, self.me.id).await? {
-            return Err(Refusal::new(
-                ErrorCode::NotMember,
-                format!("you are not in room `{name}`"),
-            ));
-        }
-        self.follow_room(conv_id, false);
-        let left = Outbound::Frame(frame(&ServerFrame::Left { room: name.clone() }));
-        self.state.hub.send_user(self.me.id, &left, None);
-        self.member_event(conv_id, name, false).await
+        let (_, facts) = self.room_facts(&room).await?;
+        authz::room(&room, facts.as_ref(), RoomOp::Leave, None)?;
+        self.act(room, None, Action::Leave).await
+    }
+
+    async fn room_action(
+        &mut self,
+        client_id: String,
+        room: String,
+        action: RoomAction,
+    ) -> Outcome {
+        check_client_id(&client_id)?;
+        let action = match action {
+            RoomAction::SetTopic { topic } => RoomAction::SetTopic {
+                topic: check_topic(&topic)?.to_string(),
+            },
+            RoomAction::Mute { user, minutes } => {
+                if !(1..=MAX_MUTE_MINUTES).contains(&minutes) {
+                    return Err(Refusal::new(
+                        ErrorCode::InvalidFrame,
+                        format!("a mute lasts 1 to {MAX_MUTE_MINUTES} minutes"),
+                    ));
+                }
+                RoomAction::Mute { user, minutes }
+            }
+            other => other,
+        };
+        self.act(room, Some(client_id), Action::Staff(action)).await
+    }
+
+    async fn directory(
+        &mut self,
+        query: String,
+        after: Option<String>,
+        limit: Option<u32>,
+    ) -> Outcome {
+        let limit = limit.unwrap_or(DIRECTORY_PAGE).clamp(1, MAX_DIRECTORY_PAGE);
+        let query = app::protocol::clip(query.trim(), 64).to_string();
+        let after = after.map(|a| name_key(&a)).unwrap_or_default();
+        let rows = self
+            .state
+            .store
+            .directory(self.me.id, &query, &after, limit)
+            .await?;
+        let next = (rows.len() == limit as usize)
+            .then(|| rows.last().map(|r| r.name.clone()))
+            .flatten();
+        let rooms = rows
+            .into_iter()
+            .map(|r| RoomInfo {
+                room: r.name,
+                members: r.members,
+                joined: r.joined,
+                topic: r.topic,
+                private: false,
+            })
+            .collect();
+        self.reply(ServerFrame::Directory { query, rooms, next });
+        Ok(())
+    }
+
+    async fn moderation_log(&mut self, room: String) -> Outcome {
+        let (conv_id, name) = self.room_for(&room, RoomOp::ReadModerationLog).await?;
+        let entries = self
+            .state
+            .store
+            .moderation_log(conv_id, MODERATION_LOG_PAGE)
+            .await?;
+        self.reply(ServerFrame::ModerationLog {
+            room: name,
+            entries,
+        });
+        Ok(())
     }
 
     async fn list_rooms(&mut self) -> Outcome {
@@ -658,6 +782,8 @@ impl<'a> Handler<'a> {
                 room: r.name,
                 members: r.members,
                 joined: r.joined,
+                topic: String::new(),
+                private: false,
             })
             .collect();
         self.reply(ServerFrame::Rooms { rooms });
@@ -666,14 +792,18 @@ impl<'a> Handler<'a> {
 
     /// Who is in a room, for its members only.
     async fn members(&mut self, room: String) -> Outcome {
-        let (conv_id, name) = self.joined_room(&room).await?;
+        let (conv_id, name) = self.room_for(&room, RoomOp::Read).await?;
         let store = &self.state.store;
         let users = store.member_names(conv_id, MAX_MEMBER_NAMES).await?;
         let total = store.member_count(conv_id).await?;
+        let staff = store.staff(conv_id).await?;
+        let muted = store.muted(conv_id, now_ms()).await?;
         self.reply(ServerFrame::Members {
             room: name,
             users,
             total,
+            staff,
+            muted,
         });
         Ok(())
     }

@@ -25,7 +25,7 @@ use crate::state::AppState;
 use crate::ws::{Heartbeat, Message, Socket};
 use link::{GapSource, Link};
 
-pub use sync::SentPositions;
+pub use sync::{conversation_info, SentPositions};
 
 /// How long a new connection may take to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -86,7 +86,12 @@ async fn open<'a>(
     mailbox: &Mailbox,
 ) -> Option<Registered<'a>> {
     let cursors = await_hello(link).await?;
-    let memberships = match state.store.memberships(peer.user.id).await {
+    let loaded = async {
+        let memberships = state.store.memberships(peer.user.id).await?;
+        let invites = state.store.invitations(peer.user.id).await?;
+        Ok::<_, crate::store::StoreError>((memberships, invites))
+    };
+    let (memberships, invites) = match loaded.await {
         Ok(m) => m,
         Err(error) => {
             tracing::error!(%error, "loading memberships failed");
@@ -124,7 +129,16 @@ async fn open<'a>(
         .metrics
         .connections_opened
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    match sync::send_backlog(state, link, &peer.user, &memberships, &cursors, online).await {
+    match sync::send_backlog(
+        state,
+        link,
+        &peer.user,
+        &memberships,
+        &cursors,
+        (online, invites),
+    )
+    .await
+    {
         Ok(sent) => {
             let gaps = GapSource {
                 store: state.store.clone(),

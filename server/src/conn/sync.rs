@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use app::protocol::{Conv, ConversationInfo, Cursor, ServerFrame, PROTOCOL_VERSION};
+use app::protocol::{Conv, ConversationInfo, Cursor, Invitation, ServerFrame, PROTOCOL_VERSION};
 
 use super::link::Link;
 use crate::hub::frame;
@@ -68,12 +68,17 @@ fn cursor_key(conv: &Conv) -> (u8, String) {
 }
 
 pub fn conversation_info(m: &Membership) -> ConversationInfo {
+    let room = matches!(m.kind, ConvKind::Room { .. });
     ConversationInfo {
         conv: wire_conv(&m.kind),
         last_seq: m.last_seq,
         read_seq: m.read_seq,
         unread: m.unread,
-        members: matches!(m.kind, ConvKind::Room { .. }).then_some(m.members),
+        members: room.then_some(m.members),
+        role: room.then_some(m.role),
+        muted_until: m.muted_until,
+        topic: m.topic.clone(),
+        private: m.private,
     }
 }
 
@@ -91,13 +96,14 @@ pub async fn send_backlog(
     user: &User,
     memberships: &[Membership],
     cursors: &[Cursor],
-    online: Vec<String>,
+    (online, invites): (Vec<String>, Vec<Invitation>),
 ) -> Result<SentPositions, SyncError> {
     let welcome = ServerFrame::Welcome {
         version: PROTOCOL_VERSION,
         user: user.name.clone(),
         conversations: memberships.iter().map(conversation_info).collect(),
         online,
+        invites,
     };
     // Everything up to `synced` is queued on the socket and written once at
     // the end (earlier only if it grows large): one system call for a

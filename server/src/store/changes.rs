@@ -19,6 +19,7 @@ use sqlx::Row;
 use app::protocol::{clip, ChangeKind, QUOTE_CHARS};
 
 use super::exec::{Exec, Param, SqlxExec};
+use super::rooms::{log_moderation, parse_event, system_line, KIND_EVENT};
 use super::{
     now_ms, Backend, MessageState, Result, Store, StoreError, StoredMessage, StoredQuote,
     StoredReaction,
@@ -173,6 +174,7 @@ impl LogEntry {
 /// reply is joined in.
 const LOG_SELECT: &str = "SELECT m.id, m.conv_id, m.seq, m.sender_id, m.sender_name, m.client_id,
         m.body, m.created_at, m.kind, m.target, m.edited_at, m.deleted_at, m.rev, m.reply_to,
+        m.moderated,
         r.sender_name AS quote_sender, r.body AS quote_body, r.deleted_at AS quote_deleted
    FROM messages m LEFT JOIN messages r ON r.conv_id = m.conv_id AND r.seq = m.reply_to";
 
@@ -181,10 +183,22 @@ fn entry_from_row(row: &AnyRow) -> Result<LogEntry> {
     let id = row.try_get("id")?;
     let conv_id = row.try_get("conv_id")?;
     let seq = row.try_get("seq")?;
-    let sender_name = row.try_get("sender_name")?;
+    let sender_name: String = row.try_get("sender_name")?;
     let client_id = row.try_get("client_id")?;
     let body: String = row.try_get("body")?;
     let ts = row.try_get("created_at")?;
+    if kind == KIND_EVENT {
+        return Ok(LogEntry::Message(system_line(
+            id,
+            conv_id,
+            seq,
+            row.try_get::<Option<i64>, _>("sender_id")?.unwrap_or(0),
+            &sender_name,
+            client_id,
+            parse_event(&body),
+            ts,
+        )));
+    }
     if kind != KIND_MESSAGE {
         let op = ChangeOp::from_row(kind, body).ok_or_else(|| {
             StoreError::Inconsistent(format!("log entry {id} has unknown kind {kind}"))
@@ -234,6 +248,8 @@ fn entry_from_row(row: &AnyRow) -> Result<LogEntry> {
             deleted_at: row.try_get("deleted_at")?,
             reactions: Vec::new(),
             rev: row.try_get("rev")?,
+            event: None,
+            moderated: row.try_get::<i64, _>("moderated")? != 0,
         },
     }))
 }
@@ -273,7 +289,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<StoredMessage>> {
         let sql = format!(
-            "{LOG_SELECT} WHERE m.conv_id = ? AND m.seq < ? AND m.kind = 0
+            "{LOG_SELECT} WHERE m.conv_id = ? AND m.seq < ? AND m.kind IN (0, 5)
              ORDER BY m.seq DESC LIMIT ?"
         );
         let rows = sqlx::query(&self.q(&sql))
@@ -562,7 +578,30 @@ pub(super) async fn commit_changes_on<E: Exec>(
             .await?
             .ok_or_else(|| StoreError::Inconsistent("the change's insert returned no id".into()))?
             .int(0)?;
+        let moderated = change.op == ChangeOp::Delete
+            && facts.as_ref().and_then(|f| f.author) != Some(change.sender_id);
         apply(exec, change, seq, now).await?;
+        if moderated {
+            exec.execute(
+                "UPDATE messages SET moderated = 1 WHERE conv_id = ? AND seq = ?",
+                &[Param::Int(change.conv_id), Param::Int(change.target)],
+            )
+            .await?;
+            let author = exec
+                .fetch_optional(
+                    "SELECT sender_name FROM messages WHERE conv_id = ? AND seq = ?",
+                    &[Param::Int(change.conv_id), Param::Int(change.target)],
+                )
+                .await?
+                .map(|row| row.text(0))
+                .transpose()?;
+            let event = app::protocol::RoomEvent {
+                by: Some(change.sender_name.clone()),
+                user: author,
+                ..app::protocol::RoomEvent::new(app::protocol::EventKind::DeletedMessage)
+            };
+            log_moderation(exec, change.conv_id, &event, now).await?;
+        }
         out.push(ChangeOutcome::Stored(StoredChange {
             id,
             conv_id: change.conv_id,

@@ -20,6 +20,7 @@ use super::{Backend, Result, StoreError};
 pub(super) enum Param<'a> {
     Int(i64),
     Text(&'a str),
+    Null,
 }
 
 /// A value read back.
@@ -54,6 +55,13 @@ impl Row {
         match self.at(i)? {
             Value::Null => Ok(None),
             _ => self.int(i).map(Some),
+        }
+    }
+
+    pub fn opt_text(&self, i: usize) -> Result<Option<String>> {
+        match self.at(i)? {
+            Value::Null => Ok(None),
+            _ => self.text(i).map(Some),
         }
     }
 
@@ -93,6 +101,7 @@ fn bind<'q>(
         query = match *param {
             Param::Int(n) => query.bind(n),
             Param::Text(text) => query.bind(text),
+            Param::Null => query.bind(None::<i64>),
         };
     }
     query
@@ -147,6 +156,7 @@ fn rusqlite_params<'a>(params: &'a [Param<'a>]) -> Vec<&'a dyn rusqlite::ToSql> 
         .map(|p| match p {
             Param::Int(n) => n as &dyn rusqlite::ToSql,
             Param::Text(text) => text as &dyn rusqlite::ToSql,
+            Param::Null => &rusqlite::types::Null as &dyn rusqlite::ToSql,
         })
         .collect()
 }

@@ -8,6 +8,7 @@
 mod changes;
 mod commit;
 mod exec;
+mod rooms;
 mod sessions;
 mod sql;
 mod sqlite_writer;
@@ -15,6 +16,7 @@ mod sqlite_writer;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use changes::{ChangeOp, ChangeOutcome, LogEntry, NewChange, StoredChange, TargetFacts};
+pub use rooms::{room_op, Action, ActionOutcome, AppliedAction, DirectoryRow, Effect, NewAction};
 pub use sql::{Backend, Store};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -86,6 +88,12 @@ pub struct Membership {
     /// Messages after `read_seq` (changes are not counted).
     pub unread: i64,
     pub members: u32,
+    /// In a room: their role, the room's topic and visibility, and the end
+    /// of their mute if one is running.
+    pub role: app::protocol::Role,
+    pub topic: String,
+    pub private: bool,
+    pub muted_until: Option<i64>,
 }
 
 /// A room as listed to a user.
@@ -124,6 +132,12 @@ pub struct MessageState {
     pub reactions: Vec<StoredReaction>,
     /// The seq of the last change applied (0: none).
     pub rev: i64,
+    /// A system line's event (its `body` is the event's sentence).
+    #[serde(default)]
+    pub event: Option<Box<app::protocol::RoomEvent>>,
+    /// Deleted by a moderator rather than its author.
+    #[serde(default)]
+    pub moderated: bool,
 }
 
 /// The message a reply answers, as it was when read.

@@ -327,31 +327,57 @@ impl Store {
         Ok(row.map(|r| r.try_get("id")).transpose()?)
     }
 
-    /// Create a room with its creator as the first member; `None` if it exists.
-    pub async fn create_room(&self, room: &str, creator: i64) -> Result<Option<i64>> {
+    /// Create a room with its creator as its owner and first member, and
+    /// the line "alice created the room" first in its log; `None` if a
+    /// room has that name.
+    pub async fn create_room(
+        &self,
+        room: &str,
+        topic: &str,
+        private: bool,
+        creator: &User,
+    ) -> Result<Option<i64>> {
         let key = name_key(room);
         let mut tx = self.begin().await?;
         let now = now_ms();
-        let row = sqlx::query(
-            &self.q("INSERT INTO conversations (conv_key, kind, room_name, created_at) VALUES (?, 'room', ?, ?)
-             ON CONFLICT (conv_key) DO NOTHING RETURNING id"),
-        )
+        let row = sqlx::query(&self.q(
+            "INSERT INTO conversations (conv_key, kind, room_name, created_at, topic, private, last_seq)
+             VALUES (?, 'room', ?, ?, ?, ?, 1)
+             ON CONFLICT (conv_key) DO NOTHING RETURNING id",
+        ))
         .bind(format!("room:{key}"))
         .bind(&key)
         .bind(now)
+        .bind(topic)
+        .bind(i64::from(private))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
         let id: i64 = row.try_get("id")?;
-        sqlx::query(
-            &self.q(
-                "INSERT INTO members (conv_id, user_id, read_seq, joined_at) VALUES (?, ?, 0, ?)",
-            ),
-        )
+        sqlx::query(&self.q(
+            "INSERT INTO members (conv_id, user_id, read_seq, joined_at, role) VALUES (?, ?, 1, ?, 2)",
+        ))
         .bind(id)
-        .bind(creator)
+        .bind(creator.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let event = app::protocol::RoomEvent {
+            by: Some(creator.name.clone()),
+            topic: (!topic.is_empty()).then(|| topic.to_string()),
+            private: Some(private),
+            ..app::protocol::RoomEvent::new(app::protocol::EventKind::Created)
+        };
+        sqlx::query(&self.q(
+            "INSERT INTO messages (conv_id, seq, sender_id, sender_name, body, created_at, kind)
+             VALUES (?, 1, ?, ?, ?, ?, 5)",
+        ))
+        .bind(id)
+        .bind(creator.id)
+        .bind(&creator.name)
+        .bind(serde_json::to_string(&event).unwrap_or_default())
         .bind(now)
         .execute(&mut *tx)
         .await?;
@@ -437,15 +463,20 @@ impl Store {
         )
     }
 
-    /// Every room, with member counts and whether `user_id` is in it.
+    /// Every public room and every room `user_id` is in, with member
+    /// counts and whether they are in it.
     pub async fn list_rooms(&self, user_id: i64) -> Result<Vec<RoomRow>> {
         let rows = sqlx::query(
             &self.q("SELECT c.id, c.room_name,
                     (SELECT count(*) FROM members m WHERE m.conv_id = c.id) AS members,
                     CAST(CASE WHEN EXISTS (SELECT 1 FROM members m WHERE m.conv_id = c.id AND m.user_id = ?)
                          THEN 1 ELSE 0 END AS BIGINT) AS joined
-             FROM conversations c WHERE c.kind = 'room' ORDER BY c.room_name"),
+             FROM conversations c WHERE c.kind = 'room'
+              AND (c.private = 0 OR EXISTS (SELECT 1 FROM members m
+                                             WHERE m.conv_id = c.id AND m.user_id = ?))
+             ORDER BY c.room_name"),
         )
+        .bind(user_id)
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
@@ -553,7 +584,10 @@ impl Store {
                         WHERE p.conv_id = c.id AND p.user_id != m.user_id LIMIT 1),
                       (SELECT u.name FROM users u WHERE u.id = m.user_id)) AS peer,
                     (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members,
-                    {UNREAD_CHANGES} AS changes
+                    {UNREAD_CHANGES} AS changes,
+                    m.role, c.topic, c.private,
+                    (SELECT a.muted_until FROM room_access a
+                      WHERE a.conv_id = c.id AND a.user_id = m.user_id) AS muted_until
              FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.user_id = ?{one} ORDER BY c.id"
         );
@@ -589,6 +623,12 @@ impl Store {
                     read_seq,
                     unread: (last_seq - read_seq - changes).max(0),
                     members: r.try_get::<i64, _>("members")? as u32,
+                    role: super::rooms::role_of(r.try_get("role")?),
+                    topic: r.try_get("topic")?,
+                    private: r.try_get::<i64, _>("private")? != 0,
+                    muted_until: r
+                        .try_get::<Option<i64>, _>("muted_until")?
+                        .filter(|until| *until > now_ms()),
                 })
             })
             .collect()

@@ -29,6 +29,7 @@ use super::commit::{
     reserved, ROWS_PER_STATEMENT,
 };
 use super::exec::{run_ready, SqliteExec};
+use super::rooms::{commit_actions_on, ActionOutcome, NewAction};
 use super::sql::{INSERT_PAIR, INSERT_PAIR_MEMBER, PAIR_ID};
 use super::{
     now_ms, ChangeOutcome, Committed, NewChange, NewMessage, Result, SqliteSync, StoreError,
@@ -56,6 +57,7 @@ pub struct Pair {
 enum Job {
     Commit(Vec<NewMessage>, oneshot::Sender<Result<Vec<Committed>>>),
     Changes(Vec<NewChange>, oneshot::Sender<Result<Vec<ChangeOutcome>>>),
+    Actions(Vec<NewAction>, oneshot::Sender<Result<Vec<ActionOutcome>>>),
     Pair(Pair, oneshot::Sender<Result<i64>>),
 }
 
@@ -68,6 +70,10 @@ enum Done {
     Changes(
         oneshot::Sender<Result<Vec<ChangeOutcome>>>,
         Result<Vec<ChangeOutcome>>,
+    ),
+    Actions(
+        oneshot::Sender<Result<Vec<ActionOutcome>>>,
+        Result<Vec<ActionOutcome>>,
     ),
     Pair(oneshot::Sender<Result<i64>>, Result<i64>),
 }
@@ -120,6 +126,15 @@ impl SqliteWriter {
         let (tx, rx) = oneshot::channel();
         let owned = batch.iter().map(|c| (*c).clone()).collect();
         self.submit(Job::Changes(owned, tx)).await?;
+        rx.await
+            .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
+    }
+
+    /// Decide, apply and log room actions on the writer thread.
+    pub async fn actions(&self, batch: &[&NewAction]) -> Result<Vec<ActionOutcome>> {
+        let (tx, rx) = oneshot::channel();
+        let owned = batch.iter().map(|a| (*a).clone()).collect();
+        self.submit(Job::Actions(owned, tx)).await?;
         rx.await
             .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
     }
@@ -201,6 +216,9 @@ fn run_jobs(conn: &mut Connection, jobs: &mut Vec<Job>) {
             Done::Changes(answer, result) => {
                 let _ = answer.send(outcome(result, &failure));
             }
+            Done::Actions(answer, result) => {
+                let _ = answer.send(outcome(result, &failure));
+            }
             Done::Pair(answer, result) => {
                 let _ = answer.send(outcome(result, &failure));
             }
@@ -223,6 +241,14 @@ fn run_job(conn: &Connection, job: Job, done: &mut Vec<Done>) -> bool {
             let result = run_ready(commit_changes_on(&mut exec, &batch, now_ms()));
             let ok = result.is_ok();
             done.push(Done::Changes(answer, result));
+            ok
+        }
+        Job::Actions(batch, answer) => {
+            let batch: Vec<&NewAction> = batch.iter().collect();
+            let mut exec = SqliteExec(conn);
+            let result = run_ready(commit_actions_on(&mut exec, &batch, now_ms()));
+            let ok = result.is_ok();
+            done.push(Done::Actions(answer, result));
             ok
         }
         Job::Pair(pair, answer) => {
