@@ -564,3 +564,93 @@ async fn changes_made_on_one_node_reach_the_other_and_resume_there() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A signed-in, greeted client of `addr`.
+async fn client_at(addr: SocketAddr, name: &str) -> Client {
+    let cookie = sign_in_at(addr, name).await;
+    let mut client = Client::new(native(addr, &cookie).await, name);
+    client.hello(vec![]).await;
+    client
+}
+
+/// The authorization matrix's cross-node rows: a private room hidden on
+/// the other node, a mute issued on A refusing sends on B, and a ban on A
+/// cutting the banned member's socket on B off within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_access_holds_on_every_node() {
+    use app::protocol::{LeftReason, RoomAction};
+    let (_db, _redis, a, b) = two_nodes().await;
+    let mut alice = client_at(a.addr, "alice").await;
+    let mut bob = client_at(b.addr, "bob").await;
+    let mut carol = client_at(b.addr, "carol").await;
+    let mut nora = client_at(b.addr, "nora").await;
+    alice.create("vault", "", true).await;
+    for user in ["bob", "carol"] {
+        alice
+            .must(
+                &format!("i-{user}"),
+                "vault",
+                RoomAction::Invite { user: user.into() },
+            )
+            .await;
+    }
+    bob.join_room("vault").await;
+    carol.join_room("vault").await;
+    alice.post("a1", room("vault"), "on A").await;
+    assert_eq!(bob.expect_message().await.body, "on A");
+    assert_eq!(carol.expect_message().await.body, "on A");
+
+    // Hidden on B exactly as a missing room is.
+    for name in ["vault", "nosuch"] {
+        nora.send(&ClientFrame::History {
+            conv: room(name),
+            before: None,
+            limit: None,
+        })
+        .await;
+        let refused = nora.expect_error(ErrorCode::UnknownRoom).await;
+        assert_eq!(refused.message, format!("there is no room `{name}`"));
+    }
+
+    // Muted on A: refused on B.
+    alice
+        .must(
+            "m",
+            "vault",
+            RoomAction::Mute {
+                user: "bob".into(),
+                minutes: 10,
+            },
+        )
+        .await;
+    bob.expect_line("bob was muted by alice for 10 minutes")
+        .await;
+    bob.send_msg("b1", room("vault"), "from B").await;
+    bob.expect_error(ErrorCode::Muted).await;
+
+    // Banned on A: bob's socket on B is cut off within a second.
+    let started = Instant::now();
+    alice
+        .must("ban", "vault", RoomAction::Ban { user: "bob".into() })
+        .await;
+    match bob
+        .recv_until(|f| matches!(f, ServerFrame::Left { .. }))
+        .await
+    {
+        ServerFrame::Left { reason, .. } => assert_eq!(reason, Some(LeftReason::Banned)),
+        _ => unreachable!(),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    alice.post("a2", room("vault"), "after the ban").await;
+    assert_eq!(carol.expect_message().await.body, "after the ban");
+    bob.assert_quiet().await;
+    bob.send(&ClientFrame::JoinRoom {
+        room: "vault".into(),
+    })
+    .await;
+    bob.expect_error(ErrorCode::Banned).await;
+}

@@ -88,6 +88,30 @@ async fn previous_release_database() -> TestDb {
     conn.execute("UPDATE conversations SET last_seq = 3 WHERE conv_key = 'room:lobby'")
         .await
         .expect("last_seq");
+    // A room bob made (its first member) and alice joined after him.
+    let bob: i64 = sqlx::query_scalar(&q(
+        "INSERT INTO users (name, name_key, password_hash, created_at) VALUES ('bob', 'bob', 'x', 2) RETURNING id",
+    ))
+    .fetch_one(&mut conn)
+    .await
+    .expect("bob");
+    conn.execute(
+        "INSERT INTO conversations (conv_key, kind, room_name, created_at)
+         VALUES ('room:rust', 'room', 'rust', 5)",
+    )
+    .await
+    .expect("rust");
+    for (user, joined) in [(alice, 9), (bob, 5)] {
+        conn.execute(
+            format!(
+                "INSERT INTO members (conv_id, user_id, read_seq, joined_at)
+                 SELECT id, {user}, 0, {joined} FROM conversations WHERE conv_key = 'room:rust'"
+            )
+            .as_str(),
+        )
+        .await
+        .expect("a member of rust");
+    }
     conn.close().await.expect("close");
     db
 }
@@ -131,4 +155,37 @@ async fn a_database_of_the_previous_schema_migrates_in_place_and_keeps_its_messa
     assert_eq!(history[0].body, "old message 1, edited");
     assert_eq!(history[3].seq, answer.seq);
     assert_eq!(history[3].reply.as_ref().map(|q| q.seq), Some(2));
+
+    // Rooms became public, their creators their owners; the lobby has none.
+    let rust = welcome.conv(&room("rust")).expect("rust");
+    assert_eq!(
+        (rust.private, rust.role),
+        (false, Some(app::protocol::Role::Member))
+    );
+    for (name, want) in [
+        ("rust", vec![("bob", app::protocol::Role::Owner)]),
+        ("lobby", vec![]),
+    ] {
+        client
+            .send(&ClientFrame::Members { room: name.into() })
+            .await;
+        match client.next().await {
+            ServerFrame::Members { staff, .. } => {
+                let staff: Vec<_> = staff.iter().map(|s| (s.user.as_str(), s.role)).collect();
+                assert_eq!(staff, want, "{name}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let (rooms, _) = client.directory("rust").await;
+    assert_eq!(rooms.len(), 1, "rust is listed: {rooms:?}");
+    // And the alice of before cannot moderate bob's room.
+    let kick = client
+        .act(
+            "k",
+            "rust",
+            app::protocol::RoomAction::Kick { user: "bob".into() },
+        )
+        .await;
+    assert_eq!(kick.map_err(|e| e.0), Err(ErrorCode::NotPermitted));
 }

@@ -20,7 +20,8 @@ use super::{Backend, Result, StoreError};
 pub(super) enum Param<'a> {
     Int(i64),
     Text(&'a str),
-    Null,
+    /// A NULL of a text column (typed so, as PostgreSQL prepares it).
+    NullText,
 }
 
 /// A value read back.
@@ -101,7 +102,7 @@ fn bind<'q>(
         query = match *param {
             Param::Int(n) => query.bind(n),
             Param::Text(text) => query.bind(text),
-            Param::Null => query.bind(None::<i64>),
+            Param::NullText => query.bind(None::<String>),
         };
     }
     query
@@ -156,7 +157,7 @@ fn rusqlite_params<'a>(params: &'a [Param<'a>]) -> Vec<&'a dyn rusqlite::ToSql> 
         .map(|p| match p {
             Param::Int(n) => n as &dyn rusqlite::ToSql,
             Param::Text(text) => text as &dyn rusqlite::ToSql,
-            Param::Null => &rusqlite::types::Null as &dyn rusqlite::ToSql,
+            Param::NullText => &rusqlite::types::Null as &dyn rusqlite::ToSql,
         })
         .collect()
 }

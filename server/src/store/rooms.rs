@@ -564,7 +564,7 @@ async fn append_line<E: Exec>(
     let json = event_json(event);
     let client_id = match &a.client_id {
         Some(id) => Param::Text(id),
-        None => Param::Null,
+        None => Param::NullText,
     };
     let id = exec
         .fetch_optional(
