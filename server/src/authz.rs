@@ -407,4 +407,166 @@ mod tests {
             assert_eq!(code(actor, op, target), want, "{actor:?} {op:?} {target:?}");
         }
     }
+
+    fn facts(role: Option<Role>) -> RoomFacts {
+        RoomFacts {
+            name: "ops".into(),
+            private: true,
+            role,
+            members: 3,
+            ..RoomFacts::default()
+        }
+    }
+
+    fn room_code(r: Option<&RoomFacts>, op: RoomOp, t: Option<&UserFacts>) -> Option<ErrorCode> {
+        room("ops", r, op, t).err().map(|d| d.code)
+    }
+
+    /// The room decision as a table: who, what, to whom, answer.
+    #[test]
+    fn the_room_table() {
+        use ErrorCode::*;
+        use RoomOp::*;
+        let outsider = facts(None);
+        let invited = RoomFacts {
+            invited: true,
+            ..facts(None)
+        };
+        let banned = RoomFacts {
+            banned: true,
+            ..facts(None)
+        };
+        let member = facts(Some(Role::Member));
+        let muted = RoomFacts {
+            muted: true,
+            ..facts(Some(Role::Member))
+        };
+        let moderator = facts(Some(Role::Moderator));
+        let owner = facts(Some(Role::Owner));
+        let lone_owner = RoomFacts {
+            members: 1,
+            ..facts(Some(Role::Owner))
+        };
+        let admin = RoomFacts {
+            admin: true,
+            ..facts(None)
+        };
+        let public_outsider = RoomFacts {
+            private: false,
+            ..facts(None)
+        };
+        let lobby = RoomFacts {
+            name: LOBBY.into(),
+            private: false,
+            ..facts(Some(Role::Member))
+        };
+        let lobby_admin = RoomFacts {
+            admin: true,
+            ..lobby.clone()
+        };
+        let a_member = UserFacts {
+            role: Some(Role::Member),
+            ..UserFacts::default()
+        };
+        let a_moderator = UserFacts {
+            role: Some(Role::Moderator),
+            ..UserFacts::default()
+        };
+        let a_stranger = UserFacts::default();
+        let a_banned = UserFacts {
+            banned: true,
+            ..UserFacts::default()
+        };
+        let me = UserFacts {
+            is_self: true,
+            ..a_member.clone()
+        };
+        type Row<'a> = (
+            Option<&'a RoomFacts>,
+            RoomOp,
+            Option<&'a UserFacts>,
+            Option<ErrorCode>,
+        );
+        let rows: Vec<Row> = vec![
+            (None, Read, None, Some(UnknownRoom)),
+            (None, Join, None, Some(UnknownRoom)),
+            (Some(&outsider), Read, None, Some(UnknownRoom)),
+            (Some(&outsider), Join, None, Some(UnknownRoom)),
+            (Some(&outsider), Kick, Some(&a_member), Some(UnknownRoom)),
+            (Some(&public_outsider), Read, None, Some(NotMember)),
+            (Some(&public_outsider), Join, None, None),
+            (Some(&invited), Read, None, Some(NotMember)),
+            (Some(&invited), Join, None, None),
+            (Some(&invited), Decline, None, None),
+            (Some(&member), Decline, None, Some(NotInvited)),
+            (Some(&banned), Join, None, Some(Banned)),
+            (Some(&banned), Write, None, Some(NotMember)),
+            (Some(&member), Read, None, None),
+            (Some(&member), Write, None, None),
+            (Some(&member), Kick, Some(&a_member), Some(NotPermitted)),
+            (Some(&member), ReadModerationLog, None, Some(NotPermitted)),
+            (Some(&muted), Write, None, Some(Muted)),
+            (Some(&muted), Read, None, None),
+            (Some(&muted), DeleteOwn, None, None),
+            (Some(&moderator), Kick, Some(&a_member), None),
+            (
+                Some(&moderator),
+                Kick,
+                Some(&a_moderator),
+                Some(NotPermitted),
+            ),
+            (Some(&moderator), Ban, Some(&a_stranger), None),
+            (Some(&moderator), Ban, Some(&a_banned), Some(NoChange)),
+            (Some(&moderator), Unban, Some(&a_member), Some(NoChange)),
+            (Some(&moderator), Kick, Some(&a_stranger), Some(NotMember)),
+            (Some(&moderator), Kick, None, Some(UnknownUser)),
+            (Some(&moderator), Kick, Some(&me), Some(NotPermitted)),
+            (
+                Some(&moderator),
+                Invite,
+                Some(&a_member),
+                Some(AlreadyMember),
+            ),
+            (Some(&moderator), Invite, Some(&a_banned), Some(Banned)),
+            (
+                Some(&moderator),
+                SetRole(Role::Moderator),
+                Some(&a_member),
+                Some(NotPermitted),
+            ),
+            (Some(&moderator), SetTopic, None, None),
+            (Some(&moderator), DeleteAny, None, None),
+            (Some(&member), DeleteAny, None, Some(NotPermitted)),
+            (
+                Some(&owner),
+                SetRole(Role::Moderator),
+                Some(&a_member),
+                None,
+            ),
+            (
+                Some(&owner),
+                SetRole(Role::Member),
+                Some(&a_member),
+                Some(NoChange),
+            ),
+            (Some(&owner), Kick, Some(&a_moderator), None),
+            (Some(&owner), Leave, None, Some(NotPermitted)),
+            (Some(&lone_owner), Leave, None, None),
+            (Some(&admin), Read, None, Some(NotMember)),
+            (Some(&admin), Join, None, None),
+            (Some(&admin), Ban, Some(&a_moderator), None),
+            (Some(&lobby), Leave, None, Some(CannotLeaveLobby)),
+            (Some(&lobby), Mute, Some(&a_member), Some(NotPermitted)),
+            (Some(&lobby_admin), Mute, Some(&a_member), None),
+            (Some(&lobby_admin), SetVisibility, None, Some(NotPermitted)),
+        ];
+        for (r, op, t, want) in rows {
+            assert_eq!(room_code(r, op, t), want, "{r:?} {op:?} {t:?}");
+        }
+        // The answer for a hidden room is the missing room's, word for word.
+        assert_eq!(
+            room("OPS", Some(&outsider), Read, None),
+            room("ops", None, Read, None)
+        );
+    }
 }
