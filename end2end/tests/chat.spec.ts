@@ -4,6 +4,7 @@ import { expect, test, type Page } from "@playwright/test";
 
 import {
   convLink,
+  createRoom,
   freshName,
   message,
   openDm,
@@ -113,8 +114,7 @@ test("rooms can be created, joined and left; unknown names say so", async ({
     await signIn(ben, freshName("ben"));
 
     const room = freshName("room").toLowerCase();
-    await ann.getByLabel("Join or create a room").fill(room);
-    await ann.getByRole("button", { name: "Create", exact: true }).click();
+    await createRoom(ann, room);
     await expect(ann).toHaveURL(new RegExp(`/c/room/${room}$`));
     await expect(ann.getByTestId("conversation-title")).toHaveText(`#${room}`);
     await expect(convLink(ann, room)).toBeVisible();
@@ -212,8 +212,7 @@ test("scrolling up loads earlier history and keeps the reading position", async 
 }) => {
   await signIn(page, freshName("ivy"));
   const room = freshName("long").toLowerCase();
-  await page.getByLabel("Join or create a room").fill(room);
-  await page.getByRole("button", { name: "Create", exact: true }).click();
+  await createRoom(page, room);
   await expect(page.getByTestId("conversation-title")).toHaveText(`#${room}`);
 
   // Fill the room through a second socket of the same session, below the
@@ -328,8 +327,7 @@ test("screenshots: desktop and 360 px, light and dark", async ({
     await signIn(ann, annName);
     await signIn(ben, benName);
     const room = freshName("design").toLowerCase();
-    await ann.getByLabel("Join or create a room").fill(room);
-    await ann.getByRole("button", { name: "Create", exact: true }).click();
+    await createRoom(ann, room);
     await expect(ann.getByTestId("conversation-title")).toHaveText(`#${room}`);
     await ben.goto(`/c/room/${room}`);
     await ben.getByRole("button", { name: `Join #${room}` }).click();

@@ -77,18 +77,31 @@ export async function people(
   };
 }
 
-/** Create a room from the sidebar form and wait until it is on screen. */
-export async function createRoom(page: Page, room: string): Promise<void> {
-  await page.getByLabel("Join or create a room").fill(room);
-  await page.getByRole("button", { name: "Create", exact: true }).click();
+/**
+ * Create a room with the sidebar's "New room" dialog and wait until it is
+ * on screen.
+ */
+export async function createRoom(
+  page: Page,
+  room: string,
+  options: { topic?: string; private?: boolean } = {},
+): Promise<void> {
+  await sidebar(page).getByRole("button", { name: "New room" }).click();
+  const dialog = page.getByRole("dialog", { name: "New room" });
+  await dialog.getByLabel("Name").fill(room);
+  if (options.topic) await dialog.getByLabel("Topic (optional)").fill(options.topic);
+  if (options.private) await dialog.getByLabel("Private: only people you invite").check();
+  await dialog.getByRole("button", { name: "Create room" }).click();
   await expect(page).toHaveURL(new RegExp(`/c/room/${room}$`));
   await expect(page.getByLabel("Message", { exact: true })).toBeEnabled();
 }
 
-/** Join a room from the sidebar form and wait until one can write in it. */
+/** Find a room in the directory and join it; wait until one can write in it. */
 export async function joinRoom(page: Page, room: string): Promise<void> {
-  await page.getByLabel("Join or create a room").fill(room);
-  await page.getByRole("button", { name: "Join", exact: true }).click();
+  await sidebar(page).getByRole("button", { name: "Browse rooms" }).click();
+  const dialog = page.getByRole("dialog", { name: "Browse rooms" });
+  await dialog.getByLabel("Search rooms").fill(room);
+  await dialog.getByRole("button", { name: `Join #${room}` }).click();
   await expect(page).toHaveURL(new RegExp(`/c/room/${room}$`));
   await expect(page.getByLabel("Message", { exact: true })).toBeEnabled();
 }

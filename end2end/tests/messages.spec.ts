@@ -487,7 +487,7 @@ test("formatting comes with the parser's module; a browser that cannot fetch it 
   const [ann, ben] = pair;
   // Ben's browser cannot fetch the parser's module (`cargo leptos --split`).
   let blocked = 0;
-  await ben.route(/\/pkg\/split_[^/]*\.wasm$/, async (route) => {
+  await ben.route(/\/pkg\/split_markdown[^/]*\.wasm$/, async (route) => {
     blocked += 1;
     await route.abort();
   });

@@ -50,6 +50,8 @@ enum Command {
     Idle(scenario::idle::IdleArgs),
     /// Scenario 4: signed-in users opening sockets as fast as they can.
     Storm(scenario::storm::StormArgs),
+    /// The room directory: 10,000 public rooms, first page and searches.
+    Directory(scenario::directory::DirectoryArgs),
     /// Scenario 5: messages stored and acknowledged per second.
     Store(scenario::store::StoreArgs),
     /// CI check: start a server, run small versions of scenarios 1 and 2,
@@ -94,6 +96,7 @@ async fn run(command: Command) -> Result<bool> {
         Command::Idle(a) => (Some(a.common.clone()), boxed(scenario::idle::run(a))),
         Command::Storm(a) => (Some(a.common.clone()), boxed(scenario::storm::run(a))),
         Command::Store(a) => (Some(a.common.clone()), boxed(scenario::store::run(a))),
+        Command::Directory(a) => (Some(a.common.clone()), boxed(scenario::directory::run(a))),
         Command::Smoke(a) => {
             let limit = a.max_secs;
             return bounded(limit, scenario::smoke::run(a)).await;

@@ -164,13 +164,19 @@ pub async fn wait_for(ws: &mut Ws, mut done: impl FnMut(&Incoming<'_>) -> bool) 
     }
 }
 
-/// Create `room` on this connection, or join it if it exists; wait for `joined`.
-pub async fn enter_room(ws: &mut Ws, room: &str, create: bool) -> Result<()> {
+/// Create `room` on this connection, or join it if it exists; wait for
+/// `joined`. The room's newest seq then (its log starts with system
+/// lines: "alice created the room", "bob joined").
+pub async fn enter_room(ws: &mut Ws, room: &str, create: bool) -> Result<i64> {
+    let mut last = 0;
     if create {
         ws.send(Message::text(wire::create_room(room))).await?;
         let mut exists = false;
         wait_for(ws, |f| match f {
-            Incoming::Joined => true,
+            Incoming::Joined { last_seq } => {
+                last = *last_seq;
+                true
+            }
             Incoming::Error { code, .. } if *code == "room_exists" => {
                 exists = true;
                 true
@@ -179,11 +185,19 @@ pub async fn enter_room(ws: &mut Ws, room: &str, create: bool) -> Result<()> {
         })
         .await?;
         if !exists {
-            return Ok(());
+            return Ok(last);
         }
     }
     ws.send(Message::text(wire::join_room(room))).await?;
-    wait_for(ws, |f| matches!(f, Incoming::Joined)).await
+    wait_for(ws, |f| match f {
+        Incoming::Joined { last_seq } => {
+            last = *last_seq;
+            true
+        }
+        _ => false,
+    })
+    .await?;
+    Ok(last)
 }
 
 /// Sign in (registering the name on first use); returns the `Cookie` value.

@@ -26,7 +26,10 @@ pub enum Incoming<'a> {
         seq: Option<u64>,
     },
     Synced,
-    Joined,
+    /// `joined`, with the room's newest seq then.
+    Joined {
+        last_seq: i64,
+    },
     Error {
         code: String,
         client_id: Option<String>,
@@ -67,7 +70,12 @@ pub fn classify(text: &str) -> Incoming<'_> {
     let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_string);
     match value.get("type").and_then(|t| t.as_str()) {
         Some("synced") => Incoming::Synced,
-        Some("joined") => Incoming::Joined,
+        Some("joined") => Incoming::Joined {
+            last_seq: value
+                .pointer("/info/last_seq")
+                .and_then(|n| n.as_i64())
+                .unwrap_or(0),
+        },
         Some("error") => Incoming::Error {
             code: field("code").unwrap_or_default(),
             client_id: field("client_id"),

@@ -15,10 +15,11 @@
 use std::collections::BTreeMap;
 
 use super::changes;
+use super::rooms::{Directory, RoomState};
 use crate::protocol::{
     valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode,
-    LeftReason, Message, Quote, Reaction, RoomInfo, ServerFrame, Version, LOBBY, MAX_BODY_BYTES,
-    MAX_HISTORY_PAGE, PROTOCOL_VERSION,
+    Invitation, LeftReason, Message, Quote, Reaction, RoomInfo, ServerFrame, Version, LOBBY,
+    MAX_BODY_BYTES, MAX_HISTORY_PAGE, PROTOCOL_VERSION,
 };
 
 /// How many messages to ask for per history page.
@@ -75,6 +76,10 @@ pub struct Entry {
     /// An edit or deletion of ours waiting for the server (the edit is
     /// shown already).
     pub pending: Option<ChangeKind>,
+    /// A system line ("bob joined"): `body` is its text.
+    pub system: bool,
+    /// Deleted by a moderator.
+    pub moderated: bool,
 }
 
 /// Why a message cannot be sent.
@@ -132,6 +137,8 @@ pub struct Thread {
     /// The message a reply's quote asked to show, while it is being
     /// looked for (older pages are fetched until it is held).
     pub seek: Option<i64>,
+    /// A room's access: your role and mute, topic, staff, log.
+    pub room: RoomState,
 }
 
 /// Most changes kept for messages not held, per conversation.
@@ -206,6 +213,10 @@ pub struct Chat {
     refusal: Option<String>,
     /// The last edit history received: conversation, `seq`, versions.
     versions: Option<(Conv, i64, Vec<Version>)>,
+    /// Invitations waiting for an answer.
+    invites: Vec<Invitation>,
+    /// The room directory as last asked for.
+    directory: Directory,
 }
 
 impl Chat {
@@ -455,8 +466,10 @@ impl Chat {
                 user,
                 conversations,
                 online,
+                invites,
                 ..
             } => {
+                self.invites = invites;
                 self.user = Some(user);
                 self.online = online;
                 self.online.sort();
@@ -493,11 +506,25 @@ impl Chat {
                 let fresh = self.insert(message.clone());
                 if fresh {
                     let mine = Some(message.sender.as_str()) == self.user.as_deref();
+                    let me = self.user.clone();
+                    let mut refresh = false;
                     if let Some(thread) = self.threads.get_mut(&key) {
-                        thread.typing.retain(|(user, _)| *user != message.sender);
-                        if !mine && self.synced {
-                            thread.unread += 1;
+                        if let Some(event) = &message.event {
+                            refresh = thread.room.apply(event, me.as_deref());
+                            if thread.room.log.is_some() {
+                                replies.push(ClientFrame::ModerationLog {
+                                    room: thread.display.clone(),
+                                });
+                            }
+                        } else {
+                            thread.typing.retain(|(user, _)| *user != message.sender);
+                            if !mine && self.synced {
+                                thread.unread += 1;
+                            }
                         }
+                    }
+                    if refresh {
+                        replies.extend(self.members_frame(&key, true));
                     }
                     if Some(&key) == self.viewing.as_ref() {
                         replies.extend(self.read_frame(&key));
@@ -590,6 +617,8 @@ impl Chat {
             }
             ServerFrame::Rooms { rooms } => self.rooms = rooms,
             ServerFrame::Joined { info } => {
+                self.invites
+                    .retain(|i| !i.room.eq_ignore_ascii_case(info.conv.name()));
                 self.upsert(info.clone());
                 let key = key_of(&info.conv);
                 if Some(&key) == self.viewing.as_ref() && self.greeted {
@@ -658,16 +687,33 @@ impl Chat {
                     }
                 }
             }
-            ServerFrame::Directory { .. }
-            | ServerFrame::Invited { .. }
-            | ServerFrame::ModerationLog { .. } => {}
+            ServerFrame::Directory { query, rooms, next } => {
+                let more = self.directory.loading && self.directory.next.is_some();
+                self.directory.page(query, rooms, next, more);
+            }
+            ServerFrame::Invited { invitation } => {
+                self.invites
+                    .retain(|i| !i.room.eq_ignore_ascii_case(&invitation.room));
+                self.invites.push(invitation);
+            }
+            ServerFrame::ModerationLog { room, entries } => {
+                if let Some(thread) = self.threads.get_mut(&key_of(&Conv::Room(room))) {
+                    thread.room.log = Some(entries);
+                }
+            }
             ServerFrame::Members {
-                room, users, total, ..
+                room,
+                users,
+                total,
+                staff,
+                muted,
             } => {
                 let key = key_of(&Conv::Room(room));
                 if let Some(thread) = self.threads.get_mut(&key) {
                     thread.members = Some(total);
                     thread.member_names = Some(users);
+                    thread.room.staff = staff;
+                    thread.room.muted = muted;
                 }
             }
             ServerFrame::Presence { user, online } => {
@@ -711,6 +757,9 @@ impl Chat {
                         }
                         None => self.outbox[at].error = Some(message),
                     }
+                } else {
+                    // A refused room action: said where every notice is.
+                    self.notice = Some(message);
                 }
             }
             ServerFrame::Error {
@@ -770,6 +819,8 @@ impl Chat {
                 deleted: m.deleted_at.is_some(),
                 reactions: m.reactions.clone(),
                 pending: None,
+                system: m.event.is_some(),
+                moderated: m.moderated,
             })
             .collect();
         let ours = self
@@ -826,9 +877,44 @@ impl Chat {
                 deleted: false,
                 reactions: Vec::new(),
                 pending: None,
+                system: false,
+                moderated: false,
             });
         stored.extend(waiting);
         stored
+    }
+
+    /// Invitations waiting for an answer.
+    pub fn invites(&self) -> &[Invitation] {
+        &self.invites
+    }
+
+    /// Forget an invitation (declined here).
+    pub fn drop_invite(&mut self, room: &str) {
+        self.invites.retain(|i| !i.room.eq_ignore_ascii_case(room));
+    }
+
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Ask for the directory's first page for `query`, or (with `more`)
+    /// its next page.
+    pub fn directory_frame(&mut self, query: &str, more: bool) -> Option<ClientFrame> {
+        let after = if more {
+            Some(self.directory.next.clone()?)
+        } else {
+            None
+        };
+        self.directory.loading = true;
+        if !more {
+            self.directory.next = None;
+        }
+        Some(ClientFrame::Directory {
+            query: query.to_owned(),
+            after,
+            limit: None,
+        })
     }
 
     /// The conversations for the sidebar (problems left out).
@@ -908,6 +994,10 @@ impl Chat {
 
     fn upsert(&mut self, info: ConversationInfo) {
         let thread = self.thread(&info.conv);
+        thread.room.role = info.role;
+        thread.room.muted_until = info.muted_until;
+        thread.room.topic.clone_from(&info.topic);
+        thread.room.private = info.private;
         thread.display = info.conv.name().to_owned();
         thread.unread = info.unread.max(0);
         if info.members.is_some() {
@@ -1026,6 +1116,9 @@ impl Chat {
             return;
         };
         let quoted = matches!(change.kind, ChangeKind::Edit | ChangeKind::Delete);
+        if change.kind == ChangeKind::Delete && change.sender != thread.messages[at].sender {
+            thread.messages[at].moderated = true;
+        }
         if changes::apply(&mut thread.messages[at], &change, me.as_deref()) && quoted {
             let original = thread.messages[at].clone();
             changes::refresh_quotes(&mut thread.messages, &original);

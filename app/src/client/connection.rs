@@ -111,6 +111,38 @@ impl Connection {
         self.transmit(&frame);
     }
 
+    /// An owner's or moderator's action on `room`, or declining an
+    /// invitation to it. The room's system line (or an error notice) is
+    /// the answer.
+    pub fn act(self, room: &str, action: crate::protocol::RoomAction) {
+        if action == (crate::protocol::RoomAction::Decline {}) {
+            self.chat.update(|c| c.drop_invite(room));
+        }
+        self.transmit(&ClientFrame::RoomAction {
+            client_id: new_client_id(),
+            room: room.to_owned(),
+            action,
+        });
+    }
+
+    /// Ask the directory for `query`'s first page, or (`more`) the next.
+    pub fn directory(self, query: &str, more: bool) {
+        let frame = self
+            .chat
+            .try_update(|c| c.directory_frame(query, more))
+            .flatten();
+        if let Some(frame) = frame {
+            self.transmit(&frame);
+        }
+    }
+
+    /// Ask for a room's moderation log.
+    pub fn moderation_log(self, room: &str) {
+        self.transmit(&ClientFrame::ModerationLog {
+            room: room.to_owned(),
+        });
+    }
+
     /// Put back what this tab left unsent for `user` before a reload.
     pub fn restore_outbox(self, user: &str) {
         let saved = super::saved_outbox::load(user);

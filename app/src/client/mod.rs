@@ -13,6 +13,7 @@ pub mod http;
 pub mod markdown;
 pub mod markdown_loader;
 pub mod ready_state;
+pub mod rooms;
 pub mod saved_outbox;
 #[cfg(feature = "hydrate")]
 mod socket;

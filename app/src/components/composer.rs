@@ -4,7 +4,7 @@ use leptos::{
 };
 
 use crate::client::{now_ms, Connection, Entry};
-use crate::components::{message_ui::MessageUi, sidebar::title_of};
+use crate::components::{message::when, message_ui::MessageUi, shell::Now, sidebar::title_of};
 use crate::protocol::{clip, ClientFrame, Conv, ErrorCode};
 
 /// How often to tell others we are typing, at most.
@@ -46,12 +46,25 @@ pub fn Composer(
     let last_typing = StoredValue::new(0_i64);
     let pending = Memo::new(move |_| conn.chat().with(|c| c.pending()));
 
+    let Now(now) = expect_context::<Now>();
     // Why sending is impossible right now, if it is.
     let blocked = Memo::new(move |_| {
         let conv = conv.get();
         let Some(conv) = conv else {
             return Some("There is no conversation here.".to_owned());
         };
+        let muted_until = conn
+            .chat()
+            .with(|c| c.thread_of(&conv).and_then(|t| t.room.muted_until));
+        if let (Some(until), Conv::Room(room)) = (muted_until, &conv) {
+            let t = now.get();
+            if until > t && problem.with(Option::is_none) {
+                return Some(format!(
+                    "A moderator muted you in #{room}: you can read, but not write, until {}.",
+                    when(until, t)
+                ));
+            }
+        }
         problem.get().map(|(code, _)| match (&conv, code) {
             (Conv::Room(room), ErrorCode::NotMember) => {
                 format!("Join #{room} to write here.")

@@ -7,6 +7,7 @@ use crate::components::{
     message::MessageRow,
     message_dialogs::{DeleteDialog, HistoryDialog},
     message_ui::MessageUi,
+    room_settings::RoomSettingsButton,
     shell::Now,
     sidebar::{href_of, title_of, PeopleList},
 };
@@ -86,7 +87,17 @@ fn rows(entries: Vec<Entry>, now: i64) -> Vec<Row> {
         if last_day != Some(day) {
             out.push(Row::Day(day_label(ts, now)));
             last_day = Some(day);
-        } else if let Some((sender, at)) = &last {
+        }
+        if entry.system {
+            // A system line stands alone; the next message starts a run.
+            last = None;
+            out.push(Row::Message {
+                entry: Box::new(entry),
+                head: false,
+            });
+            continue;
+        }
+        if let Some((sender, at)) = &last {
             head = *sender != entry.sender || ts - at > 5 * 60_000;
         }
         last = Some((entry.sender.clone(), ts));
@@ -206,6 +217,10 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     // The tab's title names the conversation.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| document().set_title(&format!("{} · Parley", title())));
+    let settings_room = Signal::derive(move || match conv.get() {
+        Some(Conv::Room(room)) if problem.with(Option::is_none) => Some(room),
+        _ => None,
+    });
     let can_leave = move || {
         matches!(conv.get(), Some(Conv::Room(r)) if r != LOBBY) && problem.with(Option::is_none)
     };
@@ -288,12 +303,20 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                     <Show when=is_room>
                         <MemberList summary=subtitle names=member_names/>
                     </Show>
+                    {move || {
+                        let topic = thread.with(|t| t.as_ref().map(|t| t.room.topic.clone()))?;
+                        (!topic.is_empty() && is_room())
+                            .then(|| view! { <p class="conv-topic" data-testid="topic">{topic}</p> })
+                    }}
                 </div>
-                <Show when=can_leave>
-                    <button type="button" class="quiet" on:click=leave.clone()>
-                        "Leave room"
-                    </button>
-                </Show>
+                <div class="conv-actions">
+                    <RoomSettingsButton room=settings_room/>
+                    <Show when=can_leave>
+                        <button type="button" class="quiet" on:click=leave.clone()>
+                            "Leave room"
+                        </button>
+                    </Show>
+                </div>
             </header>
     }
     .into_any();
@@ -519,6 +542,8 @@ mod tests {
             deleted: false,
             reactions: Vec::new(),
             pending: None,
+            system: false,
+            moderated: false,
         }
     }
 

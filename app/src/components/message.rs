@@ -31,6 +31,17 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
     let seq = first.seq;
     let mine = first.mine;
     let time = first.ts.map(clock);
+    if first.system {
+        // "bob was muted by alice for 10 minutes": a line of the room's
+        // own, with no actions.
+        return view! {
+            <li class="system-line" data-testid="system-line" data-seq=seq>
+                <span class="system-text">{first.body.clone()}</span>
+                {time.map(|t| view! { <time>{t}</time> })}
+            </li>
+        }
+        .into_any();
+    }
 
     let deleted = Memo::new(move |_| entry.with(|e| e.deleted));
     let status = Memo::new(move |_| entry.with(|e| e.delivery.as_str()));
@@ -49,7 +60,12 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
             return view! { <Editor entry/> }.into_any();
         }
         if deleted.get() {
-            return view! { <p class="tombstone">"This message was deleted"</p> }.into_any();
+            let text = if entry.with(|e| e.moderated) {
+                "Deleted by a moderator"
+            } else {
+                "This message was deleted"
+            };
+            return view! { <p class="tombstone">{text}</p> }.into_any();
         }
         view! { <Text entry/> }.into_any()
     };

@@ -11,7 +11,7 @@ use crate::protocol::{clip, ChangeKind, ClientFrame};
 /// A modal dialog, open while it is on the page; `on_close` runs when it
 /// closes (a button, or Escape).
 #[component]
-fn Modal(
+pub fn Modal(
     #[prop(into)] label: String,
     on_close: Callback<()>,
     #[prop(optional, into)] class: String,

@@ -5,8 +5,9 @@ use leptos::{
 use leptos_router::{hooks::use_location, hooks::use_navigate, NavigateOptions};
 
 use crate::client::Connection;
+use crate::components::rooms::{Invitations, RoomButtons};
 use crate::components::shell::{focus_first, initial, SidebarOpen, MENU_SELECTOR};
-use crate::protocol::{valid_name, ClientFrame, Conv};
+use crate::protocol::{valid_name, Conv};
 
 /// The address of a conversation.
 pub fn href_of(conv: &Conv) -> String {
@@ -108,6 +109,7 @@ pub fn Sidebar() -> impl IntoView {
             aria-label="Conversations"
             on:keydown=on_keydown
         >
+            <Invitations/>
             <section class="side-section" aria-labelledby="rooms-title">
                 <h2 id="rooms-title">"Rooms"</h2>
                 <ul class="conv-list" data-testid="conversations">
@@ -117,7 +119,7 @@ pub fn Sidebar() -> impl IntoView {
                         children=|item| view! { <ConvLink item/> }
                     />
                 </ul>
-                <RoomForm/>
+                <RoomButtons/>
             </section>
             <section class="side-section" aria-labelledby="dms-title">
                 <h2 id="dms-title">"Direct messages"</h2>
@@ -247,38 +249,11 @@ fn ConvLink(item: Item) -> impl IntoView {
     .into_any()
 }
 
-/// Join a room by name, or create it.
-#[component]
-fn RoomForm() -> impl IntoView {
-    let conn = expect_context::<Connection>();
-    let navigate = use_navigate();
-    let on_name = Callback::new(move |(room, create): (String, bool)| {
-        let room = room.to_ascii_lowercase();
-        conn.request(if create {
-            ClientFrame::create_room(room.clone())
-        } else {
-            ClientFrame::JoinRoom { room: room.clone() }
-        });
-        navigate(&href_of(&Conv::Room(room)), NavigateOptions::default());
-    });
-    view! {
-        <NameForm
-            id="room-name"
-            label="Join or create a room"
-            placeholder="room-name"
-            invalid="Room names are 1 to 32 letters, digits, “_” or “-”."
-            submit="Join"
-            alternative="Create"
-            on_name
-        />
-    }
-}
-
 /// Open the direct conversation with someone.
 #[component]
 fn DmForm() -> impl IntoView {
     let navigate = use_navigate();
-    let on_name = Callback::new(move |(user, _): (String, bool)| {
+    let on_name = Callback::new(move |user: String| {
         navigate(&href_of(&Conv::Dm(user)), NavigateOptions::default());
     });
     view! {
@@ -293,9 +268,8 @@ fn DmForm() -> impl IntoView {
     }
 }
 
-/// A labelled name box with its button(s). A valid name goes to `on_name`
-/// (with `true` when the `alternative` button was chosen) and closes the
-/// sidebar; an invalid one shows `invalid` below the box.
+/// A labelled name box with its button. A valid name goes to `on_name`
+/// and closes the sidebar; an invalid one shows `invalid` below the box.
 #[component]
 fn NameForm(
     id: &'static str,
@@ -303,13 +277,12 @@ fn NameForm(
     placeholder: &'static str,
     invalid: &'static str,
     submit: &'static str,
-    #[prop(optional)] alternative: Option<&'static str>,
-    on_name: Callback<(String, bool)>,
+    on_name: Callback<String>,
 ) -> impl IntoView {
     let SidebarOpen(open) = expect_context::<SidebarOpen>();
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(false);
-    let go = move |alternative: bool| {
+    let go = move || {
         let value = name.get_untracked().trim().to_owned();
         if !valid_name(&value) {
             error.set(true);
@@ -318,11 +291,11 @@ fn NameForm(
         error.set(false);
         name.set(String::new());
         open.set(false);
-        on_name.run((value, alternative));
+        on_name.run(value);
     };
     let on_submit = move |event: SubmitEvent| {
         event.prevent_default();
-        go(false);
+        go();
     };
     view! {
         <form class="side-form" on:submit=on_submit>
@@ -339,13 +312,6 @@ fn NameForm(
                     bind:value=name
                 />
                 <button type="submit" class="small">{submit}</button>
-                {alternative.map(|text| {
-                    view! {
-                        <button type="button" class="small ghost" on:click=move |_| go(true)>
-                            {text}
-                        </button>
-                    }
-                })}
             </div>
             <Show when=move || error.get()>
                 <p class="error" role="alert">{invalid}</p>

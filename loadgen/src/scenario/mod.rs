@@ -1,5 +1,6 @@
 //! The benchmark scenarios of `docs/benchmarks.md`.
 
+pub mod directory;
 pub mod fanout;
 pub mod idle;
 pub mod reactions;

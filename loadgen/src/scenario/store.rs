@@ -41,6 +41,8 @@ struct Writer {
     ws: Ws,
     id: u32,
     room: String,
+    /// The room's seq before the first send (its "created" line).
+    base: i64,
 }
 
 #[derive(Default)]
@@ -51,6 +53,8 @@ struct Tally {
     out_of_order: u64,
     errors: u64,
     stored_seq: i64,
+    /// The room's seq before the first send.
+    base: i64,
     rtt: Option<hdrhistogram::Histogram<u64>>,
 }
 
@@ -70,11 +74,12 @@ pub async fn run(a: StoreArgs) -> Result<Outcome> {
         "writers",
         move |(i, cookie, room)| async move {
             let (mut ws, _) = net::open_native(server, i, &cookie).await?;
-            net::enter_room(&mut ws, &room, true).await?;
+            let base = net::enter_room(&mut ws, &room, true).await?;
             Ok(Writer {
                 ws,
                 id: i as u32 + 1,
                 room,
+                base,
             })
         },
     )
@@ -97,7 +102,7 @@ pub async fn run(a: StoreArgs) -> Result<Outcome> {
         total.acked += tally.acked;
         total.out_of_order += tally.out_of_order;
         total.errors += tally.errors;
-        if tally.stored_seq != tally.acked as i64 {
+        if tally.stored_seq != tally.base + tally.acked as i64 {
             mismatched += 1;
         }
         if let (Some(all), Some(one)) = (total.rtt.as_mut(), tally.rtt.as_ref()) {
@@ -167,6 +172,7 @@ async fn write(
 ) -> Result<Tally> {
     let mut tally = Tally {
         rtt: Some(histogram()),
+        base: w.base,
         ..Tally::default()
     };
     let mut seq = 0u64;
@@ -193,7 +199,7 @@ async fn write(
     for _ in 0..window {
         sent_at.push_back(now_ns());
     }
-    let mut last_seq = 0i64;
+    let mut last_seq = w.base;
     let deadline = until + Duration::from_secs(30);
     while tally.acked + tally.errors < tally.sent {
         let next = tokio::time::timeout_at(deadline, w.ws.next())
