@@ -31,7 +31,10 @@ step "services for the database and cluster tests"
 parley_ensure_services
 
 step "cargo test (SQLite; cluster tests on PostgreSQL + Redis)"
-cargo test --workspace
+# Not `frontend` (the wasm entry, no tests of its own): building it
+# natively beside the server would turn the browser feature on in the
+# server's copy of the app, whose pages then run browser-only code.
+cargo test --workspace --exclude frontend
 
 step "cargo test -p server (the same integration tests on PostgreSQL)"
 PARLEY_TEST_DATABASE=postgres cargo test -p server --tests

@@ -61,6 +61,7 @@ pub fn App() -> impl IntoView {
                         path=(StaticSegment("c"), ParamSegment("kind"), ParamSegment("name"))
                         view=ConversationRoute
                     />
+                    <Route path=StaticSegment("admin") view=components::admin::AdminRoute/>
                 </ParentRoute>
             </Routes>
         </Router>

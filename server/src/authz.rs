@@ -81,6 +81,8 @@ pub struct RoomFacts {
     pub admin: bool,
     /// How many members the room has.
     pub members: u32,
+    /// Archived by an admin: read-only.
+    pub archived: bool,
 }
 
 impl RoomFacts {
@@ -183,6 +185,10 @@ pub fn room(
             ErrorCode::NotMember,
             format!("you are not in room `{name}`; join it first"),
         ),
+        Write if r.archived => no(
+            ErrorCode::Archived,
+            format!("`{name}` is archived: it can be read, not written to"),
+        ),
         Write if r.muted => no(
             ErrorCode::Muted,
             format!("you are muted in `{name}`: you can read, but not write or react"),
@@ -214,10 +220,29 @@ pub fn room(
     }
 }
 
+/// May someone write to `peer` directly, given whether `peer` blocks
+/// them? (A direct conversation has no roles: the only refusal is a
+/// block.)
+pub fn direct(peer: &str, blocked: bool) -> Result<(), Denial> {
+    if blocked {
+        return no(
+            ErrorCode::Blocked,
+            format!("{peer} does not accept direct messages from you"),
+        );
+    }
+    Ok(())
+}
+
 /// The actions of owners and moderators.
 fn staff_action(r: &RoomFacts, op: RoomOp, target: Option<&UserFacts>) -> Result<(), Denial> {
     use RoomOp::*;
     let name = &r.name;
+    if r.archived && op != ReadModerationLog {
+        return no(
+            ErrorCode::Archived,
+            format!("`{name}` is archived: an admin must unarchive it first"),
+        );
+    }
     let power = r.power().unwrap_or(Role::Member);
     let needed = match op {
         SetRole(_) => Role::Owner,
@@ -464,6 +489,10 @@ mod tests {
             admin: true,
             ..lobby.clone()
         };
+        let archived = RoomFacts {
+            archived: true,
+            ..facts(Some(Role::Owner))
+        };
         let a_member = UserFacts {
             role: Some(Role::Member),
             ..UserFacts::default()
@@ -559,10 +588,16 @@ mod tests {
             (Some(&lobby), Mute, Some(&a_member), Some(NotPermitted)),
             (Some(&lobby_admin), Mute, Some(&a_member), None),
             (Some(&lobby_admin), SetVisibility, None, Some(NotPermitted)),
+            (Some(&archived), Write, None, Some(Archived)),
+            (Some(&archived), Read, None, None),
+            (Some(&archived), Mute, Some(&a_member), Some(Archived)),
+            (Some(&archived), ReadModerationLog, None, None),
         ];
         for (r, op, t, want) in rows {
             assert_eq!(room_code(r, op, t), want, "{r:?} {op:?} {t:?}");
         }
+        assert_eq!(direct("bob", true).err().map(|d| d.code), Some(Blocked));
+        assert_eq!(direct("bob", false), Ok(()));
         // The answer for a hidden room is the missing room's, word for word.
         assert_eq!(
             room("OPS", Some(&outsider), Read, None),

@@ -61,6 +61,20 @@ pub enum Event {
     SignOut { session: String },
     /// A user's first connection on the sending node opened, or its last closed.
     Presence { user: String, online: bool },
+    /// `user_id` blocked (or unblocked) `blocked_id`.
+    Block {
+        user_id: i64,
+        blocked_id: i64,
+        on: bool,
+    },
+    /// A room was archived (read-only) or unarchived.
+    Archived { conv_id: i64, on: bool },
+    /// An admin deleted a room: its members' connections stop following it.
+    RoomDeleted {
+        conv_id: i64,
+        room: String,
+        members: Vec<i64>,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -103,6 +117,7 @@ pub fn start(
     node: String,
     hub: Arc<Hub>,
     store: Store,
+    metrics: Arc<crate::metrics::Metrics>,
     timing: PresenceTiming,
 ) -> Result<(ClusterLink, Vec<JoinHandle<()>>), redis::RedisError> {
     let client = redis::Client::open(url)?;
@@ -115,7 +130,7 @@ pub fn start(
     let tasks = vec![
         tokio::spawn(publisher(client.clone(), node.clone(), rx)),
         tokio::spawn(subscriber(client.clone(), node.clone(), hub.clone(), store)),
-        tokio::spawn(presence(client, node, hub, timing)),
+        tokio::spawn(presence(client, node, hub, metrics, timing)),
     ];
     Ok((link, tasks))
 }
@@ -228,10 +243,31 @@ fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
             hub.close_session(&session);
         }
         Event::Presence { user, online } => hub.remote_presence(from, &user, online),
+        Event::Block {
+            user_id,
+            blocked_id,
+            on,
+        } => hub.set_block(user_id, blocked_id, on),
+        Event::Archived { conv_id, on } => hub.set_archived(conv_id, on),
+        Event::RoomDeleted {
+            conv_id,
+            room,
+            members,
+        } => crate::relay::room_deleted(hub, conv_id, &room, &members),
     }
 }
 
-async fn presence(client: redis::Client, node: String, hub: Arc<Hub>, timing: PresenceTiming) {
+fn stats_key(node: &str) -> String {
+    format!("parley:stats:{node}")
+}
+
+async fn presence(
+    client: redis::Client,
+    node: String,
+    hub: Arc<Hub>,
+    metrics: Arc<crate::metrics::Metrics>,
+    timing: PresenceTiming,
+) {
     let mut conn = connection(&client, "presence").await;
     let key = online_key(&node);
     let ttl_ms = timing.ttl.as_millis() as i64;
@@ -245,7 +281,14 @@ async fn presence(client: redis::Client, node: String, hub: Arc<Hub>, timing: Pr
         if !names.is_empty() {
             pipe.sadd(&key, &names);
         }
+        let stats = serde_json::to_string(&metrics.node_stats(&node, &hub)).unwrap_or_default();
         pipe.pexpire(&key, ttl_ms)
+            .cmd("SET")
+            .arg(stats_key(&node))
+            .arg(stats)
+            .arg("PX")
+            .arg(ttl_ms)
+            .ignore()
             .zadd(NODES, &node, now)
             .zrembyscore(NODES, "-inf", now - ttl_ms);
         if let Err(error) = pipe.query_async::<()>(&mut conn).await {
@@ -260,7 +303,13 @@ async fn presence(client: redis::Client, node: String, hub: Arc<Hub>, timing: Pr
             }
         };
         let mut remote: HashMap<String, HashSet<String>> = HashMap::new();
+        let mut stats = Vec::new();
         for other in nodes.into_iter().filter(|n| *n != node) {
+            if let Ok(Some(json)) = conn.get::<_, Option<String>>(stats_key(&other)).await {
+                if let Ok(s) = serde_json::from_str(&json) {
+                    stats.push(s);
+                }
+            }
             match conn.smembers::<_, Vec<String>>(online_key(&other)).await {
                 Ok(users) => {
                     remote.insert(other, users.into_iter().collect());
@@ -269,5 +318,6 @@ async fn presence(client: redis::Client, node: String, hub: Arc<Hub>, timing: Pr
             }
         }
         hub.set_remote_online(remote);
+        hub.set_remote_stats(stats);
     }
 }

@@ -188,7 +188,16 @@ pub struct Hub {
     /// the store at start and kept by every node's mute actions, so that a
     /// send is checked without a query.
     mutes: Mutex<HashMap<(i64, i64), i64>>,
+    /// Who blocks whom: (blocker, blocked). Loaded at start, kept by
+    /// every node's blocks.
+    blocks: Mutex<HashSet<(i64, i64)>>,
+    /// Archived (read-only) rooms.
+    archived: Mutex<HashSet<i64>>,
+    /// Other nodes' numbers for the admin page, by node.
+    remote_stats: Mutex<HashMap<String, NodeStats>>,
 }
+
+pub use app::protocol::NodeStats;
 
 /// One connection's claim on its IP address's allowance; released on drop.
 pub struct IpSlot {
@@ -220,6 +229,61 @@ impl Hub {
             Some(until) => mutes.insert((conv_id, user_id), until),
             None => mutes.remove(&(conv_id, user_id)),
         };
+    }
+
+    /// Start or end a block of `blocked` by `user`.
+    pub fn set_block(&self, user: i64, blocked: i64, on: bool) {
+        let mut blocks = self.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            blocks.insert((user, blocked));
+        } else {
+            blocks.remove(&(user, blocked));
+        }
+    }
+
+    /// Does `user` block `other`?
+    pub fn blocks(&self, user: i64, other: i64) -> bool {
+        self.blocks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(user, other))
+    }
+
+    pub fn set_archived(&self, conv_id: i64, on: bool) {
+        let mut archived = self.archived.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
+            archived.insert(conv_id);
+        } else {
+            archived.remove(&conv_id);
+        }
+    }
+
+    pub fn is_archived(&self, conv_id: i64) -> bool {
+        self.archived
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&conv_id)
+    }
+
+    /// Another node's numbers (from the cluster's presence refresh).
+    pub fn set_remote_stats(&self, stats: Vec<NodeStats>) {
+        let mut all = self.remote_stats.lock().unwrap_or_else(|e| e.into_inner());
+        all.clear();
+        for s in stats {
+            all.insert(s.node.clone(), s);
+        }
+    }
+
+    pub fn remote_stats(&self) -> Vec<NodeStats> {
+        let all = self.remote_stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<NodeStats> = all.values().cloned().collect();
+        out.sort_by(|a, b| a.node.cmp(&b.node));
+        out
+    }
+
+    /// This node's name in the cluster, if it is in one.
+    pub fn node_name(&self) -> Option<String> {
+        self.cluster.get().map(|link| link.node.to_string())
     }
 
     /// Is the user muted in the room at `now`?
@@ -360,6 +424,12 @@ impl Hub {
     /// Names of users online on this node.
     pub fn local_online_names(&self) -> Vec<String> {
         self.lock().names.values().cloned().collect()
+    }
+
+    /// Who is online on the other nodes.
+    pub fn remote_online_names(&self) -> Vec<String> {
+        let inner = self.lock();
+        inner.remote.values().flatten().cloned().collect()
     }
 
     /// Another node says `user` came online or went offline there.

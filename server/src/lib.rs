@@ -87,6 +87,13 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     for (conv_id, user_id, until) in store.active_mutes(store::now_ms()).await? {
         hub.set_mute(conv_id, user_id, Some(until));
     }
+    for (user, blocked) in store.all_blocks().await? {
+        hub.set_block(user, blocked, true);
+    }
+    for conv_id in store.archived_rooms().await? {
+        hub.set_archived(conv_id, true);
+    }
+    let metrics = Arc::new(metrics::Metrics::default());
     let mut cluster_tasks = Vec::new();
     if let Some(url) = &config.redis_url {
         let node = config
@@ -98,11 +105,17 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
             ttl,
             interval: ttl / 3,
         };
-        let (_link, tasks) = cluster::start(url, node.clone(), hub.clone(), store.clone(), timing)?;
+        let (_link, tasks) = cluster::start(
+            url,
+            node.clone(),
+            hub.clone(),
+            store.clone(),
+            metrics.clone(),
+            timing,
+        )?;
         tracing::info!(node, "cluster mode: relaying through Redis");
         cluster_tasks = tasks;
     }
-    let metrics = Arc::new(metrics::Metrics::default());
     let (relay, relay_task) =
         Relay::start(store.clone(), hub.clone(), metrics.clone(), RELAY_QUEUE);
     let listener = listen(config.addr)?;

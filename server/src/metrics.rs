@@ -176,3 +176,22 @@ impl Metrics {
         out
     }
 }
+
+impl Metrics {
+    /// This node's numbers for the admin page.
+    pub fn node_stats(&self, node: &str, hub: &crate::hub::Hub) -> crate::hub::NodeStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (connections, guests, users) = hub.counts();
+        crate::hub::NodeStats {
+            node: node.to_string(),
+            connections: connections as u64,
+            guests: guests as u64,
+            users_online: users as u64,
+            messages_in: self.messages_in.load(Relaxed),
+            messages_out: self.messages_out.load(Relaxed),
+            changes_in: self.changes_in.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            slow_consumers: self.slow_consumer_closes.load(Relaxed),
+        }
+    }
+}

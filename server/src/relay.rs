@@ -392,6 +392,20 @@ pub fn apply_action(
     }
 }
 
+/// An admin deleted a room: its members' connections on this node stop
+/// following it and are told.
+pub fn room_deleted(hub: &Hub, conv_id: i64, room: &str, members: &[i64]) {
+    let left = Outbound::Frame(frame(&ServerFrame::Left {
+        room: room.to_string(),
+        reason: Some(app::protocol::LeftReason::Deleted),
+        by: None,
+    }));
+    for user_id in members {
+        hub.set_room_subscription(*user_id, conv_id, false);
+        hub.send_user(*user_id, &left, None);
+    }
+}
+
 fn refuse(hub: &Hub, submission: &Submission, why: &str) {
     if let Some(origin) = submission.origin {
         let error = ServerFrame::Error {

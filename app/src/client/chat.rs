@@ -215,6 +215,8 @@ pub struct Chat {
     versions: Option<(Conv, i64, Vec<Version>)>,
     /// Invitations waiting for an answer.
     invites: Vec<Invitation>,
+    /// The people we block (left out of the online list).
+    blocked: Vec<String>,
     /// The room directory as last asked for.
     directory: Directory,
 }
@@ -467,9 +469,11 @@ impl Chat {
                 conversations,
                 online,
                 invites,
+                blocked,
                 ..
             } => {
                 self.invites = invites;
+                self.blocked = blocked;
                 self.user = Some(user);
                 self.online = online;
                 self.online.sort();
@@ -654,6 +658,10 @@ impl Chat {
                             Some(LeftReason::Banned) => {
                                 (ErrorCode::Banned, format!("{by} banned you from #{room}."))
                             }
+                            Some(LeftReason::Deleted) => (
+                                ErrorCode::UnknownRoom,
+                                format!("#{room} was deleted by an admin."),
+                            ),
                         });
                     }
                 } else {
@@ -691,6 +699,7 @@ impl Chat {
                 let more = self.directory.loading && self.directory.next.is_some();
                 self.directory.page(query, rooms, next, more);
             }
+            ServerFrame::Blocked { users } => self.blocked = users,
             ServerFrame::Invited { invitation } => {
                 self.invites
                     .retain(|i| !i.room.eq_ignore_ascii_case(&invitation.room));
@@ -934,9 +943,17 @@ impl Chat {
         self.online.iter().any(|u| u.eq_ignore_ascii_case(user))
     }
 
-    /// Who is online, by name.
+    /// Who is online, by name (but not those we block).
     pub fn online(&self) -> impl Iterator<Item = &str> {
-        self.online.iter().map(String::as_str)
+        self.online
+            .iter()
+            .filter(|u| !self.blocked.iter().any(|b| b.eq_ignore_ascii_case(u)))
+            .map(String::as_str)
+    }
+
+    /// The people we block.
+    pub fn blocked(&self) -> &[String] {
+        &self.blocked
     }
 
     pub fn notice(&self) -> Option<&str> {
@@ -1270,6 +1287,7 @@ mod tests {
                 private: false,
             }],
             invites: vec![],
+            blocked: vec![],
             online: vec![user.into()],
         }
     }

@@ -40,6 +40,20 @@ pub async fn sign_out() -> Result<(), ApiError> {
     imp::sign_out().await
 }
 
+/// `GET path` answered with JSON.
+pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    imp::get_json(path).await
+}
+
+/// `method path` with a JSON `body` (or none), answered with no content.
+pub async fn send(
+    method: &'static str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Result<(), ApiError> {
+    imp::send(method, path, body).await
+}
+
 #[cfg(feature = "hydrate")]
 mod imp {
     use gloo_net::http::{Request, Response};
@@ -80,6 +94,37 @@ mod imp {
             .map_err(unreachable)?;
         // 401: the session had already ended, which is what we wanted.
         if response.ok() || response.status() == 401 {
+            Ok(())
+        } else {
+            Err(refusal(response).await)
+        }
+    }
+
+    pub async fn get_json<T: serde::de::DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+        let response = Request::get(path).send().await.map_err(unreachable)?;
+        if response.ok() {
+            response.json().await.map_err(garbled)
+        } else {
+            Err(refusal(response).await)
+        }
+    }
+
+    pub async fn send(
+        method: &'static str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(), ApiError> {
+        let builder = match method {
+            "POST" => Request::post(path),
+            "DELETE" => Request::delete(path),
+            _ => Request::put(path),
+        };
+        let request = match body {
+            Some(body) => builder.json(&body).map_err(garbled)?,
+            None => builder.build().map_err(garbled)?,
+        };
+        let response = request.send().await.map_err(unreachable)?;
+        if response.ok() {
             Ok(())
         } else {
             Err(refusal(response).await)
@@ -137,6 +182,18 @@ mod imp {
     }
 
     pub async fn sign_out() -> Result<(), ApiError> {
+        Err(browser_only())
+    }
+
+    pub async fn get_json<T>(_path: &str) -> Result<T, ApiError> {
+        Err(browser_only())
+    }
+
+    pub async fn send(
+        _method: &'static str,
+        _path: &str,
+        _body: Option<serde_json::Value>,
+    ) -> Result<(), ApiError> {
         Err(browser_only())
     }
 }

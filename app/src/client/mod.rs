@@ -38,13 +38,15 @@ pub fn clock(ts_ms: i64) -> String {
     }
 }
 
-/// Milliseconds since the Unix epoch, now.
+/// Milliseconds since the Unix epoch, now (the browser's clock in the
+/// web app; a native build with the browser feature on, as a workspace's
+/// tests build the server, has no browser to ask).
 pub fn now_ms() -> i64 {
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     {
         js_sys::Date::now() as i64
     }
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
     {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -24,6 +24,8 @@ pub enum RoomDialog {
     Create,
     Settings(String),
     Invitations,
+    /// The admins' page (not a dialog either).
+    Admin,
 }
 
 fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
@@ -32,10 +34,11 @@ fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
         RoomDialog::Create => view! { <CreateRoomDialog close/> }.into_any(),
         RoomDialog::Settings(room) => view! { <RoomSettings room close/> }.into_any(),
         RoomDialog::Invitations => view! { <InvitationList/> }.into_any(),
+        RoomDialog::Admin => view! { <crate::components::admin::AdminPage/> }.into_any(),
     }
 }
 
-#[cfg(feature = "hydrate")]
+#[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
 mod split {
     use std::cell::Cell;
     use std::future::Future;
@@ -103,19 +106,22 @@ mod split {
 
 /// Start fetching the dialogs' module (once; later calls do nothing).
 pub fn start() {
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     split::start();
 }
 
 /// A room dialog, or a note while its module is on its way.
 #[component]
 pub fn RoomDialogView(which: RoomDialog, close: Callback<()>) -> impl IntoView {
-    #[cfg(feature = "hydrate")]
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
     {
         move || match split::render_now(which.clone(), close) {
             Ok(view) => view,
             // Not a dialog: nothing until it can be drawn.
             Err(_) if which == RoomDialog::Invitations => ().into_any(),
+            Err(_) if which == RoomDialog::Admin => {
+                view! { <p class="hint" role="status">"Loading…"</p> }.into_any()
+            }
             Err(state) => {
                 let text = if state == split::State::Failed {
                     "This could not be loaded. Check the connection and open it again."
@@ -136,7 +142,7 @@ pub fn RoomDialogView(which: RoomDialog, close: Callback<()>) -> impl IntoView {
             }
         }
     }
-    #[cfg(not(feature = "hydrate"))]
+    #[cfg(not(all(feature = "hydrate", target_arch = "wasm32")))]
     {
         render(which, close)
     }

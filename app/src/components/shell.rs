@@ -23,6 +23,10 @@ pub struct Now(pub ReadSignal<i64>);
 #[derive(Clone, Copy)]
 pub struct SidebarOpen(pub RwSignal<bool>);
 
+/// Whether the signed-in user is one of the server's admins.
+#[derive(Clone, Copy)]
+pub struct IsAdmin(pub RwSignal<bool>);
+
 /// Every page: the top bar, then sign-in or the sidebar and the
 /// conversation the route names (the [`Outlet`]).
 #[component]
@@ -36,13 +40,18 @@ pub fn Shell() -> impl IntoView {
     provide_context(conn);
     provide_context(Now(now.read_only()));
     provide_context(SidebarOpen(sidebar_open));
+    let is_admin = RwSignal::new(false);
+    provide_context(IsAdmin(is_admin));
 
     // Effects run only in the browser, once the page is hydrated.
     Effect::new(move |_| {
         hydrated.set(true);
         spawn_local(async move {
             let next = match http::current_session().await {
-                Ok(Some(info)) => Session::SignedIn(info.username),
+                Ok(Some(info)) => {
+                    is_admin.try_set(info.admin);
+                    Session::SignedIn(info.username)
+                }
                 Ok(None) => Session::SignedOut,
                 Err(failure) => {
                     problem.try_set(Some(failure.message));
@@ -103,6 +112,7 @@ pub fn Shell() -> impl IntoView {
 
     let on_signed_in = Callback::new(move |info: SessionInfo| {
         problem.set(None);
+        is_admin.set(info.admin);
         session.set(Session::SignedIn(info.username));
     });
     let signing_out = RwSignal::new(false);

@@ -177,6 +177,14 @@ pub enum ClientFrame {
     ModerationLog {
         room: String,
     },
+    /// Refuse `user`'s direct messages and hide them from your online
+    /// list; answered with [`ServerFrame::Blocked`] to all your connections.
+    Block {
+        user: String,
+    },
+    Unblock {
+        user: String,
+    },
     JoinRoom {
         room: String,
     },
@@ -404,6 +412,10 @@ pub enum ErrorCode {
     AlreadyMember,
     /// The action would change nothing (already banned, not muted, …).
     NoChange,
+    /// The person you write to blocked you.
+    Blocked,
+    /// The room is archived: it can be read, not written to.
+    Archived,
     Internal,
 }
 
@@ -439,6 +451,8 @@ impl ErrorCode {
             ErrorCode::NotInvited => "not_invited",
             ErrorCode::AlreadyMember => "already_member",
             ErrorCode::NoChange => "no_change",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::Archived => "archived",
             ErrorCode::Internal => "internal",
         }
     }
@@ -461,6 +475,13 @@ pub enum ServerFrame {
         /// Invitations waiting for an answer.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         invites: Vec<Invitation>,
+        /// The people you blocked.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        blocked: Vec<String>,
+    },
+    /// The people you block now (after a `block` or `unblock`).
+    Blocked {
+        users: Vec<String>,
     },
     /// The backlog the cursors asked for has been sent; live traffic follows.
     Synced {},
@@ -608,6 +629,8 @@ const CLIENT_TYPES: &[&str] = &[
     "directory",
     "room_action",
     "moderation_log",
+    "block",
+    "unblock",
     "members",
     "read",
     "typing",
@@ -754,6 +777,75 @@ pub struct SessionInfo {
     /// True when this sign-in registered the name.
     #[serde(default)]
     pub registered: bool,
+    /// A server admin (who may open `/admin`).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub admin: bool,
+}
+
+/// Body of `POST /api/password`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordChange {
+    pub current: String,
+    pub new: String,
+}
+
+/// One signed-in device, in `GET /api/sessions`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// A short id of the session (never its token).
+    pub id: String,
+    /// When it signed in, ms since the epoch.
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// The browser it signed in with, as it named itself.
+    pub user_agent: String,
+    /// The session making this request.
+    pub current: bool,
+}
+
+/// A user, as `GET /api/admin/users` lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminUser {
+    pub name: String,
+    pub created_at: i64,
+    pub disabled: bool,
+    pub online: bool,
+}
+
+/// A room, as `GET /api/admin/rooms` lists them (private ones too).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminRoom {
+    pub room: String,
+    pub topic: String,
+    pub private: bool,
+    pub archived: bool,
+    pub members: u32,
+}
+
+/// One node's numbers, in `GET /api/admin/nodes`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub node: String,
+    pub connections: u64,
+    pub guests: u64,
+    pub users_online: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub changes_in: u64,
+    pub rate_limited: u64,
+    pub slow_consumers: u64,
+}
+
+/// Body of `POST /api/admin/users/{name}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserUpdate {
+    pub disabled: bool,
+}
+
+/// Body of `POST /api/admin/rooms/{name}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomUpdate {
+    pub archived: bool,
 }
 
 /// JSON body of every HTTP error.
@@ -928,6 +1020,12 @@ mod tests {
                 action: RoomAction::Decline {},
             },
             ClientFrame::ModerationLog { room: "ops".into() },
+            ClientFrame::Block {
+                user: "mallory".into(),
+            },
+            ClientFrame::Unblock {
+                user: "mallory".into(),
+            },
         ] {
             round_trip_client(frame);
         }
@@ -942,6 +1040,10 @@ mod tests {
                 conversations: vec![info()],
                 online: vec!["alice".into(), "bob".into()],
                 invites: vec![],
+                blocked: vec!["mallory".into()],
+            },
+            ServerFrame::Blocked {
+                users: vec!["mallory".into()],
             },
             ServerFrame::Synced {},
             ServerFrame::Message { message: message() },
@@ -1194,6 +1296,8 @@ mod tests {
             ErrorCode::NotInvited,
             ErrorCode::AlreadyMember,
             ErrorCode::NoChange,
+            ErrorCode::Blocked,
+            ErrorCode::Archived,
             ErrorCode::Internal,
         ] {
             assert_eq!(encode(&code), format!("\"{}\"", code.as_str()));

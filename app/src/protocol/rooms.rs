@@ -107,6 +107,12 @@ pub enum EventKind {
     Visibility,
     /// A moderator deleted someone's message (moderation log only).
     DeletedMessage,
+    /// A server admin's actions (the server-wide log only).
+    Archived,
+    Unarchived,
+    RoomDeleted,
+    AccountDisabled,
+    AccountEnabled,
 }
 
 impl EventKind {
@@ -126,6 +132,11 @@ impl EventKind {
             EventKind::Topic => "topic",
             EventKind::Visibility => "visibility",
             EventKind::DeletedMessage => "deleted_message",
+            EventKind::Archived => "archived",
+            EventKind::Unarchived => "unarchived",
+            EventKind::RoomDeleted => "room_deleted",
+            EventKind::AccountDisabled => "account_disabled",
+            EventKind::AccountEnabled => "account_enabled",
         }
     }
 
@@ -146,6 +157,11 @@ impl EventKind {
             Topic,
             Visibility,
             DeletedMessage,
+            Archived,
+            Unarchived,
+            RoomDeleted,
+            AccountDisabled,
+            AccountEnabled,
         ]
         .into_iter()
         .find(|k| k.as_str() == text)
@@ -220,6 +236,11 @@ impl RoomEvent {
                 }
             }
             Some(EventKind::DeletedMessage) => format!("{by} deleted a message by {user}"),
+            Some(EventKind::Archived) => format!("{by} archived the room"),
+            Some(EventKind::Unarchived) => format!("{by} unarchived the room"),
+            Some(EventKind::RoomDeleted) => format!("{by} deleted the room"),
+            Some(EventKind::AccountDisabled) => format!("{by} disabled {user}'s account"),
+            Some(EventKind::AccountEnabled) => format!("{by} enabled {user}'s account"),
             None => "the room changed".to_string(),
         }
     }
@@ -272,6 +293,8 @@ pub struct Muted {
 pub enum LeftReason {
     Kicked,
     Banned,
+    /// A server admin deleted the room.
+    Deleted,
 }
 
 /// One entry of a room's moderation log.

@@ -81,6 +81,7 @@ struct Fields {
     entries: Option<Vec<ModEntry>>,
     staff: Option<Vec<Staff>>,
     muted: Option<Vec<Muted>>,
+    blocked: Option<Vec<String>>,
 }
 
 enum Online {
@@ -156,6 +157,7 @@ impl Fields {
                     }
                 },
                 invites: self.invites.unwrap_or_default(),
+                blocked: self.blocked.unwrap_or_default(),
             },
             "synced" => ServerFrame::Synced {},
             "message" => ServerFrame::Message {
@@ -201,6 +203,9 @@ impl Fields {
                 query: need(self.query, "query")?,
                 rooms: need(self.rooms, "rooms")?,
                 next: self.next,
+            },
+            "blocked" => ServerFrame::Blocked {
+                users: need(self.users, "users")?,
             },
             "invited" => ServerFrame::Invited {
                 invitation: need(self.invitation, "invitation")?,

@@ -145,6 +145,8 @@ fn named_conv(frame: &ClientFrame) -> Option<Conv> {
         | ClientFrame::ModerationLog { room }
         | ClientFrame::Members { room } => Some(Conv::Room(room.clone())),
         ClientFrame::Hello { .. }
+        | ClientFrame::Block { .. }
+        | ClientFrame::Unblock { .. }
         | ClientFrame::ListRooms {}
         | ClientFrame::Directory { .. }
         | ClientFrame::Ping { .. } => None,
@@ -333,6 +335,8 @@ impl<'a> Handler<'a> {
                 action,
             } => self.room_action(client_id, room, action).await,
             ClientFrame::ModerationLog { room } => self.moderation_log(room).await,
+            ClientFrame::Block { user } => self.block(user, true).await,
+            ClientFrame::Unblock { user } => self.block(user, false).await,
             ClientFrame::JoinRoom { room } => self.join_room(room).await,
             ClientFrame::LeaveRoom { room } => self.leave_room(room).await,
             ClientFrame::ListRooms {} => self.list_rooms().await,
@@ -363,6 +367,7 @@ impl<'a> Handler<'a> {
                     role: Some(Role::Member),
                     muted: op == RoomOp::Write
                         && self.state.hub.is_muted(conv_id, self.me.id, now_ms()),
+                    archived: op == RoomOp::Write && self.state.hub.is_archived(conv_id),
                     admin: self.admin,
                     ..RoomFacts::default()
                 };
@@ -440,6 +445,10 @@ impl<'a> Handler<'a> {
             }
             Conv::Dm(name) => {
                 let peer = self.user(name).await?;
+                if sending {
+                    let blocked = self.state.hub.blocks(peer.id, self.me.id);
+                    authz::direct(&peer.name, blocked)?;
+                }
                 let conv_id = self
                     .state
                     .store
@@ -754,6 +763,44 @@ impl<'a> Handler<'a> {
             })
             .collect();
         self.reply(ServerFrame::Directory { query, rooms, next });
+        Ok(())
+    }
+
+    /// Block or unblock someone; every connection of this user, on every
+    /// node, gets the list.
+    async fn block(&mut self, user: String, on: bool) -> Outcome {
+        let peer = self.user(&user).await?;
+        if peer.id == self.me.id {
+            return Err(Refusal::new(
+                ErrorCode::NotPermitted,
+                "you cannot block yourself",
+            ));
+        }
+        let store = &self.state.store;
+        let changed = if on {
+            store.block(self.me.id, peer.id).await?
+        } else {
+            store.unblock(self.me.id, peer.id).await?
+        };
+        if !changed {
+            return Err(Refusal::new(
+                ErrorCode::NoChange,
+                if on {
+                    format!("you already block {}", peer.name)
+                } else {
+                    format!("you do not block {}", peer.name)
+                },
+            ));
+        }
+        self.state.hub.set_block(self.me.id, peer.id, on);
+        self.state.hub.publish(Event::Block {
+            user_id: self.me.id,
+            blocked_id: peer.id,
+            on,
+        });
+        let users = store.blocked_names(self.me.id).await?;
+        let blocked = Outbound::Frame(frame(&ServerFrame::Blocked { users }));
+        self.state.hub.send_user(self.me.id, &blocked, None);
         Ok(())
     }
 

@@ -89,9 +89,10 @@ async fn open<'a>(
     let loaded = async {
         let memberships = state.store.memberships(peer.user.id).await?;
         let invites = state.store.invitations(peer.user.id).await?;
-        Ok::<_, crate::store::StoreError>((memberships, invites))
+        let blocked = state.store.blocked_names(peer.user.id).await?;
+        Ok::<_, crate::store::StoreError>((memberships, invites, blocked))
     };
-    let (memberships, invites) = match loaded.await {
+    let (memberships, invites, blocked) = match loaded.await {
         Ok(m) => m,
         Err(error) => {
             tracing::error!(%error, "loading memberships failed");
@@ -135,7 +136,11 @@ async fn open<'a>(
         &peer.user,
         &memberships,
         &cursors,
-        (online, invites),
+        sync::Greeting {
+            online,
+            invites,
+            blocked,
+        },
     )
     .await
     {

@@ -90,20 +90,33 @@ pub enum SyncError {
     Store(#[from] crate::store::StoreError),
 }
 
+/// What `welcome` tells besides the conversations.
+pub struct Greeting {
+    pub online: Vec<String>,
+    pub invites: Vec<Invitation>,
+    pub blocked: Vec<String>,
+}
+
 pub async fn send_backlog(
     state: &AppState,
     link: &mut Link,
     user: &User,
     memberships: &[Membership],
     cursors: &[Cursor],
-    (online, invites): (Vec<String>, Vec<Invitation>),
+    greeting: Greeting,
 ) -> Result<SentPositions, SyncError> {
+    let Greeting {
+        online,
+        invites,
+        blocked,
+    } = greeting;
     let welcome = ServerFrame::Welcome {
         version: PROTOCOL_VERSION,
         user: user.name.clone(),
         conversations: memberships.iter().map(conversation_info).collect(),
         online,
         invites,
+        blocked,
     };
     // Everything up to `synced` is queued on the socket and written once at
     // the end (earlier only if it grows large): one system call for a

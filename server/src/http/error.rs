@@ -34,6 +34,12 @@ pub enum ApiError {
     BadUpgrade(&'static str),
     #[error("only WebSocket version 13 is spoken here")]
     WebSocketVersion,
+    #[error("an admin disabled this account")]
+    AccountDisabled,
+    #[error("only the server's admins may do that")]
+    AdminsOnly,
+    #[error("{0}")]
+    NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -50,7 +56,10 @@ impl ApiError {
             ApiError::TooManyAttempts | ApiError::TooManyConnections(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            ApiError::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            ApiError::ForbiddenOrigin | ApiError::AccountDisabled | ApiError::AdminsOnly => {
+                StatusCode::FORBIDDEN
+            }
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadUpgrade(_) => StatusCode::BAD_REQUEST,
             ApiError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
@@ -66,6 +75,9 @@ impl ApiError {
             ApiError::InvalidPassword => "invalid_password",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::ForbiddenOrigin => "forbidden_origin",
+            ApiError::AccountDisabled => "account_disabled",
+            ApiError::AdminsOnly => "admins_only",
+            ApiError::NotFound(_) => "not_found",
             ApiError::Busy => "busy",
             ApiError::BadUpgrade(_) => "not_a_websocket_request",
             ApiError::WebSocketVersion => "unsupported_websocket_version",

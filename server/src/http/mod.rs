@@ -1,5 +1,7 @@
 //! The HTTP surface: API routes, WebSocket endpoints, and the Leptos app.
 
+pub mod account;
+pub mod admin;
 pub mod error;
 pub mod health;
 pub mod legacy;
@@ -20,6 +22,8 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(app::App);
     let mut router = Router::new()
         .merge(session::router())
+        .merge(account::router())
+        .merge(admin::router())
         .merge(ws::router())
         .merge(health::router())
         .merge(metrics::router());
@@ -30,6 +34,10 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes(&state, routes, move || app::shell(leptos.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
             app::shell,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            admin::page_guard,
         ))
         .with_state(state)
 }

@@ -55,6 +55,7 @@ impl FromRequestParts<AppState> for Authenticated {
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     jar: CookieJar,
     Json(form): Json<SignIn>,
 ) -> Result<(CookieJar, Json<SessionInfo>)> {
@@ -88,12 +89,24 @@ async fn sign_in(
             }
         }
     };
+    if state.store.is_disabled(user.id).await? {
+        return Err(ApiError::AccountDisabled);
+    }
+    // What the device calls itself, for the account's list of devices.
+    let user_agent: String = headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect();
     let token = auth::new_token();
     let ttl = state.config.session_ttl_secs.max(1);
     let expires_at = now_ms() + ttl * 1000;
     state
         .store
-        .create_session(&auth::token_hash(&token), user.id, expires_at)
+        .create_session(&auth::token_hash(&token), user.id, expires_at, &user_agent)
         .await?;
     let cookie = Cookie::build((COOKIE, token))
         .http_only(true)
@@ -105,6 +118,7 @@ async fn sign_in(
     Ok((
         jar.add(cookie),
         Json(SessionInfo {
+            admin: state.config.is_admin(&user.name),
             username: user.name,
             registered,
         }),
@@ -119,8 +133,9 @@ async fn check(password: &str, hash: String) -> Result<()> {
     }
 }
 
-async fn whoami(auth: Authenticated) -> Json<SessionInfo> {
+async fn whoami(State(state): State<AppState>, auth: Authenticated) -> Json<SessionInfo> {
     Json(SessionInfo {
+        admin: state.config.is_admin(&auth.user.name),
         username: auth.user.name,
         registered: false,
     })

@@ -5,6 +5,7 @@
 //! is acknowledged goes through [`Store::commit_batch`], which the relay calls
 //! with a group of messages so that one commit covers many of them.
 
+mod accounts;
 mod changes;
 mod commit;
 mod exec;
@@ -15,6 +16,7 @@ mod sqlite_writer;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use accounts::{AdminRoomRow, Device, UserRow};
 pub use changes::{ChangeOp, ChangeOutcome, LogEntry, NewChange, StoredChange, TargetFacts};
 pub use rooms::{room_op, Action, ActionOutcome, AppliedAction, DirectoryRow, Effect, NewAction};
 pub use sql::{Backend, Store};

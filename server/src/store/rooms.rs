@@ -138,7 +138,8 @@ pub(super) async fn read_room<E: Exec>(
     let row = exec
         .fetch_optional(
             "SELECT c.id, c.room_name, c.private, c.topic, m.role, a.invited_by, a.banned,
-                    a.muted_until, (SELECT count(*) FROM members n WHERE n.conv_id = c.id)
+                    a.muted_until, (SELECT count(*) FROM members n WHERE n.conv_id = c.id),
+                    c.archived_at
                FROM conversations c
                LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ?
                LEFT JOIN room_access a ON a.conv_id = c.id AND a.user_id = ?
@@ -158,6 +159,7 @@ pub(super) async fn read_room<E: Exec>(
         muted: row.opt_int(7)?.is_some_and(|until| until > now),
         admin,
         members: row.int(8)? as u32,
+        archived: row.opt_int(9)?.is_some(),
     };
     Ok(Some((row.int(0)?, row.text(3)?, facts)))
 }

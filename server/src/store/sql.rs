@@ -260,14 +260,17 @@ impl Store {
         token_hash: &str,
         user_id: i64,
         expires_at: i64,
+        user_agent: &str,
     ) -> Result<()> {
-        sqlx::query(
-            &self.q("INSERT INTO sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)"),
-        )
+        sqlx::query(&self.q(
+            "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, user_agent)
+             VALUES (?, ?, ?, ?, ?)",
+        ))
         .bind(token_hash)
         .bind(user_id)
         .bind(now_ms())
         .bind(expires_at)
+        .bind(user_agent)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -1,0 +1,15 @@
+-- People one has blocked: their direct messages are refused.
+CREATE TABLE blocks (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    blocked_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (user_id, blocked_id)
+);
+
+-- What a signed-in device is, for the account's list of devices.
+ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
+
+-- An account an admin disabled cannot sign in; a room an admin archived
+-- is read-only.
+ALTER TABLE users ADD COLUMN disabled_at INTEGER;
+ALTER TABLE conversations ADD COLUMN archived_at INTEGER;
