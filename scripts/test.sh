@@ -80,6 +80,8 @@ trap 'rm -rf "$db_dir"' EXIT
 unset REDIS_URL
 export DATABASE_URL="sqlite://$db_dir/parley.db"
 export LEPTOS_SITE_ADDR="$addr"
+# The browser suite's server admin (end2end/tests/admin.spec.ts).
+export ADMINS="${PARLEY_E2E_ADMIN:-e2e_admin}"
 export PLAYWRIGHT_BASE_URL="http://$addr"
 
 # `cargo leptos end-to-end` exits 0 when the build fails (cargo-leptos

@@ -188,6 +188,10 @@ pub struct Hub {
     /// the store at start and kept by every node's mute actions, so that a
     /// send is checked without a query.
     mutes: Mutex<HashMap<(i64, i64), i64>>,
+    /// Whether `mutes` or `archived` holds anything: a send checks these
+    /// first and takes no lock in the usual case of neither.
+    any_mutes: AtomicBool,
+    any_archived: AtomicBool,
     /// Who blocks whom: (blocker, blocked). Loaded at start, kept by
     /// every node's blocks.
     blocks: Mutex<HashSet<(i64, i64)>>,
@@ -229,6 +233,7 @@ impl Hub {
             Some(until) => mutes.insert((conv_id, user_id), until),
             None => mutes.remove(&(conv_id, user_id)),
         };
+        self.any_mutes.store(!mutes.is_empty(), Ordering::Relaxed);
     }
 
     /// Start or end a block of `blocked` by `user`.
@@ -256,9 +261,14 @@ impl Hub {
         } else {
             archived.remove(&conv_id);
         }
+        self.any_archived
+            .store(!archived.is_empty(), Ordering::Relaxed);
     }
 
     pub fn is_archived(&self, conv_id: i64) -> bool {
+        if !self.any_archived.load(Ordering::Relaxed) {
+            return false;
+        }
         self.archived
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -288,11 +298,15 @@ impl Hub {
 
     /// Is the user muted in the room at `now`?
     pub fn is_muted(&self, conv_id: i64, user_id: i64, now: i64) -> bool {
+        if !self.any_mutes.load(Ordering::Relaxed) {
+            return false;
+        }
         let mut mutes = self.mutes.lock().unwrap_or_else(|e| e.into_inner());
         match mutes.get(&(conv_id, user_id)) {
             Some(until) if *until > now => true,
             Some(_) => {
                 mutes.remove(&(conv_id, user_id));
+                self.any_mutes.store(!mutes.is_empty(), Ordering::Relaxed);
                 false
             }
             None => false,

@@ -16,24 +16,15 @@ pub fn AdminRoute() -> impl IntoView {
     let mounted = RwSignal::new(false);
     Effect::new(move |_| mounted.set(true));
     let close = Callback::new(|()| {});
-    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
-    Effect::new(|_| document().set_title("Admin · Parley"));
-    view! {
-        <section class="admin" aria-labelledby="admin-title">
-            <h1 id="admin-title">"Admin"</h1>
-            {move || {
-                mounted
-                    .get()
-                    .then(|| {
-                        view! {
-                            <crate::components::room_dialogs::RoomDialogView
-                                which=crate::components::room_dialogs::RoomDialog::Admin
-                                close
-                            />
-                        }
-                    })
-            }}
-        </section>
+    move || {
+        mounted.get().then(|| {
+            view! {
+                <crate::components::room_dialogs::RoomDialogView
+                    which=crate::components::room_dialogs::RoomDialog::Admin
+                    close
+                />
+            }
+        })
     }
 }
 
@@ -66,12 +57,17 @@ fn query(q: &str) -> String {
 #[component]
 pub(crate) fn AdminPage() -> impl IntoView {
     let problem = RwSignal::new(None::<String>);
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    document().set_title("Admin · Parley");
     view! {
-        {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
-        <Nodes problem/>
-        <Users problem/>
-        <Rooms problem/>
-        <Log problem/>
+        <section class="admin" aria-labelledby="admin-title">
+            <h1 id="admin-title">"Admin"</h1>
+            {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+            <Nodes problem/>
+            <Users problem/>
+            <Rooms problem/>
+            <Log problem/>
+        </section>
     }
 }
 

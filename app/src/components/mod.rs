@@ -1,6 +1,7 @@
 //! The page's building blocks. Each reads what it needs from the
 //! [`Connection`](crate::client::Connection) in context or from its props.
 
+pub mod account;
 pub mod admin;
 pub mod composer;
 pub mod conversation;

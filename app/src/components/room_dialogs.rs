@@ -26,6 +26,8 @@ pub enum RoomDialog {
     Invitations,
     /// The admins' page (not a dialog either).
     Admin,
+    /// Your account: password, devices, blocks.
+    Account,
 }
 
 fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
@@ -35,6 +37,9 @@ fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
         RoomDialog::Settings(room) => view! { <RoomSettings room close/> }.into_any(),
         RoomDialog::Invitations => view! { <InvitationList/> }.into_any(),
         RoomDialog::Admin => view! { <crate::components::admin::AdminPage/> }.into_any(),
+        RoomDialog::Account => {
+            view! { <crate::components::account::AccountDialog close/> }.into_any()
+        }
     }
 }
 
@@ -120,7 +125,7 @@ pub fn RoomDialogView(which: RoomDialog, close: Callback<()>) -> impl IntoView {
             // Not a dialog: nothing until it can be drawn.
             Err(_) if which == RoomDialog::Invitations => ().into_any(),
             Err(_) if which == RoomDialog::Admin => {
-                view! { <p class="hint" role="status">"Loading…"</p> }.into_any()
+                view! { <p class="hint admin" role="status">"Loading…"</p> }.into_any()
             }
             Err(state) => {
                 let text = if state == split::State::Failed {

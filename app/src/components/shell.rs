@@ -237,8 +237,22 @@ fn TopBar(
     total_unread: Memo<i64>,
 ) -> impl IntoView {
     let SidebarOpen(sidebar_open) = expect_context::<SidebarOpen>();
+    let account = RwSignal::new(false);
+    let close_account = Callback::new(move |()| account.set(false));
     view! {
             <header class="topbar">
+                {move || {
+                    account
+                        .get()
+                        .then(|| {
+                            view! {
+                                <crate::components::room_dialogs::RoomDialogView
+                                    which=crate::components::room_dialogs::RoomDialog::Account
+                                    close=close_account
+                                />
+                            }
+                        })
+                }}
                 {move || {
                     username.get()
                         .map(|_| {
@@ -272,15 +286,22 @@ fn TopBar(
                 {move || {
                     username.get()
                         .map(|name| {
+                            let label = format!("Your account ({name})");
                             view! {
                                 <div class="who">
                                     <ConnectionStatus/>
-                                    <span class="user" title="Signed in as">
+                                    <button
+                                        type="button"
+                                        class="user"
+                                        title="Your account"
+                                        aria-label=label
+                                        on:click=move |_| account.set(true)
+                                    >
                                         <span class="avatar" aria-hidden="true">
                                             {initial(&name)}
                                         </span>
                                         <span class="user-name">{name}</span>
-                                    </span>
+                                    </button>
                                     <button
                                         type="button"
                                         class="quiet"

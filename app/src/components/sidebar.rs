@@ -136,8 +136,7 @@ pub fn Sidebar() -> impl IntoView {
                 </Show>
                 <DmForm/>
             </section>
-            <Show when=move || is_admin.get()>
-                <section class="side-section" aria-labelledby="server-title">
+            <section class="side-section" aria-labelledby="server-title" hidden=move || !is_admin.get()>
                     <h2 id="server-title">"Server"</h2>
                     <ul class="conv-list">
                         <li>
@@ -147,8 +146,7 @@ pub fn Sidebar() -> impl IntoView {
                             </a>
                         </li>
                     </ul>
-                </section>
-            </Show>
+            </section>
             <section class="side-section" aria-labelledby="online-title">
                 <h2 id="online-title">
                     "Online " <span class="count">{move || online.with(Vec::len)}</span>
