@@ -1,6 +1,6 @@
 import { expect } from "@playwright/test";
 
-import { createRoom, freshName, setColorScheme, sidebar, signIn, test } from "./helpers";
+import { createRoom, freshName, setColorScheme, signIn, test } from "./helpers";
 
 /** The admin the browser suite's server names with ADMINS (scripts/test.sh). */
 const ADMIN = process.env.PARLEY_E2E_ADMIN ?? "e2e_admin";
@@ -9,8 +9,12 @@ test("the admin page is refused to everyone but the server's admins", async ({ p
   const [ann] = pair;
   const anonymous = await ann.request.get("/admin");
   expect(anonymous.status()).toBe(401);
-  await signIn(ann, freshName("ann"));
-  await expect(sidebar(ann).getByRole("link", { name: "Admin" })).toHaveCount(0);
+  const annName = freshName("ann");
+  await signIn(ann, annName);
+  await ann.getByRole("button", { name: `Your account (${annName})` }).click();
+  const account = ann.getByRole("dialog", { name: "Your account" });
+  await expect(account.getByRole("heading", { name: "Signed-in devices" })).toBeVisible();
+  await expect(account.getByRole("button", { name: "Open the admin page" })).toHaveCount(0);
   const refused = await ann.goto("/admin");
   expect(refused?.status()).toBe(403);
   await expect(ann.locator("body")).toContainText("for the server's admins only");
@@ -27,12 +31,16 @@ test("an admin sees the nodes, finds a user and disables them, archives a room, 
   const room = freshName("ops").toLowerCase();
   await createRoom(ben, room, { topic: "Incidents" });
   await signIn(admin, ADMIN);
-  await sidebar(admin).getByRole("link", { name: "Admin" }).click();
+  await admin.getByRole("button", { name: `Your account (${ADMIN})` }).click();
+  await admin.getByRole("button", { name: "Open the admin page" }).click();
   await expect(admin).toHaveURL(/\/admin$/);
   await expect(admin.getByRole("heading", { name: "Admin", level: 1 })).toBeVisible();
   const nodes = admin.getByTestId("admin-nodes");
   await expect(nodes.getByRole("row")).toHaveCount(2);
   await expect(nodes).toContainText("this node");
+  // Both people's sockets are counted (the numbers refresh by themselves).
+  await admin.getByRole("button", { name: "Refresh" }).click();
+  await expect(nodes.getByRole("row").nth(1).getByRole("cell").first()).toHaveText("2");
 
   // Users: search, disable; the person is signed out at once.
   await admin.getByLabel("Search users").fill(benName);

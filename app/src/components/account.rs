@@ -4,14 +4,34 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::client::{http, Connection};
-use crate::components::{message::when, message_dialogs::Modal, shell::Now};
+use crate::components::{
+    message::when,
+    message_dialogs::Modal,
+    shell::{IsAdmin, Now, SidebarOpen},
+};
 use crate::protocol::{valid_name, ClientFrame, DeviceInfo};
 
 #[component]
 pub(crate) fn AccountDialog(close: Callback<()>) -> impl IntoView {
+    let IsAdmin(admin) = expect_context::<IsAdmin>();
+    let SidebarOpen(sidebar) = expect_context::<SidebarOpen>();
+    let navigate = leptos_router::hooks::use_navigate();
+    let open_admin = move |_| {
+        close.run(());
+        sidebar.set(false);
+        navigate("/admin", Default::default());
+    };
     view! {
         <Modal label="Your account" on_close=close class="wide">
             <h2>"Your account"</h2>
+            <Show when=move || admin.get()>
+                <p class="side-row">
+                    <span class="hint">"You are one of this server's admins."</span>
+                    <button type="button" class="small" on:click=open_admin.clone()>
+                        "Open the admin page"
+                    </button>
+                </p>
+            </Show>
             <Password/>
             <Devices/>
             <Blocked/>

@@ -76,6 +76,15 @@ fn Nodes(problem: RwSignal<Option<String>>) -> impl IntoView {
     let nodes = RwSignal::new(None::<Vec<NodeStats>>);
     let refresh = move || load("/api/admin/nodes".into(), nodes, problem);
     refresh();
+    // Live numbers: asked again every 5 s while the page is open.
+    #[cfg(all(feature = "hydrate", target_arch = "wasm32"))]
+    {
+        let ticker =
+            StoredValue::new_local(Some(gloo_timers::callback::Interval::new(5_000, refresh)));
+        on_cleanup(move || {
+            ticker.try_update_value(|t| t.take());
+        });
+    }
     view! {
         <section class="admin-section" aria-labelledby="nodes-title">
             <div class="admin-heading">

@@ -217,24 +217,6 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     // The tab's title names the conversation.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| document().set_title(&format!("{} · Parley", title())));
-    let dm_peer = Signal::derive(move || match conv.get() {
-        Some(Conv::Dm(name)) if problem.with(Option::is_none) => Some(name),
-        _ => None,
-    });
-    let peer_blocked = Memo::new(move |_| {
-        dm_peer.get().is_some_and(|peer| {
-            chat.with(|c| c.blocked().iter().any(|b| b.eq_ignore_ascii_case(&peer)))
-        })
-    });
-    let toggle_block = move |_| {
-        if let Some(user) = dm_peer.get_untracked() {
-            conn.request(if peer_blocked.get_untracked() {
-                ClientFrame::Unblock { user }
-            } else {
-                ClientFrame::Block { user }
-            });
-        }
-    };
     let settings_room = Signal::derive(move || match conv.get() {
         Some(Conv::Room(room)) if problem.with(Option::is_none) => Some(room),
         _ => None,
@@ -328,15 +310,6 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                     }}
                 </div>
                 <div class="conv-actions">
-                    <button
-                        type="button"
-                        class="quiet"
-                        title="Blocked people cannot send you direct messages"
-                        hidden=move || dm_peer.with(Option::is_none)
-                        on:click=toggle_block
-                    >
-                        {move || if peer_blocked.get() { "Unblock" } else { "Block" }}
-                    </button>
                     <RoomSettingsButton room=settings_room/>
                     <Show when=can_leave>
                         <button type="button" class="quiet" on:click=leave.clone()>

@@ -6,7 +6,7 @@ use leptos_router::{hooks::use_location, hooks::use_navigate, NavigateOptions};
 
 use crate::client::Connection;
 use crate::components::rooms::{Invitations, RoomButtons};
-use crate::components::shell::{focus_first, initial, IsAdmin, SidebarOpen, MENU_SELECTOR};
+use crate::components::shell::{focus_first, initial, SidebarOpen, MENU_SELECTOR};
 use crate::protocol::{valid_name, Conv};
 
 /// The address of a conversation.
@@ -39,7 +39,6 @@ struct Item {
 pub fn Sidebar() -> impl IntoView {
     let conn = expect_context::<Connection>();
     let SidebarOpen(open) = expect_context::<SidebarOpen>();
-    let IsAdmin(is_admin) = expect_context::<IsAdmin>();
     let chat = conn.chat();
     let items = Memo::new(move |_| {
         chat.with(|c| {
@@ -135,17 +134,6 @@ pub fn Sidebar() -> impl IntoView {
                     <p class="side-hint">"No direct messages yet."</p>
                 </Show>
                 <DmForm/>
-            </section>
-            <section class="side-section" aria-labelledby="server-title" hidden=move || !is_admin.get()>
-                    <h2 id="server-title">"Server"</h2>
-                    <ul class="conv-list">
-                        <li>
-                            <a class="conv-link" href="/admin" on:click=move |_| open.set(false)>
-                                <span class="room-icon" aria-hidden="true">"⚙"</span>
-                                <span class="conv-name">"Admin"</span>
-                            </a>
-                        </li>
-                    </ul>
             </section>
             <section class="side-section" aria-labelledby="online-title">
                 <h2 id="online-title">
