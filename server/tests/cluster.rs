@@ -31,6 +31,8 @@ async fn node(db: &str, redis: &str, port: u16, name: &str) -> ServerProcess {
             name,
             "--presence-ttl-secs",
             PRESENCE_TTL,
+            "--admins",
+            "alice",
         ],
     )
     .await
@@ -653,4 +655,28 @@ async fn room_access_holds_on_every_node() {
     })
     .await;
     bob.expect_error(ErrorCode::Banned).await;
+
+    // The admin page's nodes: each node's numbers reach the others with
+    // the presence refresh (every 0.5 s here).
+    let cookie = sign_in_at(a.addr, "alice").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let nodes: Vec<app::protocol::NodeStats> = reqwest::Client::new()
+            .get(format!("http://{}/api/admin/nodes", a.addr))
+            .header(reqwest::header::COOKIE, &cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
+        if names == ["a", "b"] {
+            // bob, carol and nora are connected to B.
+            assert!(nodes[1].connections >= 3, "{nodes:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "node b never listed: {nodes:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
