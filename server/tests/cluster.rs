@@ -671,9 +671,8 @@ async fn room_access_holds_on_every_node() {
             .await
             .unwrap();
         let names: Vec<&str> = nodes.iter().map(|n| n.node.as_str()).collect();
-        if names == ["a", "b"] {
-            // bob, carol and nora are connected to B.
-            assert!(nodes[1].connections >= 3, "{nodes:?}");
+        // bob, carol and nora are connected to B.
+        if names == ["a", "b"] && nodes[1].connections >= 3 {
             break;
         }
         assert!(Instant::now() < deadline, "node b never listed: {nodes:?}");
