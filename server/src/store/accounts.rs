@@ -34,7 +34,8 @@ pub struct AdminRoomRow {
     pub members: u32,
 }
 
-/// `text` with LIKE's wildcards taken literally, lowercased, in `%…%`.
+/// `text`, lowercased, with LIKE's wildcards (and the escape itself)
+/// taken literally, in `%…%`: "contains `text`" for `LIKE … ESCAPE '\'`.
 pub(super) fn contains_pattern(text: &str) -> String {
     let mut out = String::from("%");
     for c in text.to_lowercase().chars() {
@@ -312,18 +313,7 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let event = super::rooms::parse_event(&r.try_get::<String, _>("event")?);
-                Ok(app::protocol::ModEntry {
-                    id: r.try_get("id")?,
-                    ts: r.try_get("created_at")?,
-                    room: r.try_get("room_name")?,
-                    text: event.sentence(),
-                    event,
-                })
-            })
-            .collect()
+        rows.iter().map(super::rooms::mod_entry).collect()
     }
 
     /// Record an admin's action on the server-wide moderation log.

@@ -329,11 +329,7 @@ async fn commit_one<E: Exec>(exec: &mut E, a: &NewAction, now: i64) -> Result<Ac
                 &[me, Param::Int(now), c],
             )
             .await?;
-            exec.execute(
-                "UPDATE room_access SET invited_by = NULL WHERE conv_id = ? AND user_id = ?",
-                &[c, me],
-            )
-            .await?;
+            clear_invitation(exec, conv_id, a.actor_id).await?;
             event = RoomEvent {
                 user: Some(a.actor_name.clone()),
                 ..RoomEvent::new(EventKind::Joined)
@@ -357,11 +353,7 @@ async fn commit_one<E: Exec>(exec: &mut E, a: &NewAction, now: i64) -> Result<Ac
         }
         Action::Staff(RoomAction::Decline {}) => {
             staff = false;
-            exec.execute(
-                "UPDATE room_access SET invited_by = NULL WHERE conv_id = ? AND user_id = ?",
-                &[c, me],
-            )
-            .await?;
+            clear_invitation(exec, conv_id, a.actor_id).await?;
             event = RoomEvent {
                 user: Some(a.actor_name.clone()),
                 ..RoomEvent::new(EventKind::Declined)
@@ -535,6 +527,11 @@ async fn remove_member<E: Exec>(exec: &mut E, conv_id: i64, user_id: i64) -> Res
         &[Param::Int(conv_id), Param::Int(user_id)],
     )
     .await?;
+    clear_invitation(exec, conv_id, user_id).await
+}
+
+/// The user's invitation to the room, if any, is spent.
+async fn clear_invitation<E: Exec>(exec: &mut E, conv_id: i64, user_id: i64) -> Result<()> {
     exec.execute(
         "UPDATE room_access SET invited_by = NULL WHERE conv_id = ? AND user_id = ?",
         &[Param::Int(conv_id), Param::Int(user_id)],
@@ -695,7 +692,7 @@ impl Store {
         after: &str,
         limit: u32,
     ) -> Result<Vec<DirectoryRow>> {
-        let pattern = format!("%{}%", like_escape(&query.to_lowercase()));
+        let pattern = super::accounts::contains_pattern(query);
         let rows = sqlx::query(&self.q("SELECT c.id, c.room_name, c.topic,
                     (SELECT count(*) FROM members m WHERE m.conv_id = c.id) AS members,
                     CAST(CASE WHEN EXISTS (SELECT 1 FROM members m
@@ -814,29 +811,18 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let event = parse_event(&r.try_get::<String, _>("event")?);
-                Ok(ModEntry {
-                    id: r.try_get("id")?,
-                    ts: r.try_get("created_at")?,
-                    room: r.try_get("room_name")?,
-                    text: event.sentence(),
-                    event,
-                })
-            })
-            .collect()
+        rows.iter().map(mod_entry).collect()
     }
 }
 
-/// `text` with LIKE's wildcards (and the escape itself) taken literally.
-fn like_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+/// A `moderation_log` row (`id, room_name, event, created_at`) as sent.
+pub(super) fn mod_entry(row: &sqlx::any::AnyRow) -> Result<ModEntry> {
+    let event = parse_event(&row.try_get::<String, _>("event")?);
+    Ok(ModEntry {
+        id: row.try_get("id")?,
+        ts: row.try_get("created_at")?,
+        room: row.try_get("room_name")?,
+        text: event.sentence(),
+        event,
+    })
 }
