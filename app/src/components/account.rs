@@ -7,9 +7,10 @@ use crate::client::{http, Connection};
 use crate::components::{
     message::when,
     message_dialogs::Modal,
+    room_settings::NameAction,
     shell::{IsAdmin, Now, SidebarOpen},
 };
-use crate::protocol::{valid_name, ClientFrame, DeviceInfo};
+use crate::protocol::{ClientFrame, DeviceInfo};
 
 #[component]
 pub(crate) fn AccountDialog(close: Callback<()>) -> impl IntoView {
@@ -190,19 +191,7 @@ fn Devices() -> impl IntoView {
 fn Blocked() -> impl IntoView {
     let conn = expect_context::<Connection>();
     let blocked = Memo::new(move |_| conn.chat().with(|c| c.blocked().to_vec()));
-    let name = RwSignal::new(String::new());
-    let error = RwSignal::new(false);
-    let on_submit = move |event: SubmitEvent| {
-        event.prevent_default();
-        let user = name.get_untracked().trim().to_owned();
-        if !valid_name(&user) {
-            error.set(true);
-            return;
-        }
-        error.set(false);
-        name.set(String::new());
-        conn.request(ClientFrame::Block { user });
-    };
+    let block = Callback::new(move |user: String| conn.request(ClientFrame::Block { user }));
     view! {
         <section aria-labelledby="blocked-heading">
             <h3 id="blocked-heading">"Blocked people"</h3>
@@ -232,24 +221,7 @@ fn Blocked() -> impl IntoView {
                     }
                 />
             </ul>
-            <form class="side-row name-action" on:submit=on_submit>
-                <label class="field grow">
-                    <span>"Block someone"</span>
-                    <input
-                        type="text"
-                        placeholder="username"
-                        autocomplete="off"
-                        autocapitalize="none"
-                        spellcheck="false"
-                        maxlength="32"
-                        bind:value=name
-                    />
-                </label>
-                <button type="submit" class="small">"Block"</button>
-                <Show when=move || error.get()>
-                    <p class="error" role="alert">"Usernames are 1 to 32 letters, digits, “_” or “-”."</p>
-                </Show>
-            </form>
+            <NameAction label="Block someone" button="Block" on_name=block/>
         </section>
     }
 }

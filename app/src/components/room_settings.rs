@@ -107,7 +107,7 @@ pub(crate) fn RoomSettings(room: String, close: Callback<()>) -> impl IntoView {
             <h2>{title}</h2>
             <About room=about_room state staff lobby/>
             <Show when=move || staff.get()>
-                <NameAction
+                <RoomNameAction
                     room=invite_room.clone()
                     label="Invite someone"
                     button="Invite"
@@ -127,7 +127,7 @@ pub(crate) fn RoomSettings(room: String, close: Callback<()>) -> impl IntoView {
                 </ul>
             </section>
             <Show when=move || staff.get()>
-                <NameAction
+                <RoomNameAction
                     room=room.clone()
                     label="Unban someone"
                     button="Unban"
@@ -207,15 +207,14 @@ fn About(room: String, state: Memo<RoomState>, staff: Memo<bool>, lobby: bool) -
     }
 }
 
-/// A name box and a button that sends `make(name)`.
+/// A labelled name box and its button: a valid name goes to `on_name`,
+/// an invalid one shows why.
 #[component]
-fn NameAction(
-    room: String,
+pub(crate) fn NameAction(
     label: &'static str,
     button: &'static str,
-    make: fn(String) -> RoomAction,
+    on_name: Callback<String>,
 ) -> impl IntoView {
-    let conn = expect_context::<Connection>();
     let name = RwSignal::new(String::new());
     let error = RwSignal::new(false);
     let on_submit = move |event: SubmitEvent| {
@@ -227,7 +226,7 @@ fn NameAction(
         }
         error.set(false);
         name.set(String::new());
-        conn.act(&room, make(user));
+        on_name.run(user);
     };
     view! {
         <form class="side-row name-action" on:submit=on_submit>
@@ -249,6 +248,19 @@ fn NameAction(
             </Show>
         </form>
     }
+}
+
+/// A name box that sends `make(name)` as an action on `room`.
+#[component]
+fn RoomNameAction(
+    room: String,
+    label: &'static str,
+    button: &'static str,
+    make: fn(String) -> RoomAction,
+) -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let on_name = Callback::new(move |user: String| conn.act(&room, make(user)));
+    view! { <NameAction label button on_name/> }
 }
 
 /// One member: name, role, mute, and (for the staff, over someone of a
