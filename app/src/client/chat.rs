@@ -1319,6 +1319,30 @@ mod tests {
     }
 
     #[test]
+    fn people_we_block_are_left_out_of_the_online_list() {
+        let mut chat = Chat::default();
+        let mut hello = welcome("alice");
+        if let ServerFrame::Welcome {
+            online, blocked, ..
+        } = &mut hello
+        {
+            *online = vec!["alice".into(), "bob".into(), "mallory".into()];
+            *blocked = vec!["Mallory".into()];
+        }
+        chat.apply(hello, 0);
+        assert_eq!(chat.online().collect::<Vec<_>>(), ["alice", "bob"]);
+        chat.apply(ServerFrame::Blocked { users: vec![] }, 0);
+        assert_eq!(chat.online().count(), 3);
+        chat.apply(
+            ServerFrame::Blocked {
+                users: vec!["bob".into()],
+            },
+            0,
+        );
+        assert_eq!(chat.online().collect::<Vec<_>>(), ["alice", "mallory"]);
+    }
+
+    #[test]
     fn viewing_asks_for_history_once() {
         let mut chat = Chat::default();
         assert!(chat.view(Some(lobby())).is_empty());
