@@ -110,6 +110,19 @@ parley_ensure_emoji_font() {
     parley_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-noto-color-emoji
 }
 
+# Chinese, Japanese and Korean text in the browser suite's screenshots
+# (display names, room titles) needs a CJK font; without one Chromium
+# draws empty boxes where a user in China reads their names.
+parley_ensure_cjk_font() {
+    if [ -d /usr/share/fonts/opentype/noto ] && ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 \
+        || ! command -v apt-get >/dev/null 2>&1; then
+        return 0
+    fi
+    parley_log "installing the Noto CJK fonts (Debian package)"
+    parley_as_root apt-get update
+    parley_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends fonts-noto-cjk
+}
+
 parley_ensure_node_modules() {
     command -v node >/dev/null 2>&1 || parley_die "Node.js >= 20 is needed for the browser tests"
     local major
@@ -168,6 +181,7 @@ parley_setup() {
     parley_ensure_wasm_bindgen
     parley_ensure_chromium
     parley_ensure_emoji_font
+    parley_ensure_cjk_font
     # wasm-opt (from the binaryen package) is what cargo-leptos runs on the
     # release wasm.
     case ":$PATH:" in

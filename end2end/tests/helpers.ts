@@ -1,3 +1,7 @@
+import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { test as base, expect, type Browser, type Page } from "@playwright/test";
 
 // Every test signs up fresh users, so runs never depend on each other or on
@@ -84,11 +88,12 @@ export async function people(
 export async function createRoom(
   page: Page,
   room: string,
-  options: { topic?: string; private?: boolean } = {},
+  options: { topic?: string; private?: boolean; title?: string } = {},
 ): Promise<void> {
   await sidebar(page).getByRole("button", { name: "New room" }).click();
   const dialog = page.getByRole("dialog", { name: "New room" });
   await dialog.getByLabel("Name").fill(room);
+  if (options.title) await dialog.getByLabel("Title, in any language (optional)").fill(options.title);
   if (options.topic) await dialog.getByLabel("Topic (optional)").fill(options.topic);
   if (options.private) await dialog.getByLabel("Private: only people you invite").check();
   await dialog.getByRole("button", { name: "Create room" }).click();
@@ -248,4 +253,37 @@ export async function setColorScheme(page: Page, scheme: "light" | "dark") {
         .map((a) => a.finished),
     ),
   );
+}
+
+/**
+ * The seed document's two pages (`/group`, `/direct`), served as they are
+ * by a tiny static server of the test's own, with their WebSocket address
+ * pointed at the server under test (`baseURL`).
+ */
+export async function startSeedPages(
+  baseURL: string,
+): Promise<{ url: string; close: () => Promise<void> }> {
+  const host = new URL(baseURL).host;
+  const page = (name: string) =>
+    readFileSync(path.join(__dirname, "fixtures", `seed-${name}.html`), "utf8")
+      .replace("ws://127.0.0.1:9527/ws", `ws://${host}/ws`)
+      .replace("ws://192.168.12.87:9527/ws/", `ws://${host}/ws/`);
+  const server = createServer((request, response) => {
+    const name = request.url === "/direct" ? "direct" : request.url === "/group" ? "group" : "";
+    if (!name) {
+      response.writeHead(404).end();
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page(name));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The seed pages keep their socket in the global `ws`; wait until it is open. */
+export async function seedSocketOpen(page: Page): Promise<void> {
+  await page.waitForFunction(() => (window as unknown as { ws?: WebSocket }).ws?.readyState === 1);
 }

@@ -1,59 +1,32 @@
-import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 
-import { convLink, freshName, message, send, signIn } from "./helpers";
+import {
+  convLink,
+  freshName,
+  message,
+  seedSocketOpen,
+  send,
+  signIn,
+  startSeedPages,
+} from "./helpers";
 
-/**
- * The seed document's two pages, served as they are by a tiny static
- * server of the test's own, with their WebSocket address pointed at the
- * server under test.
- */
-function seedPage(name: string, host: string): string {
-  const html = readFileSync(
-    path.join(__dirname, "fixtures", `seed-${name}.html`),
-    "utf8",
-  );
-  return html
-    .replace("ws://127.0.0.1:9527/ws", `ws://${host}/ws`)
-    .replace("ws://192.168.12.87:9527/ws/", `ws://${host}/ws/`);
-}
-
-let pages: Server | undefined;
-let pagesURL = "";
+let seed: { url: string; close: () => Promise<void> } | undefined;
 
 test.beforeAll(async ({ baseURL }) => {
-  const host = new URL(baseURL!).host;
-  pages = createServer((request, response) => {
-    const name = request.url === "/direct" ? "direct" : request.url === "/group" ? "group" : "";
-    if (!name) {
-      response.writeHead(404).end();
-      return;
-    }
-    response
-      .writeHead(200, { "content-type": "text/html; charset=utf-8" })
-      .end(seedPage(name, host));
-  });
-  await new Promise<void>((resolve) => pages!.listen(0, "127.0.0.1", resolve));
-  const address = pages.address() as AddressInfo;
-  pagesURL = `http://127.0.0.1:${address.port}`;
+  seed = await startSeedPages(baseURL!);
 });
 
 test.afterAll(async () => {
-  await new Promise((resolve) => pages?.close(resolve));
+  await seed?.close();
 });
 
 async function openSeed(page: Page, name: "group" | "direct", _baseURL: string) {
-  await page.goto(`${pagesURL}/${name}`);
+  await page.goto(`${seed!.url}/${name}`);
 }
 
 /** The seed pages keep their socket in the global `ws`. */
 async function socketOpen(page: Page) {
-  await page.waitForFunction(
-    () => (window as unknown as { ws?: WebSocket }).ws?.readyState === 1,
-  );
+  await seedSocketOpen(page);
 }
 
 test("two seed group pages chat through /ws", async ({ browser, baseURL }) => {

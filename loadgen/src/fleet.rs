@@ -38,7 +38,7 @@ pub struct Common {
     #[arg(long = "server-pid")]
     pub server_pids: Vec<u32>,
     /// Password of every generated user.
-    #[arg(long, default_value = "loadgen-password")]
+    #[arg(long, default_value = "loadgen violet kettle 4821")]
     pub password: String,
     /// Prefix of user names (default: unique per run). Rooms are always
     /// unique per run.

@@ -73,6 +73,17 @@ pub async fn hash_password(password: String) -> Result<String> {
     .await?
 }
 
+/// Why the account `handle` (shown as `display`) may not use `password`
+/// (see [`crate::names::password`]); judged on the hashing threads, since
+/// the estimator is CPU work too.
+pub async fn judge_password(
+    password: String,
+    handle: String,
+    display: String,
+) -> Result<Option<String>> {
+    on_hash_pool(move || crate::names::password::refusal(&password, &handle, &display)).await
+}
+
 /// Check a password against a stored hash.
 pub async fn verify_password(password: String, hash: String) -> Result<bool> {
     on_hash_pool(move || {

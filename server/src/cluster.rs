@@ -49,7 +49,7 @@ pub enum Event {
     /// joiner's new conversation, for a join.
     Action {
         applied: AppliedAction,
-        info: Option<app::protocol::ConversationInfo>,
+        info: Option<Box<app::protocol::ConversationInfo>>,
     },
     /// A user joined or left a room; (un)subscribe their local connections.
     Membership {
@@ -69,6 +69,8 @@ pub enum Event {
     },
     /// A room was archived (read-only) or unarchived.
     Archived { conv_id: i64, on: bool },
+    /// `user` is now shown as `display`.
+    Profile { user: String, display: String },
     /// An admin deleted a room: its members' connections stop following it.
     RoomDeleted {
         conv_id: i64,
@@ -230,7 +232,7 @@ fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
             fan_out_change(hub, &route, &change, None, std::time::Instant::now())
         }
         Event::Action { applied, info } => {
-            apply_action(hub, &applied, info.as_ref(), std::time::Instant::now())
+            apply_action(hub, &applied, info.as_deref(), std::time::Instant::now())
         }
         Event::Membership {
             user_id,
@@ -249,6 +251,7 @@ fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
             on,
         } => hub.set_block(user_id, blocked_id, on),
         Event::Archived { conv_id, on } => hub.set_archived(conv_id, on),
+        Event::Profile { user, display } => hub.apply_profile(&user, &display),
         Event::RoomDeleted {
             conv_id,
             room,

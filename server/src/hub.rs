@@ -19,7 +19,10 @@ use app::protocol::{encode, Conv, ServerFrame};
 
 use crate::cluster::{ClusterLink, Event};
 
+mod displays;
 mod mailbox;
+
+pub use displays::Displays;
 
 pub use mailbox::{Mailbox, Outbox};
 
@@ -199,6 +202,8 @@ pub struct Hub {
     archived: Mutex<HashSet<i64>>,
     /// Other nodes' numbers for the admin page, by node.
     remote_stats: Mutex<HashMap<String, NodeStats>>,
+    /// Everyone's display names that are not their handles.
+    pub displays: Displays,
 }
 
 pub use app::protocol::NodeStats;
@@ -393,7 +398,7 @@ impl Hub {
             let was_online = inner.online_anywhere(user_name);
             inner.local_keys.insert(user_name.to_ascii_lowercase());
             if !was_online {
-                let frame = presence_frame(user_name, true);
+                let frame = presence_frame(user_name, true, self.displays.of(user_name));
                 broadcast_native(&inner, &frame, Some(id));
             }
             self.publish(Event::Presence {
@@ -423,6 +428,18 @@ impl Hub {
     }
 
     // ---- cluster mode ---------------------------------------------------------
+
+    /// `user` is now shown as `display`: remember it and tell every
+    /// signed-in connection here (the profile event does so on the other
+    /// nodes).
+    pub fn apply_profile(&self, user: &str, display: &str) {
+        self.displays.set(user, display);
+        let frame = frame(&ServerFrame::Profile {
+            user: user.to_string(),
+            display: display.to_string(),
+        });
+        broadcast_native(&self.lock(), &frame, None);
+    }
 
     pub fn set_cluster(&self, link: ClusterLink) {
         let _ = self.cluster.set(link);
@@ -457,7 +474,8 @@ impl Hub {
             names.retain(|n| !n.eq_ignore_ascii_case(user));
         }
         if inner.online_anywhere(user) != before {
-            broadcast_native(&inner, &presence_frame(user, !before), None);
+            let display = if before { None } else { self.displays.of(user) };
+            broadcast_native(&inner, &presence_frame(user, !before, display), None);
         }
     }
 
@@ -487,7 +505,9 @@ impl Hub {
                 continue;
             }
             if let Some(name) = display.get(key) {
-                let frame = presence_frame(name, after.contains(key));
+                let online = after.contains(key);
+                let display = if online { self.displays.of(name) } else { None };
+                let frame = presence_frame(name, online, display);
                 broadcast_native(&inner, &frame, None);
             }
         }
@@ -715,15 +735,16 @@ fn remove_native(inner: &mut Inner, id: ConnId) -> Option<String> {
     let name = inner.names.remove(&conn.user_id)?;
     inner.local_keys.remove(&name.to_ascii_lowercase());
     if !inner.online_anywhere(&name) {
-        broadcast_native(inner, &presence_frame(&name, false), None);
+        broadcast_native(inner, &presence_frame(&name, false, None), None);
     }
     Some(name)
 }
 
-fn presence_frame(user: &str, online: bool) -> Bytes {
+fn presence_frame(user: &str, online: bool, display: Option<String>) -> Bytes {
     frame(&ServerFrame::Presence {
         user: user.to_string(),
         online,
+        display,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod hub;
 pub mod limits;
 pub mod metrics;
+pub mod names;
 pub mod relay;
 pub mod state;
 pub mod store;
@@ -36,6 +37,8 @@ use state::AppState;
 use store::{Store, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
+/// Display-name changes a user may make per minute.
+const PROFILE_CHANGES_PER_MIN: u32 = 5;
 /// Connections the kernel queues before the server accepts them.
 const ACCEPT_BACKLOG: u32 = 8192;
 /// How often sessions that expired are looked for among open connections.
@@ -93,6 +96,9 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     for conv_id in store.archived_rooms().await? {
         hub.set_archived(conv_id, true);
     }
+    for (user, display) in store.custom_display_names().await? {
+        hub.displays.set(&user, &display);
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let mut cluster_tasks = Vec::new();
     if let Some(url) = &config.redis_url {
@@ -129,6 +135,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         metrics,
         signins_by_name: Arc::new(AttemptLimiter::new(config.signin_per_name_per_min, MINUTE)),
         signins_by_ip: Arc::new(AttemptLimiter::new(config.signin_per_ip_per_min, MINUTE)),
+        profile_changes: Arc::new(AttemptLimiter::new(PROFILE_CHANGES_PER_MIN, MINUTE)),
         config: Arc::new(config),
     };
     let stop = CancellationToken::new();

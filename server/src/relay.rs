@@ -20,7 +20,7 @@ use app::protocol::{
 
 use crate::cluster::Event;
 use crate::conn::conversation_info;
-use crate::hub::{frame, ConnId, Hub, Outbound};
+use crate::hub::{frame, ConnId, Displays, Hub, Outbound};
 use crate::metrics::Metrics;
 use crate::store::{
     ActionOutcome, AppliedAction, ChangeOp, ChangeOutcome, Committed, Effect, LogEntry, NewAction,
@@ -289,7 +289,7 @@ async fn deliver_action(store: &Store, hub: &Hub, submission: &Submission, resul
             if let (Some(origin), Item::Action(a)) = (origin, &submission.item) {
                 if let Ok(Some(m)) = store.membership(conv_id, a.actor_id).await {
                     let joined = ServerFrame::Joined {
-                        info: conversation_info(&m),
+                        info: conversation_info(&m, &hub.displays),
                     };
                     hub.send_conn(origin, Outbound::Frame(crate::hub::frame(&joined)));
                 }
@@ -312,7 +312,7 @@ async fn deliver_action(store: &Store, hub: &Hub, submission: &Submission, resul
     }
     let info = match applied.effect {
         Effect::Joined { user_id } => match store.membership(applied.conv_id, user_id).await {
-            Ok(m) => m.as_ref().map(conversation_info),
+            Ok(m) => m.as_ref().map(|m| conversation_info(m, &hub.displays)),
             Err(error) => {
                 tracing::error!(%error, "reading a new membership failed");
                 None
@@ -323,7 +323,7 @@ async fn deliver_action(store: &Store, hub: &Hub, submission: &Submission, resul
     apply_action(hub, &applied, info.as_ref(), submission.received);
     hub.publish(Event::Action {
         applied: *applied,
-        info,
+        info: info.map(Box::new),
     });
 }
 
@@ -472,7 +472,12 @@ fn ack(
 
 /// The wire message for a stored one, as seen through `conv` by the user
 /// `reader` (whose own reactions are marked).
-pub fn wire_message(conv: Conv, stored: &StoredMessage, reader: Option<i64>) -> Message {
+pub fn wire_message(
+    conv: Conv,
+    stored: &StoredMessage,
+    reader: Option<i64>,
+    displays: &Displays,
+) -> Message {
     let state = &stored.state;
     let mut reactions: Vec<Reaction> = Vec::new();
     for r in &state.reactions {
@@ -495,6 +500,9 @@ pub fn wire_message(conv: Conv, stored: &StoredMessage, reader: Option<i64>) -> 
         conv,
         seq: stored.seq,
         sender: stored.sender_name.clone(),
+        display: stored
+            .sender_id
+            .and_then(|_| displays.of(&stored.sender_name)),
         body: stored.body.clone(),
         ts: stored.ts,
         client_id: stored.client_id.clone(),
@@ -535,10 +543,15 @@ pub fn wire_change(conv: Conv, change: &StoredChange) -> Change {
 }
 
 /// The frame for one entry of a conversation's log, for `reader`.
-pub fn log_frame(conv: Conv, entry: &LogEntry, reader: Option<i64>) -> ServerFrame {
+pub fn log_frame(
+    conv: Conv,
+    entry: &LogEntry,
+    reader: Option<i64>,
+    displays: &Displays,
+) -> ServerFrame {
     match entry {
         LogEntry::Message(stored) => ServerFrame::Message {
-            message: wire_message(conv, stored, reader),
+            message: wire_message(conv, stored, reader, displays),
         },
         LogEntry::Change(change) => ServerFrame::Change {
             change: wire_change(conv, change),
@@ -546,9 +559,14 @@ pub fn log_frame(conv: Conv, entry: &LogEntry, reader: Option<i64>) -> ServerFra
     }
 }
 
-fn message_item(conv: Conv, stored: &StoredMessage, received: Instant) -> Outbound {
+fn message_item(
+    conv: Conv,
+    stored: &StoredMessage,
+    received: Instant,
+    displays: &Displays,
+) -> Outbound {
     let frame = frame(&ServerFrame::Message {
-        message: wire_message(conv.clone(), stored, None),
+        message: wire_message(conv.clone(), stored, None, displays),
     });
     Outbound::Msg {
         received,
@@ -698,19 +716,29 @@ pub fn fan_out(
     hub.note_fanned(stored.conv_id, stored.seq);
     match route {
         Route::Room { name } => {
-            let item = message_item(Conv::Room(name.clone()), stored, received);
+            let item = message_item(Conv::Room(name.clone()), stored, received, &hub.displays);
             hub.send_room(stored.conv_id, &item, origin);
         }
         Route::Dm { sender, receiver } => {
-            let to_sender = message_item(Conv::Dm(receiver.name.clone()), stored, received);
+            let to_sender = message_item(
+                Conv::Dm(receiver.name.clone()),
+                stored,
+                received,
+                &hub.displays,
+            );
             hub.send_user(sender.id, &to_sender, origin);
             if receiver.id != sender.id {
-                let to_receiver = message_item(Conv::Dm(sender.name.clone()), stored, received);
+                let to_receiver = message_item(
+                    Conv::Dm(sender.name.clone()),
+                    stored,
+                    received,
+                    &hub.displays,
+                );
                 hub.send_user(receiver.id, &to_receiver, None);
             }
         }
         Route::ToGuest { user, guest } => {
-            let item = message_item(Conv::Guest(guest.clone()), stored, received);
+            let item = message_item(Conv::Guest(guest.clone()), stored, received, &hub.displays);
             hub.send_user(user.id, &item, origin);
             let seed = SeedFrame {
                 sender: user.name.clone(),
@@ -720,7 +748,7 @@ pub fn fan_out(
             hub.send_guest(guest, encode(&seed).into());
         }
         Route::FromGuest { user, guest } => {
-            let item = message_item(Conv::Guest(guest.clone()), stored, received);
+            let item = message_item(Conv::Guest(guest.clone()), stored, received, &hub.displays);
             hub.send_user(user.id, &item, None);
         }
     }

@@ -26,6 +26,9 @@ pub struct AppState {
     /// Sign-in attempts per name and per IP address.
     pub signins_by_name: Arc<AttemptLimiter>,
     pub signins_by_ip: Arc<AttemptLimiter>,
+    /// Display-name changes per user (each is announced to every
+    /// connection of every node).
+    pub profile_changes: Arc<AttemptLimiter>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

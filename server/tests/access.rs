@@ -608,7 +608,9 @@ async fn a_mute_stops_writing_until_it_ends_even_across_a_restart() {
     );
     bob.send_msg("b3", room("ops"), "now?").await;
     bob.expect_error(Muted).await;
-    let alice_session = server.sign_in("alice", "password-1").await;
+    let alice_session = server
+        .sign_in("alice", "password-1 violet kettle 4821")
+        .await;
     let (mut alice, _) = server.join(&alice_session).await;
     alice
         .must("u", "ops", RoomAction::Unmute { user: "bob".into() })

@@ -49,7 +49,9 @@ async fn a_block_refuses_the_blocked_persons_direct_messages_until_lifted() {
     // The block outlives a restart and comes in the welcome.
     server.shutdown().await;
     server.restart().await;
-    let alice_session = server.sign_in(&alice_session.name, "password-1").await;
+    let alice_session = server
+        .sign_in(&alice_session.name, "password-1 violet kettle 4821")
+        .await;
     let mut raw = server.connect(&alice_session).await;
     raw.send(&ClientFrame::Hello {
         version: PROTOCOL_VERSION,
@@ -82,8 +84,12 @@ async fn a_block_refuses_the_blocked_persons_direct_messages_until_lifted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_password_signs_out_the_other_devices() {
     let server = TestServer::start().await;
-    let laptop = server.sign_in("alice", "password-1").await;
-    let phone = server.sign_in("alice", "password-1").await;
+    let laptop = server
+        .sign_in("alice", "password-1 violet kettle 4821")
+        .await;
+    let phone = server
+        .sign_in("alice", "password-1 violet kettle 4821")
+        .await;
     let (mut on_laptop, _) = server.join(&laptop).await;
     let (mut on_phone, _) = server.join(&phone).await;
     let change = |current: &str, new: &str| json!({"current": current, "new": new});
@@ -93,7 +99,7 @@ async fn a_new_password_signs_out_the_other_devices() {
             Method::POST,
             "/api/password",
             Some(&laptop.cookie),
-            Some(change("nope", "n3w-password")),
+            Some(change("nope", "n3w-password violet kettle 4821")),
         )
         .await;
     assert_eq!(wrong.status(), 401);
@@ -102,7 +108,7 @@ async fn a_new_password_signs_out_the_other_devices() {
             Method::POST,
             "/api/password",
             None,
-            Some(change("password-1", "x")),
+            Some(change("password-1 violet kettle 4821", "x")),
         )
         .await;
     assert_eq!(nobody.status(), 401);
@@ -111,7 +117,7 @@ async fn a_new_password_signs_out_the_other_devices() {
             Method::POST,
             "/api/password",
             Some(&laptop.cookie),
-            Some(change("password-1", "")),
+            Some(change("password-1 violet kettle 4821", "")),
         )
         .await;
     assert_eq!(empty.status(), 400);
@@ -120,18 +126,27 @@ async fn a_new_password_signs_out_the_other_devices() {
             Method::POST,
             "/api/password",
             Some(&laptop.cookie),
-            Some(change("password-1", "n3w-password")),
+            Some(change(
+                "password-1 violet kettle 4821",
+                "n3w-password violet kettle 4821",
+            )),
         )
         .await;
     assert_eq!(done.status(), 204);
     assert_eq!(on_phone.expect_close().await.map(|c| c.0), Some(4001));
     on_laptop.post("l1", lobby(), "still signed in here").await;
     assert_eq!(
-        server.post_session("alice", "password-1").await.status(),
+        server
+            .post_session("alice", "password-1 violet kettle 4821")
+            .await
+            .status(),
         401
     );
     assert_eq!(
-        server.post_session("alice", "n3w-password").await.status(),
+        server
+            .post_session("alice", "n3w-password violet kettle 4821")
+            .await
+            .status(),
         200
     );
 }
@@ -145,7 +160,7 @@ async fn devices_are_listed_and_signed_out_one_at_a_time_or_everywhere() {
             let response = reqwest::Client::new()
                 .post(url)
                 .header(reqwest::header::USER_AGENT, agent)
-                .json(&json!({"username": "alice", "password": "password-1"}))
+                .json(&json!({"username": "alice", "password": "password-1 violet kettle 4821"}))
                 .send()
                 .await
                 .unwrap();
@@ -206,7 +221,9 @@ async fn devices_are_listed_and_signed_out_one_at_a_time_or_everywhere() {
         .await;
     assert_eq!(unknown.status(), 404);
     // Someone else's devices are not theirs to end.
-    let mallory = server.sign_in("mallory", "password-1").await;
+    let mallory = server
+        .sign_in("mallory", "password-1 violet kettle 4821")
+        .await;
     let foreign = server
         .call(
             Method::DELETE,
@@ -237,8 +254,8 @@ async fn devices_are_listed_and_signed_out_one_at_a_time_or_everywhere() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_routes_and_the_admin_page_answer_admins_only() {
     let server = TestServer::start_with(|c| c.admins = vec!["ada".into()]).await;
-    let ada = server.sign_in("ada", "password-1").await;
-    let bob = server.sign_in("bob", "password-1").await;
+    let ada = server.sign_in("ada", "password-1 violet kettle 4821").await;
+    let bob = server.sign_in("bob", "password-1 violet kettle 4821").await;
     let routes: [(Method, &str, Option<serde_json::Value>); 8] = [
         (Method::GET, "/admin", None),
         (Method::GET, "/api/admin/users?q=b", None),
@@ -279,7 +296,7 @@ async fn admin_routes_and_the_admin_page_answer_admins_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admins_disable_accounts_archive_and_delete_rooms_and_see_it_all() {
     let server = TestServer::start_with(|c| c.admins = vec!["ada".into()]).await;
-    let ada = server.sign_in("ada", "password-1").await;
+    let ada = server.sign_in("ada", "password-1 violet kettle 4821").await;
     let (bob_session, mut bob, _) = server.user("bob").await;
     let (_, mut carol, _) = server.user("carol").await;
     carol.create("ops", "Incidents", true).await;
@@ -357,10 +374,12 @@ async fn admins_disable_accounts_archive_and_delete_rooms_and_see_it_all() {
         server.get_session(Some(&bob_session.cookie)).await.status(),
         401
     );
-    let refused = server.post_session("bob", "password-1").await;
+    let refused = server
+        .post_session("bob", "password-1 violet kettle 4821")
+        .await;
     assert_eq!(refused.status(), 403);
     assert_eq!(disable(false).await.status(), 204);
-    let bob_session = server.sign_in("bob", "password-1").await;
+    let bob_session = server.sign_in("bob", "password-1 violet kettle 4821").await;
     let (mut bob, _) = server.join(&bob_session).await;
 
     // Deleted: its members are told, and it is gone.

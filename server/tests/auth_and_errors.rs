@@ -33,7 +33,9 @@ async fn sign_in_registers_then_checks_the_password() {
     let server = TestServer::start().await;
 
     // First sign-in registers the name.
-    let response = server.post_session("Alice", "correct horse").await;
+    let response = server
+        .post_session("Alice", "correct horse violet kettle 4821")
+        .await;
     assert_eq!(response.status(), 200);
     let set_cookie = session_set_cookie(&response).expect("Set-Cookie parley_session");
     let attributes: Vec<String> = set_cookie
@@ -64,7 +66,9 @@ async fn sign_in_registers_then_checks_the_password() {
     assert_eq!(server.get_session(None).await.status(), 401);
 
     // Same password again: signed in, not registered again, a new session.
-    let response = server.post_session("Alice", "correct horse").await;
+    let response = server
+        .post_session("Alice", "correct horse violet kettle 4821")
+        .await;
     let second_cookie = session_cookie(&response).expect("cookie on every sign-in");
     let (status, info) = session_info(response).await;
     assert_eq!(status, 200);
@@ -82,7 +86,9 @@ async fn sign_in_registers_then_checks_the_password() {
     // Names are unique ignoring case: "alice" is Alice's name.
     let response = server.post_session("alice", "another password").await;
     assert_eq!(http_error(response).await, (401, "wrong_password".into()));
-    let response = server.post_session("ALICE", "correct horse").await;
+    let response = server
+        .post_session("ALICE", "correct horse violet kettle 4821")
+        .await;
     let (status, info) = session_info(response).await;
     assert_eq!(status, 200, "right password in another case signs in");
     assert_eq!(info["registered"], false);
@@ -96,7 +102,7 @@ async fn sign_in_registers_then_checks_the_password() {
     // Invalid names.
     let long = "x".repeat(33);
     for bad in ["", "a b", "é", "a/b", "<script>", "bob!", long.as_str()] {
-        let response = server.post_session(bad, "pw").await;
+        let response = server.post_session(bad, "pw violet kettle 4821").await;
         assert_eq!(
             http_error(response).await,
             (400, "invalid_name".into()),
@@ -106,7 +112,7 @@ async fn sign_in_registers_then_checks_the_password() {
     // Boundary: 32 characters and - _ are fine.
     let ok = "a".repeat(32);
     for good in [ok.as_str(), "b_-9"] {
-        let response = server.post_session(good, "pw").await;
+        let response = server.post_session(good, "pw violet kettle 4821").await;
         assert_eq!(response.status(), 200, "name {good:?}");
     }
 
@@ -139,7 +145,7 @@ async fn websocket_upgrade_requires_a_valid_session() {
         401
     );
     // A real session gets through.
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
     let (_client, welcome) = server.join(&alice).await;
     assert_eq!(welcome.user, "alice");
     assert!(welcome.online.iter().any(|n| n == "alice"));
@@ -148,8 +154,8 @@ async fn websocket_upgrade_requires_a_valid_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_out_closes_that_sessions_sockets_with_4001() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw").await;
-    let alice_elsewhere = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
+    let alice_elsewhere = server.sign_in("alice", "pw violet kettle 4821").await;
     assert_ne!(alice.cookie, alice_elsewhere.cookie);
     let (mut tab1, _) = server.join(&alice).await;
     let (mut tab2, _) = server.join(&alice).await;
@@ -215,7 +221,7 @@ async fn sign_out_closes_that_sessions_sockets_with_4001() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_is_required_first() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
     let mut client = server.connect(&alice).await;
     client.send(&ClientFrame::Ping { nonce: 7 }).await;
     client.expect_error(ErrorCode::HelloRequired).await;
@@ -238,9 +244,9 @@ async fn hello_is_required_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_frames_get_their_error_and_the_connection_keeps_working() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw").await;
-    let bob = server.sign_in("bob", "pw").await;
-    let carol = server.sign_in("carol", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
+    let bob = server.sign_in("bob", "pw violet kettle 4821").await;
+    let carol = server.sign_in("carol", "pw violet kettle 4821").await;
     let (mut alice1, _) = server.join(&alice).await;
     let (mut bob1, _) = server.join(&bob).await;
     let (mut carol1, _) = server.join(&carol).await;

@@ -407,7 +407,7 @@ async fn presence_spans_nodes_and_a_dead_nodes_users_go_offline() {
     until(
         &mut bob,
         "alice online",
-        |f| matches!(f, ServerFrame::Presence { user, online: true } if user == "alice"),
+        |f| matches!(f, ServerFrame::Presence { user, online: true, .. } if user == "alice"),
     )
     .await;
     let killed = Instant::now();
@@ -415,7 +415,7 @@ async fn presence_spans_nodes_and_a_dead_nodes_users_go_offline() {
     until(
         &mut bob,
         "alice offline",
-        |f| matches!(f, ServerFrame::Presence { user, online: false } if user == "alice"),
+        |f| matches!(f, ServerFrame::Presence { user, online: false, .. } if user == "alice"),
     )
     .await;
     assert!(killed.elapsed() < Duration::from_secs(30));
@@ -678,4 +678,75 @@ async fn room_access_holds_on_every_node() {
         assert!(Instant::now() < deadline, "node b never listed: {nodes:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// A display name chosen on one node reaches the other node's open tabs at
+/// once, names its people there (presence, messages, members), and a room
+/// title set on one node is seen on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn display_names_and_titles_reach_every_node_live() {
+    use app::protocol::{Named, RoomAction};
+    let (_db, _redis, a, b) = two_nodes().await;
+    let cookie = sign_in_at(a.addr, "ming").await;
+    let mut ming = Client::new(native(a.addr, &cookie).await, "ming");
+    ming.hello(vec![]).await;
+    let mut bob = client_at(b.addr, "bob").await;
+    let changed = reqwest::Client::new()
+        .put(format!("http://{}/api/profile", a.addr))
+        .header("cookie", &cookie)
+        .json(&serde_json::json!({"display_name": "小明"}))
+        .send()
+        .await
+        .expect("profile");
+    assert_eq!(changed.status(), 204);
+    let profile = bob
+        .recv_until(|f| matches!(f, ServerFrame::Profile { .. }))
+        .await;
+    assert_eq!(
+        profile,
+        ServerFrame::Profile {
+            user: "ming".into(),
+            display: "小明".into()
+        }
+    );
+    // Node b names ming's messages, relayed from a.
+    ming.post("m1", lobby(), "你好").await;
+    let got = bob.expect_message().await;
+    assert_eq!(got.display.as_deref(), Some("小明"));
+    bob.send(&ClientFrame::Members {
+        room: "lobby".into(),
+    })
+    .await;
+    match bob
+        .recv_until(|f| matches!(f, ServerFrame::Members { .. }))
+        .await
+    {
+        ServerFrame::Members { names, .. } => assert!(
+            names.contains(&Named {
+                user: "ming".into(),
+                display: "小明".into()
+            }),
+            "{names:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A room titled on a is titled on b.
+    ming.create("dev", "", false).await;
+    bob.join_room("dev").await;
+    ming.must(
+        "t1",
+        "dev",
+        RoomAction::SetTitle {
+            title: "技术讨论".into(),
+        },
+    )
+    .await;
+    bob.expect_line("ming renamed the room to “技术讨论”").await;
+    let cookie = sign_in_at(b.addr, "bob").await;
+    let mut again = Client::new(native(b.addr, &cookie).await, "bob");
+    let welcome_title = again.hello(vec![]).await;
+    assert_eq!(
+        welcome_title.conv(&room("dev")).map(|c| c.title.as_str()),
+        Some("技术讨论")
+    );
 }

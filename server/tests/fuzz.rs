@@ -158,8 +158,8 @@ fn shared() -> &'static (tokio::runtime::Runtime, TestServer, Session) {
             .expect("runtime");
         let (server, session) = runtime.block_on(async {
             let server = TestServer::start().await;
-            server.sign_in("bob", "pw").await;
-            let session = server.sign_in("fuzzer", "pw").await;
+            server.sign_in("bob", "pw violet kettle 4821").await;
+            let session = server.sign_in("fuzzer", "pw violet kettle 4821").await;
             (server, session)
         });
         (runtime, server, session)

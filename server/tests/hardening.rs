@@ -37,7 +37,7 @@ async fn upgrade_status(server: &TestServer, cookie: &str, origin: Option<&str>)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn origin_must_be_the_servers_own_or_allowlisted() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
     let own = server.origin();
     assert_eq!(
         upgrade_status(&server, &alice.cookie, Some(&own)).await,
@@ -68,7 +68,7 @@ async fn origin_must_be_the_servers_own_or_allowlisted() {
         c.allowed_origins = vec!["https://chat.example".into()];
     })
     .await;
-    let bob = listed.sign_in("bob", "pw").await;
+    let bob = listed.sign_in("bob", "pw violet kettle 4821").await;
     assert_eq!(
         upgrade_status(&listed, &bob.cookie, Some("https://chat.example")).await,
         101
@@ -133,7 +133,7 @@ async fn rate_limit_answers_then_closes_sustained_abuse() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_per_user_and_per_ip_are_limited() {
     let server = TestServer::start_with(|c| c.max_connections_per_user = 2).await;
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
     let (_a1, _) = server.join(&alice).await;
     let (_a2, _) = server.join(&alice).await;
     assert_eq!(
@@ -142,11 +142,11 @@ async fn connections_per_user_and_per_ip_are_limited() {
             .await,
         429
     );
-    let bob = server.sign_in("bob", "pw").await;
+    let bob = server.sign_in("bob", "pw violet kettle 4821").await;
     let (_b1, _) = server.join(&bob).await;
 
     let server = TestServer::start_with(|c| c.max_connections_per_ip = 3).await;
-    let carol = server.sign_in("carol", "pw").await;
+    let carol = server.sign_in("carol", "pw violet kettle 4821").await;
     let (c1, _) = server.join(&carol).await;
     let _g1 = server.group_guest().await;
     let _g2 = server.direct_guest("dave").await;
@@ -203,19 +203,27 @@ async fn sign_in_attempts_are_limited_per_name_and_per_ip() {
         c.signin_per_ip_per_min = 6;
     })
     .await;
-    server.sign_in("alice", "right").await;
+    server.sign_in("alice", "right violet kettle 4821").await;
     for _ in 0..2 {
         assert_eq!(server.post_session("alice", "wrong").await.status(), 401);
     }
     // The fourth attempt on the name is refused even with the right password.
-    let refused = server.post_session("alice", "right").await;
+    let refused = server
+        .post_session("alice", "right violet kettle 4821")
+        .await;
     assert_eq!(refused.status(), 429);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "too_many_attempts");
     // Other names go on until the address's allowance is used up.
-    server.sign_in("bob", "pw").await;
-    server.sign_in("carol", "pw").await;
-    assert_eq!(server.post_session("dave", "pw").await.status(), 429);
+    server.sign_in("bob", "pw violet kettle 4821").await;
+    server.sign_in("carol", "pw violet kettle 4821").await;
+    assert_eq!(
+        server
+            .post_session("dave", "pw violet kettle 4821")
+            .await
+            .status(),
+        429
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,7 +259,7 @@ async fn history_is_visible_only_to_participants_and_members() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_session_closes_its_sockets_within_5_seconds() {
     let server = TestServer::start_with(|c| c.session_ttl_secs = 2).await;
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
     let (mut client, _) = server.join(&alice).await;
     let opened = Instant::now();
     let close = loop {
@@ -274,7 +282,7 @@ async fn expired_session_closes_its_sockets_within_5_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cookie_is_secure_when_configured() {
     let plain = TestServer::start().await;
-    let response = plain.post_session("alice", "pw").await;
+    let response = plain.post_session("alice", "pw violet kettle 4821").await;
     let cookie = session_set_cookie(&response).unwrap();
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
@@ -282,7 +290,7 @@ async fn cookie_is_secure_when_configured() {
     );
     assert!(!cookie.contains("Secure"), "{cookie}");
     let tls = TestServer::start_with(|c| c.secure_cookies = true).await;
-    let response = tls.post_session("alice", "pw").await;
+    let response = tls.post_session("alice", "pw violet kettle 4821").await;
     let cookie = session_set_cookie(&response).unwrap();
     assert!(cookie.contains("Secure"), "{cookie}");
 }
@@ -346,7 +354,7 @@ async fn metrics_count_connections_and_messages() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_closes_with_1007_and_unmasked_frames_with_1002() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
 
     let mut tcp = raw::upgrade(server.addr, &alice.cookie).await;
     tcp.write_all(&raw::text_frame(
@@ -380,7 +388,9 @@ async fn invalid_utf8_closes_with_1007_and_unmasked_frames_with_1002() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_names_are_limited_in_length() {
     let server = TestServer::start_with(|c| c.max_name_len = 8).await;
-    let refused = server.post_session("ninechars", "pw").await;
+    let refused = server
+        .post_session("ninechars", "pw violet kettle 4821")
+        .await;
     assert_eq!(refused.status(), 400);
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "invalid_name");

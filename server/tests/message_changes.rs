@@ -505,7 +505,9 @@ async fn a_resume_receives_the_changes_made_while_away_once_and_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_offline_receiver_sees_the_final_state_on_connect() {
     let server = TestServer::start().await;
-    let bob_session = server.sign_in("bob", "password-bob").await;
+    let bob_session = server
+        .sign_in("bob", "password-bob violet kettle 4821")
+        .await;
     let (_, mut alice, _) = server.user("alice").await;
     let one = alice.post("a-1", dm("bob"), "one").await;
     let two = alice.post("a-2", dm("bob"), "two").await;

@@ -104,8 +104,8 @@ async fn room_fan_out_to_many_clients() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn room_fan_out_to_two_tabs_of_one_user() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw-alice").await;
-    let bob = server.sign_in("bob", "pw-bob").await;
+    let alice = server.sign_in("alice", "pw-alice violet kettle 4821").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
     let (mut tab1, _) = server.join(&alice).await;
     let (mut tab2, _) = server.join(&alice).await;
     let (mut bob1, _) = server.join(&bob).await;
@@ -145,9 +145,9 @@ async fn room_fan_out_to_two_tabs_of_one_user() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn direct_message_reaches_only_the_two_parties() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw-alice").await;
-    let bob = server.sign_in("bob", "pw-bob").await;
-    let carol = server.sign_in("carol", "pw-carol").await;
+    let alice = server.sign_in("alice", "pw-alice violet kettle 4821").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
+    let carol = server.sign_in("carol", "pw-carol violet kettle 4821").await;
     let (mut alice1, _) = server.join(&alice).await;
     let (mut alice2, _) = server.join(&alice).await;
     let (mut bob1, _) = server.join(&bob).await;
@@ -212,8 +212,8 @@ async fn direct_message_reaches_only_the_two_parties() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_direct_message_is_delivered_on_connect_and_read_clears_it() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw-alice").await;
-    let bob = server.sign_in("bob", "pw-bob").await;
+    let alice = server.sign_in("alice", "pw-alice violet kettle 4821").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
     let (mut alice1, _) = server.join(&alice).await;
 
     let ack = alice1
@@ -289,7 +289,7 @@ async fn burst(client: &mut Client, first: i64, count: i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_direct_conversation_with_oneself_keeps_its_name() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw-alice").await;
+    let alice = server.sign_in("alice", "pw-alice violet kettle 4821").await;
     let (mut first, _) = server.join(&alice).await;
     let ack = first.post("note", dm("alice"), "remember the milk").await;
     assert_eq!(ack.seq, 1);
@@ -311,8 +311,8 @@ async fn a_direct_conversation_with_oneself_keeps_its_name() {
 async fn up_to_date_client_reconnecting_during_a_send_misses_nothing() {
     const VISITS: i64 = 300;
     let server = TestServer::start().await;
-    let bob = server.sign_in("bob", "pw-bob").await;
-    let carol = server.sign_in("carol", "pw-carol").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
+    let carol = server.sign_in("carol", "pw-carol violet kettle 4821").await;
     let (mut bob1, _) = server.join(&bob).await;
     let (first, _) = server.join(&carol).await;
     first.drop_connection();
@@ -357,8 +357,8 @@ async fn dropped_connection_resumes_from_cursor_without_gap_or_duplicate() {
     const LIVE_BURSTS: i64 = 40;
     const BURST: i64 = 10;
     let server = TestServer::start().await;
-    let bob = server.sign_in("bob", "pw-bob").await;
-    let carol = server.sign_in("carol", "pw-carol").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
+    let carol = server.sign_in("carol", "pw-carol violet kettle 4821").await;
     let (mut bob1, _) = server.join(&bob).await;
     let (mut carol1, _) = server.join(&carol).await;
 
@@ -432,8 +432,8 @@ async fn dropped_connection_resumes_from_cursor_without_gap_or_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resend_with_same_client_id_is_stored_once() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw-alice").await;
-    let bob = server.sign_in("bob", "pw-bob").await;
+    let alice = server.sign_in("alice", "pw-alice violet kettle 4821").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
     let (mut alice1, _) = server.join(&alice).await;
     let (mut bob1, _) = server.join(&bob).await;
 
@@ -491,8 +491,8 @@ async fn resend_with_same_client_id_is_stored_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_sender_is_refused_and_never_relayed() {
     let server = TestServer::start().await;
-    let alice = server.sign_in("alice", "pw-alice").await;
-    let bob = server.sign_in("bob", "pw-bob").await;
+    let alice = server.sign_in("alice", "pw-alice violet kettle 4821").await;
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await;
     let (mut alice1, _) = server.join(&alice).await;
     let (mut bob1, _) = server.join(&bob).await;
 

@@ -55,7 +55,7 @@ async fn slow_consumer_is_closed_others_unaffected_and_it_resumes_without_loss()
     .await;
     let (_, mut alice, _) = server.user("alice").await;
     let (_, mut carol, _) = server.user("carol").await;
-    let bob = server.sign_in("bob", "pw").await;
+    let bob = server.sign_in("bob", "pw violet kettle 4821").await;
     let (mut slow, _) = server.join(&bob).await;
     carol.assert_quiet().await;
     alice.assert_quiet().await;
@@ -130,7 +130,7 @@ async fn unanswered_pings_close_the_connection_answered_ones_keep_it() {
         c.ping_timeout_secs = 0.3;
     })
     .await;
-    let alice = server.sign_in("alice", "pw").await;
+    let alice = server.sign_in("alice", "pw violet kettle 4821").await;
 
     // A peer that never answers (a dead or half-open connection): closed
     // with 4002 about one interval plus one timeout after it went quiet.

@@ -56,6 +56,7 @@ async fn rooms_create_join_leave_list_with_member_events() {
         rooms,
         [RoomInfo {
             room: "lobby".into(),
+            title: String::new(),
             members: 3,
             joined: true,
             topic: String::new(),
@@ -88,6 +89,7 @@ async fn rooms_create_join_leave_list_with_member_events() {
         find_room(&rooms, "rust"),
         &RoomInfo {
             room: "rust".into(),
+            title: String::new(),
             members: 1,
             joined: false,
             topic: String::new(),
@@ -214,6 +216,7 @@ async fn rooms_create_join_leave_list_with_member_events() {
         find_room(&bob1.list_rooms().await, "rust"),
         &RoomInfo {
             room: "rust".into(),
+            title: String::new(),
             members: 1,
             joined: false,
             topic: String::new(),
@@ -382,12 +385,16 @@ async fn restart_on_the_same_file_keeps_history_and_sequence_numbers() {
 
     server.restart().await;
     assert_eq!(server.get("/healthz").await.status(), 200);
-    let response = server.post_session("alice", "password-1").await;
+    let response = server
+        .post_session("alice", "password-1 violet kettle 4821")
+        .await;
     assert_eq!(response.status(), 200, "the user survived");
     let info: serde_json::Value = response.json().await.unwrap();
     assert_eq!(info["registered"], false);
-    let alice_session = server.sign_in("alice", "password-1").await;
-    let bob_session = server.sign_in("bob", "password-1").await;
+    let alice_session = server
+        .sign_in("alice", "password-1 violet kettle 4821")
+        .await;
+    let bob_session = server.sign_in("bob", "password-1 violet kettle 4821").await;
 
     let (mut alice, welcome) = server
         .join_with(

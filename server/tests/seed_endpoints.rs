@@ -8,15 +8,6 @@ use common::*;
 /// Connect a guest at `/ws/{name}` and wait until the server serves it:
 /// a frame to a receiver nobody has is answered by a `server` frame, which
 /// only happens once the guest's connection is registered and reading.
-async fn ready_guest(server: &TestServer, name: &str) -> SeedClient {
-    let mut guest = server.direct_guest(name).await;
-    guest.send_seed(name, "zz-nobody-here", "anyone?").await;
-    let (sender, receiver, data) = guest.recv_seed().await;
-    assert_eq!(sender, "server", "{name}: answer to a frame for nobody");
-    assert_eq!(receiver, name);
-    assert!(!data.is_empty());
-    guest
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn group_chat_relays_verbatim_to_everyone_but_the_sender() {
@@ -156,7 +147,7 @@ async fn direct_chat_between_a_guest_and_a_native_user() {
 async fn guest_writing_to_an_unknown_or_offline_receiver_is_told_by_the_server() {
     let server = TestServer::start().await;
     let (_, mut alice, _) = server.user("alice").await;
-    let bob = server.sign_in("bob", "pw-bob").await; // registered, not connected
+    let bob = server.sign_in("bob", "pw-bob violet kettle 4821").await; // registered, not connected
     let mut gina = ready_guest(&server, "gina").await;
 
     // Unknown receiver, and a guest that is not connected.
@@ -225,7 +216,7 @@ async fn guest_malformed_json_is_answered_and_the_connection_stays_usable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_guest_names_are_closed_with_1008() {
     let server = TestServer::start().await;
-    server.sign_in("Bob", "pw-bob").await;
+    server.sign_in("Bob", "pw-bob violet kettle 4821").await;
     let mut gina = ready_guest(&server, "gina").await;
 
     let long = "x".repeat(33);
@@ -235,7 +226,7 @@ async fn refused_guest_names_are_closed_with_1008() {
         ("BOB", "a registered user's name in another case"),
         ("gina", "a guest already connected"),
         ("GINA", "a guest already connected, in another case"),
-        ("bad!name", "an invalid name"),
+        ("bad\u{202e}name", "an invisible character in the name"),
         (long.as_str(), "a name too long"),
     ] {
         let mut refused = server.direct_guest(name).await;

@@ -115,6 +115,7 @@ mod tests {
             conv: Conv::Room("lobby".into()),
             seq,
             sender: "ann".into(),
+            display: None,
             body: "hello".into(),
             ts: 1_000,
             client_id: None,

@@ -58,7 +58,10 @@ pub struct Entry {
     pub key: String,
     /// Its place in the conversation, once stored.
     pub seq: Option<i64>,
+    /// The sender's handle.
     pub sender: String,
+    /// What the sender is shown as (their display name, or the handle).
+    pub display: String,
     /// The text as written (empty once deleted).
     pub body: String,
     /// Server time in milliseconds; absent until stored.
@@ -219,6 +222,8 @@ pub struct Chat {
     blocked: Vec<String>,
     /// The room directory as last asked for.
     directory: Directory,
+    /// Display names that are not the handle, by lowercase handle.
+    names: BTreeMap<String, String>,
 }
 
 impl Chat {
@@ -470,8 +475,14 @@ impl Chat {
                 online,
                 invites,
                 blocked,
+                display,
+                names,
                 ..
             } => {
+                self.learn(&user, display);
+                for named in names {
+                    self.learn(&named.user, Some(named.display));
+                }
                 self.invites = invites;
                 self.blocked = blocked;
                 self.user = Some(user);
@@ -506,6 +517,7 @@ impl Chat {
                 }
             }
             ServerFrame::Message { message } => {
+                self.learn(&message.sender, message.display.clone());
                 let key = key_of(&message.conv);
                 let fresh = self.insert(message.clone());
                 if fresh {
@@ -540,6 +552,9 @@ impl Chat {
                 messages,
                 has_more,
             } => {
+                for m in &messages {
+                    self.learn(&m.sender, m.display.clone());
+                }
                 let key = key_of(&conv);
                 let thread = self.thread(&conv);
                 thread.loading = false;
@@ -603,6 +618,7 @@ impl Chat {
                                 id,
                                 conv,
                                 seq,
+                                display: None,
                                 sender,
                                 body: outgoing.body,
                                 ts,
@@ -716,7 +732,11 @@ impl Chat {
                 total,
                 staff,
                 muted,
+                names,
             } => {
+                for named in names {
+                    self.learn(&named.user, Some(named.display));
+                }
                 let key = key_of(&Conv::Room(room));
                 if let Some(thread) = self.threads.get_mut(&key) {
                     thread.members = Some(total);
@@ -725,7 +745,13 @@ impl Chat {
                     thread.room.muted = muted;
                 }
             }
-            ServerFrame::Presence { user, online } => {
+            ServerFrame::Profile { user, display } => self.learn(&user, Some(display)),
+            ServerFrame::Presence {
+                user,
+                online,
+                display,
+            } => {
+                self.learn(&user, display);
                 match (self.online.binary_search(&user), online) {
                     (Err(at), true) => self.online.insert(at, user),
                     (Ok(at), false) => {
@@ -734,7 +760,12 @@ impl Chat {
                     _ => {}
                 }
             }
-            ServerFrame::Typing { conv, user } => {
+            ServerFrame::Typing {
+                conv,
+                user,
+                display,
+            } => {
+                self.learn(&user, display);
                 if Some(user.as_str()) != self.user.as_deref() {
                     let key = key_of(&conv);
                     if let Some(thread) = self.threads.get_mut(&key) {
@@ -811,7 +842,11 @@ impl Chat {
             .unwrap_or_default();
         // A reply shows its original as it is now, when we hold it.
         let quote = |reply: Option<&Quote>| {
-            reply.map(|q| find(held, q.seq).map_or_else(|| q.clone(), changes::quote_of))
+            reply.map(|q| {
+                let mut q = find(held, q.seq).map_or_else(|| q.clone(), changes::quote_of);
+                q.sender = self.display_of(&q.sender).to_owned();
+                q
+            })
         };
         let mut stored: Vec<Entry> = held
             .iter()
@@ -819,7 +854,11 @@ impl Chat {
                 key: format!("m{}", m.id),
                 seq: Some(m.seq),
                 sender: m.sender.clone(),
-                body: m.body.clone(),
+                display: self.display_of(&m.sender).to_owned(),
+                body: match &m.event {
+                    Some(event) if !self.names.is_empty() => self.sentence(event),
+                    _ => m.body.clone(),
+                },
                 ts: Some(m.ts),
                 mine: Some(m.sender.as_str()) == me,
                 delivery: Delivery::Sent,
@@ -871,6 +910,7 @@ impl Chat {
                 key: format!("c{}", o.client_id),
                 seq: None,
                 sender: me.unwrap_or_default().to_owned(),
+                display: self.display_of(me.unwrap_or_default()).to_owned(),
                 body: o.body.clone(),
                 ts: None,
                 mine: true,
@@ -937,6 +977,58 @@ impl Chat {
 
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
+    }
+
+    /// What `user` (a handle) is shown as: their display name, or the
+    /// handle itself.
+    pub fn display_of<'a>(&'a self, user: &'a str) -> &'a str {
+        if self.names.is_empty() {
+            return user;
+        }
+        self.names
+            .get(&user.to_ascii_lowercase())
+            .map_or(user, String::as_str)
+    }
+
+    /// What a conversation is shown as: a room's title (its name when it
+    /// has none), the other person's display name, a guest's nickname.
+    pub fn label_of(&self, conv: &Conv) -> String {
+        match conv {
+            Conv::Room(name) => match self.thread_of(conv).map(|t| t.room.title.as_str()) {
+                Some(title) if !title.is_empty() => title.to_owned(),
+                _ => name.clone(),
+            },
+            Conv::Dm(name) => self.display_of(name).to_owned(),
+            Conv::Guest(name) => name.clone(),
+        }
+    }
+
+    /// A system line with its people shown by their display names.
+    fn sentence(&self, event: &crate::protocol::RoomEvent) -> String {
+        let mut shown = event.clone();
+        for who in [&mut shown.by, &mut shown.user].into_iter().flatten() {
+            *who = self.display_of(who).to_owned();
+        }
+        shown.sentence()
+    }
+
+    /// Does `user` go by a display name other than their handle?
+    pub fn has_display(&self, user: &str) -> bool {
+        !self.names.is_empty() && self.names.contains_key(&user.to_ascii_lowercase())
+    }
+
+    /// Remember what `user` is shown as (`None`, empty or the handle
+    /// itself: by the handle).
+    fn learn(&mut self, user: &str, display: Option<String>) {
+        let key = user.to_ascii_lowercase();
+        match display {
+            Some(display) if !display.is_empty() && display != user => {
+                self.names.insert(key, display);
+            }
+            _ => {
+                self.names.remove(&key);
+            }
+        }
     }
 
     pub fn is_online(&self, user: &str) -> bool {
@@ -1010,10 +1102,15 @@ impl Chat {
     }
 
     fn upsert(&mut self, info: ConversationInfo) {
+        if let Conv::Dm(peer) = &info.conv {
+            let title = (!info.title.is_empty()).then(|| info.title.clone());
+            self.learn(&peer.clone(), title);
+        }
         let thread = self.thread(&info.conv);
         thread.room.role = info.role;
         thread.room.muted_until = info.muted_until;
         thread.room.topic.clone_from(&info.topic);
+        thread.room.title.clone_from(&info.title);
         thread.room.private = info.private;
         thread.display = info.conv.name().to_owned();
         thread.unread = info.unread.max(0);
@@ -1285,10 +1382,13 @@ mod tests {
                 muted_until: None,
                 topic: String::new(),
                 private: false,
+                title: String::new(),
             }],
             invites: vec![],
             blocked: vec![],
             online: vec![user.into()],
+            display: None,
+            names: vec![],
         }
     }
 
@@ -1298,6 +1398,7 @@ mod tests {
             conv,
             seq,
             sender: sender.into(),
+            display: None,
             body: body.into(),
             ts: 1_000 * seq,
             client_id: client_id.map(Into::into),
@@ -1365,6 +1466,7 @@ mod tests {
                 total: 1,
                 staff: vec![],
                 muted: vec![],
+                names: vec![],
             },
             0,
         );
@@ -1471,6 +1573,7 @@ mod tests {
                 total: 2,
                 staff: vec![],
                 muted: vec![],
+                names: vec![],
             },
             0,
         );
@@ -1693,12 +1796,52 @@ mod tests {
     }
 
     #[test]
+    fn people_are_shown_by_the_display_names_the_frames_carry() {
+        let mut chat = lobby_with(vec![Message {
+            display: Some("小明".into()),
+            ..message(lobby(), 1, "ming", "你好", None)
+        }]);
+        assert_eq!(chat.display_of("ming"), "小明");
+        assert_eq!(chat.display_of("MING"), "小明");
+        assert_eq!(chat.display_of("bob"), "bob");
+        assert_eq!(chat.entries(&lobby())[0].display, "小明");
+        chat.apply(
+            ServerFrame::Profile {
+                user: "ming".into(),
+                display: "Zoë".into(),
+            },
+            0,
+        );
+        assert_eq!(chat.entries(&lobby())[0].display, "Zoë");
+        chat.apply(
+            ServerFrame::Presence {
+                user: "layla".into(),
+                online: true,
+                display: Some("ليلى".into()),
+            },
+            0,
+        );
+        assert_eq!(chat.label_of(&Conv::Dm("layla".into())), "ليلى");
+        // Back to the handle.
+        chat.apply(
+            ServerFrame::Profile {
+                user: "ming".into(),
+                display: "ming".into(),
+            },
+            0,
+        );
+        assert_eq!(chat.display_of("ming"), "ming");
+        assert!(!chat.has_display("ming"));
+    }
+
+    #[test]
     fn changes_count_as_nothing_new() {
         let mut chat = lobby_with(vec![message(lobby(), 1, "alice", "hi", None)]);
         chat.apply(
             ServerFrame::Typing {
                 conv: lobby(),
                 user: "bob".into(),
+                display: None,
             },
             0,
         );

@@ -12,6 +12,8 @@ pub struct RoomState {
     /// You may not write before this time (ms since the epoch).
     pub muted_until: Option<i64>,
     pub topic: String,
+    /// What the room is shown as (empty: its name).
+    pub title: String,
     pub private: bool,
     /// The owner and moderators, from the last `members` answer.
     pub staff: Vec<Staff>,
@@ -64,6 +66,7 @@ impl RoomState {
                 }
             }
             Some(EventKind::Topic) => self.topic = event.topic.clone().unwrap_or_default(),
+            Some(EventKind::Title) => self.title = event.title.clone().unwrap_or_default(),
             Some(EventKind::Visibility) => self.private = event.private.unwrap_or(false),
             _ => {}
         }
@@ -160,6 +163,7 @@ mod tests {
     fn directory_pages_append_and_new_queries_replace() {
         let info = |name: &str| RoomInfo {
             room: name.into(),
+            title: String::new(),
             members: 1,
             joined: false,
             topic: String::new(),

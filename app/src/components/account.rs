@@ -1,5 +1,6 @@
-//! "Your account": changing the password, the signed-in devices (one by
-//! one, or everywhere), and the people you block.
+//! "Your account": the name people see, changing the password (asked for
+//! when it no longer meets the policy), the signed-in devices (one by one,
+//! or everywhere), and the people you block.
 
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
@@ -8,9 +9,9 @@ use crate::components::{
     message::when,
     message_dialogs::Modal,
     room_settings::NameAction,
-    shell::{IsAdmin, Now, SidebarOpen},
+    shell::{IsAdmin, Now, PasswordNotice, SidebarOpen},
 };
-use crate::protocol::{ClientFrame, DeviceInfo};
+use crate::protocol::{ClientFrame, DeviceInfo, MAX_DISPLAY_CHARS, PASSWORD_RULE};
 
 #[component]
 pub(crate) fn AccountDialog(close: Callback<()>) -> impl IntoView {
@@ -33,6 +34,7 @@ pub(crate) fn AccountDialog(close: Callback<()>) -> impl IntoView {
                     </button>
                 </p>
             </Show>
+            <Profile/>
             <Password/>
             <Devices/>
             <Blocked/>
@@ -45,8 +47,54 @@ pub(crate) fn AccountDialog(close: Callback<()>) -> impl IntoView {
     }
 }
 
+/// The display name: any script, up to 64 characters; every open tab of
+/// everyone sees the change at once.
+#[component]
+fn Profile() -> impl IntoView {
+    let conn = expect_context::<Connection>();
+    let chat = conn.chat();
+    let current = chat.with_untracked(|c| c.user().map(|u| c.display_of(u).to_owned()));
+    let name = RwSignal::new(current.unwrap_or_default());
+    let outcome = RwSignal::new(None::<Result<(), String>>);
+    let on_submit = move |event: SubmitEvent| {
+        event.prevent_default();
+        let body = serde_json::json!({ "display_name": name.get_untracked().trim() });
+        spawn_local(async move {
+            let result = http::send("PUT", "/api/profile", Some(body)).await;
+            outcome.try_set(Some(result.map_err(|e| e.message)));
+        });
+    };
+    let handle = move || chat.with(|c| c.user().map(|u| format!("@{u}")).unwrap_or_default());
+    view! {
+        <section aria-labelledby="profile-heading">
+            <h3 id="profile-heading">"Display name"</h3>
+            <form class="stack" on:submit=on_submit>
+                <label class="field">
+                    <span>"What people see, in any language"</span>
+                    <input
+                        type="text"
+                        autocomplete="nickname"
+                        maxlength=MAX_DISPLAY_CHARS.to_string()
+                        bind:value=name
+                    />
+                </label>
+                <div class="side-row">
+                    <span class="hint">"Your username stays " <strong>{handle}</strong></span>
+                    <button type="submit" class="small">"Save name"</button>
+                </div>
+                {move || match outcome.get() {
+                    Some(Ok(())) => Some(view! { <p class="hint" role="status">"Saved."</p> }.into_any()),
+                    Some(Err(why)) => Some(view! { <p class="error" role="alert">{why}</p> }.into_any()),
+                    None => None,
+                }}
+            </form>
+        </section>
+    }
+}
+
 #[component]
 fn Password() -> impl IntoView {
+    let PasswordNotice(notice) = expect_context::<PasswordNotice>();
     let current = RwSignal::new(String::new());
     let new = RwSignal::new(String::new());
     let outcome = RwSignal::new(None::<Result<(), String>>);
@@ -64,6 +112,7 @@ fn Password() -> impl IntoView {
             if result.is_ok() {
                 current.try_set(String::new());
                 new.try_set(String::new());
+                notice.try_set(None);
             }
             outcome.try_set(Some(result.map_err(|e| e.message)));
         });
@@ -71,6 +120,19 @@ fn Password() -> impl IntoView {
     view! {
         <section aria-labelledby="password-heading">
             <h3 id="password-heading">"Password"</h3>
+            {move || {
+                notice
+                    .get()
+                    .map(|why| {
+                        view! {
+                            <p class="password-notice" role="alert" data-testid="password-notice">
+                                "Please choose a new password: yours no longer meets the rule ("
+                                {why}
+                                ")."
+                            </p>
+                        }
+                    })
+            }}
             <form class="stack" on:submit=on_submit>
                 <label class="field">
                     <span>"Current password"</span>
@@ -78,8 +140,15 @@ fn Password() -> impl IntoView {
                 </label>
                 <label class="field">
                     <span>"New password"</span>
-                    <input type="password" autocomplete="new-password" required maxlength="256" bind:value=new/>
+                    <input
+                        type="password"
+                        autocomplete="new-password"
+                        required
+                        aria-describedby="new-password-rule"
+                        bind:value=new
+                    />
                 </label>
+                <p class="hint" id="new-password-rule">{PASSWORD_RULE}</p>
                 <div class="side-row">
                     <button type="submit" class="small" disabled=move || busy.get()>
                         "Change password"

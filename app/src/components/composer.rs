@@ -39,7 +39,7 @@ pub fn Composer(
             } else {
                 clip(&e.body, 120).to_owned()
             };
-            Some((e.sender.clone(), text))
+            Some((e.display.clone(), text))
         })
     });
     let error = RwSignal::new(None::<String>);
@@ -143,7 +143,10 @@ pub fn Composer(
     };
     let placeholder = move || {
         conv.get()
-            .map(|c| format!("Write to {}…", title_of(&c)))
+            .map(|c| {
+                let label = conn.chat().with(|chat| chat.label_of(&c));
+                format!("Write to {}…", title_of(&c, &label))
+            })
             .unwrap_or_default()
     };
 

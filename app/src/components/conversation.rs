@@ -25,7 +25,7 @@ pub fn ConversationRoute() -> impl IntoView {
     let params = use_params_map();
     let conv = Memo::new(move |_| {
         params.with(|p| {
-            let name = p.get("name")?;
+            let name = percent_decoded(&p.get("name")?);
             match p.get("kind")?.as_str() {
                 "room" => Some(Conv::Room(name.to_ascii_lowercase())),
                 "dm" => Some(Conv::Dm(name)),
@@ -36,6 +36,34 @@ pub fn ConversationRoute() -> impl IntoView {
     });
     let conv: Signal<Option<Conv>> = conv.into();
     view! { <ConversationPane conv/> }
+}
+
+/// A path segment as typed: a guest's nickname in any script arrives
+/// percent-encoded (`%E5%B0%8F`); a malformed escape is kept as it is.
+fn percent_decoded(segment: &str) -> String {
+    if !segment.contains('%') {
+        return segment.to_owned();
+    }
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_owned())
 }
 
 /// "3 members", opening the list of who they are, each with their
@@ -51,7 +79,8 @@ fn MemberList(summary: Memo<Option<String>>, names: Memo<Option<Vec<String>>>) -
                 .into_iter()
                 .map(|name| {
                     let online = c.is_online(&name);
-                    (name, online)
+                    let display = c.display_of(&name).to_owned();
+                    (name, display, online)
                 })
                 .collect::<Vec<_>>()
         })
@@ -176,7 +205,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                     th.typing
                         .iter()
                         .filter(|(_, until)| *until > t)
-                        .map(|(u, _)| u.clone())
+                        .map(|(u, _)| chat.with(|c| c.display_of(u).to_owned()))
                         .collect::<Vec<_>>()
                 })
                 .unwrap_or_default()
@@ -203,10 +232,12 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                 let display = thread
                     .with(|t| t.as_ref().map(|t| t.display.clone()))
                     .filter(|d| !d.is_empty() && problem.with(Option::is_none));
-                title_of(&match display {
+                let c = match display {
                     Some(d) => c.with_name(d),
                     None => c,
-                })
+                };
+                let label = chat.with(|chat| chat.label_of(&c));
+                title_of(&c, &label)
             })
             .unwrap_or_else(|| "Not found".to_owned())
     };
@@ -526,6 +557,15 @@ fn show_and_flash(row: &leptos::web_sys::Element, ui: MessageUi, seq: i64) {
 // Dates come from the browser's clock in hydrate builds; natively, from UTC.
 #[cfg(all(test, not(feature = "hydrate")))]
 mod tests {
+    #[test]
+    fn nicknames_in_any_script_are_read_from_the_path() {
+        assert_eq!(super::percent_decoded("%E5%B0%8F%E6%98%8E"), "小明");
+        assert_eq!(super::percent_decoded("Zo%C3%AB"), "Zoë");
+        assert_eq!(super::percent_decoded("100%"), "100%");
+        assert_eq!(super::percent_decoded("%FF"), "%FF");
+        assert_eq!(super::percent_decoded("plain"), "plain");
+    }
+
     use super::*;
 
     fn entry(sender: &str, ts: i64) -> Entry {
@@ -533,6 +573,7 @@ mod tests {
             key: format!("m{ts}"),
             seq: Some(ts),
             sender: sender.into(),
+            display: sender.into(),
             body: "x".into(),
             ts: Some(ts),
             mine: false,

@@ -36,7 +36,7 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
         // own, with no actions.
         return view! {
             <li class="system-line" data-testid="system-line" data-seq=seq>
-                <span class="system-text">{first.body.clone()}</span>
+                <span class="system-text">{move || entry.with(|e| e.body.clone())}</span>
                 {time.map(|t| view! { <time>{t}</time> })}
             </li>
         }
@@ -84,7 +84,16 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
             data-seq=seq
         >
             <div class="message-meta" class:visually-hidden=!head>
-                <span class="sender">{first.sender.clone()}</span>
+                // The display name; the handle on hover, so that two people
+                // with one display name are told apart.
+                <span
+                    class="sender"
+                    title=move || {
+                        entry.with(|e| (e.display != e.sender).then(|| format!("@{}", e.sender)))
+                    }
+                >
+                    {move || entry.with(|e| e.display.clone())}
+                </span>
                 {time.clone().map(|t| view! { <time>{t}</time> })}
             </div>
             <div class="bubble-row">

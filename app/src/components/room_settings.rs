@@ -12,7 +12,9 @@ use crate::components::{
     room_dialogs::{RoomDialog, RoomDialogView},
     shell::Now,
 };
-use crate::protocol::{valid_name, ClientFrame, Conv, Role, RoomAction, LOBBY, MAX_TOPIC_CHARS};
+use crate::protocol::{
+    valid_name, ClientFrame, Conv, Role, RoomAction, LOBBY, MAX_DISPLAY_CHARS, MAX_TOPIC_CHARS,
+};
 
 /// "Room settings" in a room's header, and the panel it opens.
 #[component]
@@ -144,18 +146,43 @@ pub(crate) fn RoomSettings(room: String, close: Callback<()>) -> impl IntoView {
     }
 }
 
-/// The topic and visibility, editable by the staff.
+/// One line of text the staff set (the title, the topic), with its button.
+#[component]
+fn TextSetting(
+    label: &'static str,
+    placeholder: &'static str,
+    button: &'static str,
+    max: usize,
+    value: String,
+    on_save: Callback<String>,
+) -> impl IntoView {
+    let text = RwSignal::new(value);
+    let save = move |event: SubmitEvent| {
+        event.prevent_default();
+        on_save.run(text.get_untracked().trim().to_owned());
+    };
+    view! {
+        <form class="side-row" on:submit=save>
+            <label class="field grow">
+                <span>{label}</span>
+                <input type="text" maxlength=max.to_string() placeholder=placeholder bind:value=text/>
+            </label>
+            <button type="submit" class="small">{button}</button>
+        </form>
+    }
+}
+
+/// The title, topic and visibility, editable by the staff.
 #[component]
 fn About(room: String, state: Memo<RoomState>, staff: Memo<bool>, lobby: bool) -> impl IntoView {
     let conn = expect_context::<Connection>();
-    let topic = RwSignal::new(state.with_untracked(|s| s.topic.clone()));
-    let save = {
+    let save_topic = {
         let room = room.clone();
-        move |event: SubmitEvent| {
-            event.prevent_default();
-            let topic = topic.get_untracked().trim().to_owned();
-            conn.act(&room, RoomAction::SetTopic { topic });
-        }
+        Callback::new(move |topic: String| conn.act(&room, RoomAction::SetTopic { topic }))
+    };
+    let save_title = {
+        let room = room.clone();
+        Callback::new(move |title: String| conn.act(&room, RoomAction::SetTitle { title }))
     };
     let toggle = move |_| {
         let private = !state.with_untracked(|s| s.private);
@@ -184,18 +211,22 @@ fn About(room: String, state: Memo<RoomState>, staff: Memo<bool>, lobby: bool) -
                     }
                 }
             >
-                <form class="side-row" on:submit=save.clone()>
-                    <label class="field grow">
-                        <span>"Topic"</span>
-                        <input
-                            type="text"
-                            maxlength=MAX_TOPIC_CHARS.to_string()
-                            placeholder="What this room is for"
-                            bind:value=topic
-                        />
-                    </label>
-                    <button type="submit" class="small">"Save topic"</button>
-                </form>
+                <TextSetting
+                    label="Title (any language)"
+                    placeholder="技术讨论, Équipe, …"
+                    button="Save title"
+                    max=MAX_DISPLAY_CHARS
+                    value=state.with_untracked(|s| s.title.clone())
+                    on_save=save_title
+                />
+                <TextSetting
+                    label="Topic"
+                    placeholder="What this room is for"
+                    button="Save topic"
+                    max=MAX_TOPIC_CHARS
+                    value=state.with_untracked(|s| s.topic.clone())
+                    on_save=save_topic
+                />
             </Show>
             <p class="visibility" data-testid="visibility">{visibility}</p>
             <Show when=move || staff.get() && !lobby>

@@ -11,7 +11,9 @@ use crate::components::{
     shell::SidebarOpen,
     sidebar::href_of,
 };
-use crate::protocol::{valid_name, ClientFrame, Conv, Invitation, RoomAction, MAX_TOPIC_CHARS};
+use crate::protocol::{
+    valid_name, ClientFrame, Conv, Invitation, RoomAction, MAX_DISPLAY_CHARS, MAX_TOPIC_CHARS,
+};
 
 /// Which room dialog is open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +103,8 @@ pub(crate) fn DirectoryDialog(close: Callback<()>) -> impl IntoView {
                         view! {
                             <li class="directory-room">
                                 <div class="directory-text">
+                                    {(!room.title.is_empty())
+                                        .then(|| view! { <span class="directory-title">{room.title.clone()}</span> })}
                                     <span class="directory-name">"#" {room.room.clone()}</span>
                                     <span class="hint">{members}</span>
                                     {(!room.topic.is_empty())
@@ -150,6 +154,7 @@ pub(crate) fn DirectoryDialog(close: Callback<()>) -> impl IntoView {
 pub(crate) fn CreateRoomDialog(close: Callback<()>) -> impl IntoView {
     let conn = expect_context::<Connection>();
     let name = RwSignal::new(String::new());
+    let title = RwSignal::new(String::new());
     let topic = RwSignal::new(String::new());
     let private = RwSignal::new(false);
     let error = RwSignal::new(None::<&'static str>);
@@ -163,6 +168,7 @@ pub(crate) fn CreateRoomDialog(close: Callback<()>) -> impl IntoView {
         }
         conn.request(ClientFrame::CreateRoom {
             room: room.clone(),
+            title: title.get_untracked().trim().to_owned(),
             topic: topic.get_untracked().trim().to_owned(),
             private: private.get_untracked(),
         });
@@ -173,7 +179,7 @@ pub(crate) fn CreateRoomDialog(close: Callback<()>) -> impl IntoView {
             <h2>"New room"</h2>
             <form class="stack" on:submit=on_submit>
                 <label class="field">
-                    <span>"Name"</span>
+                    <span>"Name (letters, digits, _ or -; used in its link)"</span>
                     <input
                         type="text"
                         placeholder="room-name"
@@ -183,6 +189,15 @@ pub(crate) fn CreateRoomDialog(close: Callback<()>) -> impl IntoView {
                         maxlength="32"
                         required
                         bind:value=name
+                    />
+                </label>
+                <label class="field">
+                    <span>"Title, in any language (optional)"</span>
+                    <input
+                        type="text"
+                        placeholder="技术讨论"
+                        maxlength=MAX_DISPLAY_CHARS.to_string()
+                        bind:value=title
                     />
                 </label>
                 <label class="field">
@@ -285,6 +300,7 @@ fn InviteRow(invite: Invitation) -> impl IntoView {
     view! {
         <li class="invite">
             <p>
+                {(!invite.title.is_empty()).then(|| view! { <strong>{invite.title.clone()} " "</strong> })}
                 <strong>"#" {invite.room.clone()}</strong>
                 {invite.private.then(|| view! { <span class="tag">"private"</span> })}
                 <br/>

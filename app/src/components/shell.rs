@@ -27,6 +27,10 @@ pub struct SidebarOpen(pub RwSignal<bool>);
 #[derive(Clone, Copy)]
 pub struct IsAdmin(pub RwSignal<bool>);
 
+/// Why the signed-in user must choose a new password, while they must.
+#[derive(Clone, Copy)]
+pub struct PasswordNotice(pub RwSignal<Option<String>>);
+
 /// Every page: the top bar, then sign-in or the sidebar and the
 /// conversation the route names (the [`Outlet`]).
 #[component]
@@ -42,6 +46,8 @@ pub fn Shell() -> impl IntoView {
     provide_context(SidebarOpen(sidebar_open));
     let is_admin = RwSignal::new(false);
     provide_context(IsAdmin(is_admin));
+    let notice = RwSignal::new(None::<String>);
+    provide_context(PasswordNotice(notice));
 
     // Effects run only in the browser, once the page is hydrated.
     Effect::new(move |_| {
@@ -50,6 +56,7 @@ pub fn Shell() -> impl IntoView {
             let next = match http::current_session().await {
                 Ok(Some(info)) => {
                     is_admin.try_set(info.admin);
+                    notice.try_set(info.password_notice);
                     Session::SignedIn(info.username)
                 }
                 Ok(None) => Session::SignedOut,
@@ -113,6 +120,7 @@ pub fn Shell() -> impl IntoView {
     let on_signed_in = Callback::new(move |info: SessionInfo| {
         problem.set(None);
         is_admin.set(info.admin);
+        notice.set(info.password_notice);
         session.set(Session::SignedIn(info.username));
     });
     let signing_out = RwSignal::new(false);
@@ -239,6 +247,15 @@ fn TopBar(
     let SidebarOpen(sidebar_open) = expect_context::<SidebarOpen>();
     let account = RwSignal::new(false);
     let close_account = Callback::new(move |()| account.set(false));
+    // A password that no longer meets the policy: the account dialog
+    // opens by itself and says why.
+    let PasswordNotice(notice) = expect_context::<PasswordNotice>();
+    Effect::new(move |_| {
+        if notice.with(Option::is_some) && username.with(Option::is_some) {
+            account.set(true);
+        }
+    });
+    let chat = expect_context::<crate::client::Connection>().chat();
     view! {
             <header class="topbar">
                 {move || {
@@ -287,6 +304,7 @@ fn TopBar(
                     username.get()
                         .map(|name| {
                             let label = format!("Your account ({name})");
+                            let handle = name.clone();
                             view! {
                                 <div class="who">
                                     <ConnectionStatus/>
@@ -298,9 +316,11 @@ fn TopBar(
                                         on:click=move |_| account.set(true)
                                     >
                                         <span class="avatar" aria-hidden="true">
-                                            {initial(&name)}
+                                            {move || chat.with(|c| initial(c.display_of(&handle)))}
                                         </span>
-                                        <span class="user-name">{name}</span>
+                                        <span class="user-name">
+                                            {move || chat.with(|c| c.display_of(&name).to_owned())}
+                                        </span>
                                     </button>
                                     <button
                                         type="button"

@@ -19,17 +19,19 @@ pub fn href_of(conv: &Conv) -> String {
 }
 
 /// What a person reads for a conversation.
-pub fn title_of(conv: &Conv) -> String {
+pub fn title_of(conv: &Conv, label: &str) -> String {
     match conv {
-        Conv::Room(name) => format!("#{name}"),
-        Conv::Dm(name) => name.clone(),
+        Conv::Room(name) if label == name => format!("#{name}"),
         Conv::Guest(name) => format!("{name} (guest)"),
+        _ => label.to_owned(),
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct Item {
     conv: Conv,
+    /// What it is shown as ([`crate::client::Chat::label_of`]).
+    label: String,
     unread: i64,
     online: bool,
 }
@@ -50,6 +52,7 @@ pub fn Sidebar() -> impl IntoView {
                         Conv::Dm(name) | Conv::Guest(name) => c.is_online(name),
                     };
                     Item {
+                        label: c.label_of(&conv),
                         conv,
                         unread: t.unread,
                         online,
@@ -71,7 +74,7 @@ pub fn Sidebar() -> impl IntoView {
             let me = c.user().unwrap_or_default().to_owned();
             c.online()
                 .filter(|u| *u != me)
-                .map(str::to_owned)
+                .map(|u| (u.to_owned(), c.display_of(u).to_owned(), true))
                 .collect::<Vec<_>>()
         })
     });
@@ -140,9 +143,7 @@ pub fn Sidebar() -> impl IntoView {
                     "Online " <span class="count">{move || online.with(Vec::len)}</span>
                 </h2>
                 <PeopleList
-                    people=Signal::derive(move || {
-                        online.get().into_iter().map(|name| (name, true)).collect()
-                    })
+                    people=online
                     label="Online"
                 />
                 <Show when=move || online.with(Vec::is_empty)>
@@ -158,7 +159,9 @@ pub fn Sidebar() -> impl IntoView {
 /// with them (the sidebar's online list, a room's member list).
 #[component]
 pub fn PeopleList(
-    #[prop(into)] people: Signal<Vec<(String, bool)>>,
+    /// (handle, display name, online)
+    #[prop(into)]
+    people: Signal<Vec<(String, String, bool)>>,
     label: &'static str,
 ) -> impl IntoView {
     let SidebarOpen(open) = expect_context::<SidebarOpen>();
@@ -167,16 +170,20 @@ pub fn PeopleList(
             <For
                 each=move || people.get()
                 key=|person| person.clone()
-                children=move |(name, online)| {
+                children=move |(name, display, online)| {
                     let href = href_of(&Conv::Dm(name.clone()));
+                    // Two people may share a display name: the handle
+                    // beside it tells them apart.
+                    let handle = (display != name).then(|| format!("@{name}"));
                     view! {
                         <li>
                             <a class="conv-link" href=href on:click=move |_| open.set(false)>
                                 <span class="avatar small" aria-hidden="true">
-                                    {initial(&name)}
+                                    {initial(&display)}
                                     <span class="presence" class:on=online></span>
                                 </span>
-                                <span class="conv-name">{name.clone()}</span>
+                                <span class="conv-name">{display.clone()}</span>
+                                {handle.map(|h| view! { <span class="handle">{h}</span> })}
                                 <span class="visually-hidden">
                                     {if online { ", online" } else { ", offline" }}
                                 </span>
@@ -205,19 +212,19 @@ fn ConvLink(item: Item) -> impl IntoView {
         }
     };
     let (icon, name) = match &item.conv {
-        Conv::Room(name) => (
+        Conv::Room(_) => (
             view! { <span class="room-icon" aria-hidden="true">"#"</span> }.into_any(),
-            name.clone(),
+            item.label.clone(),
         ),
-        Conv::Dm(name) | Conv::Guest(name) => (
+        Conv::Dm(_) | Conv::Guest(_) => (
             view! {
                 <span class="avatar small" aria-hidden="true">
-                    {initial(name)}
+                    {initial(&item.label)}
                     <span class="presence" class:on=item.online></span>
                 </span>
             }
             .into_any(),
-            name.clone(),
+            item.label.clone(),
         ),
     };
     let guest = matches!(item.conv, Conv::Guest(_));

@@ -1,9 +1,10 @@
 use leptos::{ev::SubmitEvent, prelude::*, task::spawn_local};
 
 use crate::client::http;
-use crate::protocol::{valid_name, SessionInfo, SignIn};
+use crate::protocol::{valid_name, SessionInfo, SignIn, MAX_DISPLAY_CHARS, PASSWORD_RULE};
 
-/// Sign in, or register by signing in with a new name.
+/// Sign in, or create an account (a handle, a display name in any script,
+/// and a password that meets the rule stated under it).
 ///
 /// `ready` turns true once the page is hydrated: until then the button is
 /// disabled, so the form cannot be submitted natively (which would put the
@@ -14,7 +15,9 @@ pub fn SignInForm(
     /// Called with the server's answer once signed in.
     on_signed_in: Callback<SessionInfo>,
 ) -> impl IntoView {
+    let creating = RwSignal::new(false);
     let username = RwSignal::new(String::new());
+    let display_name = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let pending = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -27,10 +30,16 @@ pub fn SignInForm(
         let form = SignIn {
             username: username.get_untracked().trim().to_owned(),
             password: password.get_untracked(),
+            display_name: if creating.get_untracked() {
+                display_name.get_untracked().trim().to_owned()
+            } else {
+                String::new()
+            },
+            register: creating.get_untracked(),
         };
         if !valid_name(&form.username) {
             error.set(Some(
-                "A username is 1 to 32 letters, digits, “_” or “-”.".to_owned(),
+                "A username is 1 to 32 letters, digits, “_” or “-”; your display name can be anything.".to_owned(),
             ));
             return;
         }
@@ -52,12 +61,31 @@ pub fn SignInForm(
         });
     };
 
+    let tab = move |create: bool, label: &'static str| {
+        view! {
+            <button
+                type="button"
+                role="tab"
+                class="tab"
+                aria-selected=move || (creating.get() == create).to_string()
+                on:click=move |_| {
+                    creating.set(create);
+                    error.set(None);
+                }
+            >
+                {label}
+            </button>
+        }
+    };
     view! {
         <section class="card sign-in" aria-labelledby="sign-in-title">
-            <h1 id="sign-in-title">"Sign in"</h1>
-            <p class="hint">
-                "New here? Choose a username and password and your account is created as you sign in."
-            </p>
+            <h1 id="sign-in-title">
+                {move || if creating.get() { "Create your account" } else { "Sign in" }}
+            </h1>
+            <div class="tabs" role="tablist" aria-label="Sign in or create an account">
+                {tab(false, "Sign in")}
+                {tab(true, "Create account")}
+            </div>
             <form on:submit=on_submit>
                 <div class="field">
                     <label for="username">"Username"</label>
@@ -70,19 +98,51 @@ pub fn SignInForm(
                         spellcheck="false"
                         maxlength="32"
                         required
+                        aria-describedby="username-hint"
                         bind:value=username
                     />
+                    <Show when=move || creating.get()>
+                        <p class="hint" id="username-hint">
+                            "Letters, digits, “_” or “-”: used in links and mentions."
+                        </p>
+                    </Show>
                 </div>
+                <Show when=move || creating.get()>
+                    <div class="field">
+                        <label for="display-name">"Display name"</label>
+                        <input
+                            id="display-name"
+                            name="display-name"
+                            type="text"
+                            autocomplete="nickname"
+                            maxlength=MAX_DISPLAY_CHARS.to_string()
+                            placeholder="小明, Zoë Müller, محمد…"
+                            aria-describedby="display-hint"
+                            bind:value=display_name
+                        />
+                        <p class="hint" id="display-hint">
+                            "What people see, in any language. Optional: your username otherwise."
+                        </p>
+                    </div>
+                </Show>
                 <div class="field">
                     <label for="password">"Password"</label>
                     <input
                         id="password"
                         name="password"
                         type="password"
-                        autocomplete="current-password"
+                        autocomplete=move || {
+                            if creating.get() { "new-password" } else { "current-password" }
+                        }
+                        aria-describedby="password-rule"
                         required
                         bind:value=password
                     />
+                    <Show when=move || creating.get()>
+                        <p class="hint" id="password-rule" data-testid="password-rule">
+                            {PASSWORD_RULE}
+                        </p>
+                    </Show>
                 </div>
                 <Show when=move || error.with(Option::is_some)>
                     <p class="error" role="alert">
@@ -95,7 +155,7 @@ pub fn SignInForm(
                     disabled=move || !ready.get() || pending.get()
                     aria-busy=move || pending.get().then_some("true")
                 >
-                    "Sign in"
+                    {move || if creating.get() { "Create account" } else { "Sign in" }}
                 </button>
             </form>
         </section>

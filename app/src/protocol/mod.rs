@@ -149,6 +149,9 @@ pub enum ClientFrame {
     /// Create a room and become its owner.
     CreateRoom {
         room: String,
+        /// What the room is shown as, in any script (empty: its name).
+        #[serde(default)]
+        title: String,
         #[serde(default)]
         topic: String,
         /// Unlisted, and joined by invitation only.
@@ -220,6 +223,9 @@ pub struct Message {
     /// Position in the conversation: 1, 2, 3, … with no gaps.
     pub seq: i64,
     pub sender: String,
+    /// The sender's display name, when it is not their handle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
     pub body: String,
     /// Milliseconds since the Unix epoch, server clock.
     pub ts: i64,
@@ -345,11 +351,25 @@ pub struct ConversationInfo {
     pub topic: String,
     #[serde(default, skip_serializing_if = "is_false")]
     pub private: bool,
+    /// What it is shown as when that is not its handle: a room's title, a
+    /// direct conversation's other person's display name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
+}
+
+/// Someone's display name, where it is not their handle.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Named {
+    pub user: String,
+    pub display: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomInfo {
     pub room: String,
+    /// Its title, when that is not its name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
     pub members: u32,
     pub joined: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -465,6 +485,8 @@ impl ErrorCode {
 /// about 15 KiB of its compressed size; the wire format is the same.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+// `welcome` is the largest; frames are built, encoded once and dropped.
+#[allow(clippy::large_enum_variant)]
 pub enum ServerFrame {
     /// Answer to `hello`: who you are, your conversations, who is online.
     Welcome {
@@ -472,6 +494,13 @@ pub enum ServerFrame {
         user: String,
         conversations: Vec<ConversationInfo>,
         online: Vec<String>,
+        /// Your display name, when it is not your handle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<String>,
+        /// The display names (where they differ from the handle) of the
+        /// people online and of your direct conversations.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<Named>,
         /// Invitations waiting for an answer.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         invites: Vec<Invitation>,
@@ -563,15 +592,27 @@ pub enum ServerFrame {
         /// Members who are muted now.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         muted: Vec<Muted>,
+        /// The listed members' display names, where not their handles.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        names: Vec<Named>,
     },
     /// Someone came online or went offline.
     Presence {
         user: String,
         online: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<String>,
     },
     Typing {
         conv: Conv,
         user: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<String>,
+    },
+    /// `user` is now shown as `display` (their handle, when empty).
+    Profile {
+        user: String,
+        display: String,
     },
     Read {
         conv: Conv,
@@ -600,6 +641,7 @@ impl ClientFrame {
     pub fn create_room(room: impl Into<String>) -> ClientFrame {
         ClientFrame::CreateRoom {
             room: room.into(),
+            title: String::new(),
             topic: String::new(),
             private: false,
         }
@@ -768,12 +810,41 @@ pub fn valid_name(name: &str) -> bool {
 pub struct SignIn {
     pub username: String,
     pub password: String,
+    /// The display name to register with (the handle when absent or
+    /// empty); ignored when signing in to an existing account.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
+    /// Create an account: refused with `name_taken` when the name is
+    /// registered (otherwise signing in to a free name registers it too).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub register: bool,
 }
+
+/// Body of `PUT /api/profile`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProfileUpdate {
+    pub display_name: String,
+}
+
+/// The password rule, as the sign-in page states it before anyone types.
+pub const PASSWORD_RULE: &str = "At least 8 characters: a few unrelated words work well. \
+     Spaces, emoji and any script are welcome; common or easily guessed \
+     passwords, and your own name, are refused.";
+
+/// Longest display name or room title, in characters.
+pub const MAX_DISPLAY_CHARS: usize = 64;
 
 /// Answer of `POST /api/session` and `GET /api/session`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     pub username: String,
+    /// The name people see (the handle unless one was chosen).
+    #[serde(default)]
+    pub display_name: String,
+    /// Why the account must choose a new password before going on, when
+    /// its password no longer meets the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_notice: Option<String>,
     /// True when this sign-in registered the name.
     #[serde(default)]
     pub registered: bool,
@@ -883,6 +954,7 @@ mod tests {
             conv: Conv::Room("lobby".into()),
             seq: 3,
             sender: "alice".into(),
+            display: Some("Alice 小明".into()),
             body: "hi <b>there</b> \u{1F600}".into(),
             ts: 1_764_000_000_000,
             client_id: Some("c-1".into()),
@@ -907,6 +979,7 @@ mod tests {
             muted_until: None,
             topic: String::new(),
             private: false,
+            title: "محمد".into(),
         }
     }
 
@@ -990,6 +1063,7 @@ mod tests {
             },
             ClientFrame::CreateRoom {
                 room: "ops".into(),
+                title: "技术讨论".into(),
                 topic: "Deploys".into(),
                 private: true,
             },
@@ -1039,8 +1113,17 @@ mod tests {
                 user: "alice".into(),
                 conversations: vec![info()],
                 online: vec!["alice".into(), "bob".into()],
+                display: Some("Zoë Müller".into()),
+                names: vec![Named {
+                    user: "bob".into(),
+                    display: "Bob 🎸".into(),
+                }],
                 invites: vec![],
                 blocked: vec!["mallory".into()],
+            },
+            ServerFrame::Profile {
+                user: "bob".into(),
+                display: "小明".into(),
             },
             ServerFrame::Blocked {
                 users: vec!["mallory".into()],
@@ -1068,6 +1151,7 @@ mod tests {
             ServerFrame::Rooms {
                 rooms: vec![RoomInfo {
                     room: "lobby".into(),
+                    title: String::new(),
                     members: 3,
                     joined: true,
                     topic: String::new(),
@@ -1095,6 +1179,7 @@ mod tests {
                 query: "ru".into(),
                 rooms: vec![RoomInfo {
                     room: "rust".into(),
+                    title: "Rust 中文".into(),
                     members: 3,
                     joined: false,
                     topic: "crabs".into(),
@@ -1105,6 +1190,7 @@ mod tests {
             ServerFrame::Invited {
                 invitation: Invitation {
                     room: "ops".into(),
+                    title: String::new(),
                     by: "alice".into(),
                     topic: String::new(),
                     private: true,
@@ -1144,10 +1230,17 @@ mod tests {
             ServerFrame::Presence {
                 user: "bob".into(),
                 online: false,
+                display: None,
+            },
+            ServerFrame::Presence {
+                user: "ming".into(),
+                online: true,
+                display: Some("小明".into()),
             },
             ServerFrame::Typing {
                 conv: Conv::Dm("alice".into()),
                 user: "alice".into(),
+                display: Some("ليلى".into()),
             },
             ServerFrame::Read {
                 conv: Conv::Dm("bob".into()),
@@ -1165,6 +1258,10 @@ mod tests {
                 muted: vec![Muted {
                     user: "bob".into(),
                     until: 5,
+                }],
+                names: vec![Named {
+                    user: "alice".into(),
+                    display: "Alice".into(),
                 }],
             },
             ServerFrame::Pong { nonce: 42 },

@@ -81,6 +81,10 @@ pub enum RoomAction {
     SetTopic {
         topic: String,
     },
+    /// What the room is shown as, in any script (empty: its name).
+    SetTitle {
+        title: String,
+    },
     /// Switch between public (listed, anyone may join) and private
     /// (unlisted, invitation only).
     SetVisibility {
@@ -104,6 +108,7 @@ pub enum EventKind {
     Unmuted,
     Role,
     Topic,
+    Title,
     Visibility,
     /// A moderator deleted someone's message (moderation log only).
     DeletedMessage,
@@ -130,6 +135,7 @@ impl EventKind {
             EventKind::Unmuted => "unmuted",
             EventKind::Role => "role",
             EventKind::Topic => "topic",
+            EventKind::Title => "title",
             EventKind::Visibility => "visibility",
             EventKind::DeletedMessage => "deleted_message",
             EventKind::Archived => "archived",
@@ -162,6 +168,8 @@ pub struct RoomEvent {
     pub role: Option<Role>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private: Option<bool>,
 }
@@ -201,6 +209,10 @@ impl RoomEvent {
                 Some("") | None => format!("{by} cleared the topic"),
                 Some(topic) => format!("{by} set the topic to “{topic}”"),
             },
+            Some(EventKind::Title) => match self.title.as_deref() {
+                Some("") | None => format!("{by} cleared the room's title"),
+                Some(title) => format!("{by} renamed the room to “{title}”"),
+            },
             Some(EventKind::Visibility) => {
                 if self.private == Some(true) {
                     format!("{by} made the room private")
@@ -239,6 +251,8 @@ pub fn duration(minutes: u32) -> String {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Invitation {
     pub room: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub title: String,
     pub by: String,
     #[serde(default)]
     pub topic: String,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     Change, Conv, ConversationInfo, ErrorCode, Invitation, LeftReason, Message, ModEntry, Muted,
-    RoomInfo, ServerFrame, Staff, Version,
+    Named, RoomInfo, ServerFrame, Staff, Version,
 };
 
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
@@ -36,6 +36,7 @@ const TYPES: &[&str] = &[
     "members",
     "presence",
     "typing",
+    "profile",
     "read",
     "pong",
     "error",
@@ -82,6 +83,8 @@ struct Fields {
     staff: Option<Vec<Staff>>,
     muted: Option<Vec<Muted>>,
     blocked: Option<Vec<String>>,
+    display: Option<String>,
+    names: Option<Vec<Named>>,
 }
 
 enum Online {
@@ -156,6 +159,8 @@ impl Fields {
                         return Err(E::invalid_type(Unexpected::Bool(v), &"a list of names"))
                     }
                 },
+                display: self.display,
+                names: self.names.unwrap_or_default(),
                 invites: self.invites.unwrap_or_default(),
                 blocked: self.blocked.unwrap_or_default(),
             },
@@ -226,6 +231,7 @@ impl Fields {
                 total: need(self.total, "total")?,
                 staff: self.staff.unwrap_or_default(),
                 muted: self.muted.unwrap_or_default(),
+                names: self.names.unwrap_or_default(),
             },
             "presence" => ServerFrame::Presence {
                 user: need(self.user, "user")?,
@@ -233,10 +239,16 @@ impl Fields {
                     Online::Flag(online) => online,
                     Online::Names(_) => return Err(E::invalid_type(Unexpected::Seq, &"a boolean")),
                 },
+                display: self.display,
             },
             "typing" => ServerFrame::Typing {
                 conv: need(self.conv, "conv")?,
                 user: need(self.user, "user")?,
+                display: self.display,
+            },
+            "profile" => ServerFrame::Profile {
+                user: need(self.user, "user")?,
+                display: need(self.display, "display")?,
             },
             "read" => ServerFrame::Read {
                 conv: need(self.conv, "conv")?,
@@ -280,7 +292,8 @@ mod tests {
             frame,
             ServerFrame::Presence {
                 user: "bob".into(),
-                online: true
+                online: true,
+                display: None,
             }
         );
     }

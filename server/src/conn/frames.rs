@@ -102,6 +102,16 @@ fn check_op(op: &ChangeOp) -> Outcome {
     }
 }
 
+/// A room title: any script, cleaned as display names are (empty: the
+/// room's name).
+fn check_title(title: &str) -> Outcome<String> {
+    if title.trim().is_empty() {
+        return Ok(String::new());
+    }
+    crate::names::display_name(title)
+        .map_err(|why| Refusal::new(ErrorCode::InvalidName, format!("a room title: {why}")))
+}
+
 /// A room topic: trimmed, at most [`MAX_TOPIC_CHARS`] characters.
 fn check_topic(topic: &str) -> Outcome<&str> {
     let topic = topic.trim();
@@ -321,9 +331,10 @@ impl<'a> Handler<'a> {
             } => self.history(conv, before, limit).await,
             ClientFrame::CreateRoom {
                 room,
+                title,
                 topic,
                 private,
-            } => self.create_room(room, topic, private).await,
+            } => self.create_room(room, title, topic, private).await,
             ClientFrame::Directory {
                 query,
                 after,
@@ -464,7 +475,7 @@ impl<'a> Handler<'a> {
                 })
             }
             Conv::Guest(guest) => {
-                if !app::protocol::valid_name(guest) {
+                if crate::names::guest_name(guest).as_deref() != Ok(guest.as_str()) {
                     return Err(Refusal::new(
                         ErrorCode::UnknownUser,
                         "no guest has that name",
@@ -616,7 +627,14 @@ impl<'a> Handler<'a> {
         }
         let messages = page
             .iter()
-            .map(|m| wire_message(target.wire.clone(), m, Some(self.me.id)))
+            .map(|m| {
+                wire_message(
+                    target.wire.clone(),
+                    m,
+                    Some(self.me.id),
+                    &self.state.hub.displays,
+                )
+            })
             .collect();
         self.reply(ServerFrame::History {
             conv: target.wire,
@@ -637,7 +655,13 @@ impl<'a> Handler<'a> {
         Ok(())
     }
 
-    async fn create_room(&mut self, room: String, topic: String, private: bool) -> Outcome {
+    async fn create_room(
+        &mut self,
+        room: String,
+        title: String,
+        topic: String,
+        private: bool,
+    ) -> Outcome {
         if !self.state.config.new_name_ok(&room) {
             return Err(Refusal::new(
                 ErrorCode::InvalidName,
@@ -648,6 +672,7 @@ impl<'a> Handler<'a> {
             ));
         }
         let topic = check_topic(&topic)?;
+        let title = check_title(&title)?;
         self.check_room_allowance().await?;
         let key = name_key(&room);
         let creator = User {
@@ -655,7 +680,10 @@ impl<'a> Handler<'a> {
             name: self.me.name.clone(),
         };
         let store = &self.state.store;
-        let Some(conv_id) = store.create_room(&key, topic, private, &creator).await? else {
+        let Some(conv_id) = store
+            .create_room(&key, &title, topic, private, &creator)
+            .await?
+        else {
             // Names are unique, so a taken name is said to be taken, private
             // or not; the wording tells nothing more.
             return Err(Refusal::new(
@@ -674,7 +702,7 @@ impl<'a> Handler<'a> {
         });
         if let Some(m) = store.membership(conv_id, self.me.id).await? {
             let joined = Outbound::Frame(frame(&ServerFrame::Joined {
-                info: conversation_info(&m),
+                info: conversation_info(&m, &self.state.hub.displays),
             }));
             self.state.hub.send_user(self.me.id, &joined, None);
         }
@@ -721,6 +749,9 @@ impl<'a> Handler<'a> {
             RoomAction::SetTopic { topic } => RoomAction::SetTopic {
                 topic: check_topic(&topic)?.to_string(),
             },
+            RoomAction::SetTitle { title } => RoomAction::SetTitle {
+                title: check_title(&title)?,
+            },
             RoomAction::Mute { user, minutes } => {
                 if !(1..=MAX_MUTE_MINUTES).contains(&minutes) {
                     return Err(Refusal::new(
@@ -755,6 +786,11 @@ impl<'a> Handler<'a> {
         let rooms = rows
             .into_iter()
             .map(|r| RoomInfo {
+                title: if r.title == r.name {
+                    String::new()
+                } else {
+                    r.title
+                },
                 room: r.name,
                 members: r.members,
                 joined: r.joined,
@@ -827,6 +863,7 @@ impl<'a> Handler<'a> {
             .into_iter()
             .map(|r| RoomInfo {
                 room: r.name,
+                title: String::new(),
                 members: r.members,
                 joined: r.joined,
                 topic: String::new(),
@@ -845,12 +882,27 @@ impl<'a> Handler<'a> {
         let total = store.member_count(conv_id).await?;
         let staff = store.staff(conv_id).await?;
         let muted = store.muted(conv_id, now_ms()).await?;
+        let displays = &self.state.hub.displays;
+        let mut names = displays.named(&users);
+        let others = staff
+            .iter()
+            .map(|s| &s.user)
+            .chain(muted.iter().map(|m| &m.user));
+        for named in displays.named(others) {
+            if !names
+                .iter()
+                .any(|n| n.user.eq_ignore_ascii_case(&named.user))
+            {
+                names.push(named);
+            }
+        }
         self.reply(ServerFrame::Members {
             room: name,
             users,
             total,
             staff,
             muted,
+            names,
         });
         Ok(())
     }
@@ -884,6 +936,7 @@ impl<'a> Handler<'a> {
                 let typing = Outbound::Frame(frame(&ServerFrame::Typing {
                     conv: Conv::Room(name),
                     user: self.me.name.clone(),
+                    display: self.state.hub.displays.of(&self.me.name),
                 }));
                 self.state
                     .hub
@@ -893,6 +946,7 @@ impl<'a> Handler<'a> {
                 let typing = Outbound::Frame(frame(&ServerFrame::Typing {
                     conv: Conv::Dm(self.me.name.clone()),
                     user: self.me.name.clone(),
+                    display: self.state.hub.displays.of(&self.me.name),
                 }));
                 self.state.hub.send_user(receiver.id, &typing, None);
             }

@@ -34,6 +34,7 @@ const HIGH_WATER: usize = 64 * 1024;
 const MAX_GAP_FILL: i64 = 1000;
 
 /// Where a signed-in connection's missing messages come from.
+#[derive(Clone)]
 pub struct GapSource {
     pub store: Store,
     /// The connection's user (a direct conversation is named after the
@@ -41,6 +42,8 @@ pub struct GapSource {
     pub user_name: String,
     /// The same user's id (their own reactions are marked).
     pub user_id: i64,
+    /// Who the senders are shown as.
+    pub hub: Arc<crate::hub::Hub>,
 }
 
 /// Stored messages as frames, each with its sequence number.
@@ -299,15 +302,7 @@ impl Link {
             return self.deliver(item);
         };
         self.filling = Some(Box::new(GapFill {
-            messages: Box::pin(read_gap(
-                gaps.store.clone(),
-                gaps.user_name.clone(),
-                gaps.user_id,
-                conv_id,
-                last,
-                seq,
-                view,
-            )),
+            messages: Box::pin(read_gap(GapSource::clone(gaps), conv_id, last, seq, view)),
             conv_id,
             then: item,
         }));
@@ -348,14 +343,18 @@ impl Link {
 /// nodes it can. Without a `view` (before an ack) the conversation's wire
 /// name is looked up, and nothing is sent if it cannot be.
 async fn read_gap(
-    store: Store,
-    user_name: String,
-    user_id: i64,
+    source: GapSource,
     conv_id: i64,
     last: i64,
     seq: i64,
     view: Option<Arc<Conv>>,
 ) -> GapFrames {
+    let GapSource {
+        store,
+        user_name,
+        user_id,
+        hub,
+    } = source;
     let view = match view {
         Some(view) => Conv::clone(&view),
         None => match store.conversation_kind(conv_id, &user_name).await? {
@@ -370,7 +369,12 @@ async fn read_gap(
         .into_iter()
         .filter(|entry| entry.seq() < seq)
         .map(|entry| {
-            let frame = frame(&log_frame(view.clone(), &entry, Some(user_id)));
+            let frame = frame(&log_frame(
+                view.clone(),
+                &entry,
+                Some(user_id),
+                &hub.displays,
+            ));
             (entry.seq(), frame)
         })
         .collect())

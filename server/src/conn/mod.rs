@@ -149,6 +149,7 @@ async fn open<'a>(
                 store: state.store.clone(),
                 user_name: peer.user.name.clone(),
                 user_id: peer.user.id,
+                hub: state.hub.clone(),
             };
             link.go_live(sent, Some(gaps));
             Some(registration)

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use app::protocol::{Conv, ConversationInfo, Cursor, Invitation, ServerFrame, PROTOCOL_VERSION};
 
 use super::link::Link;
-use crate::hub::frame;
+use crate::hub::{frame, Displays};
 use crate::relay::log_frame;
 use crate::state::AppState;
 use crate::store::{ConvKind, Membership, User};
@@ -67,8 +67,15 @@ fn cursor_key(conv: &Conv) -> (u8, String) {
     (tag, conv.name().to_ascii_lowercase())
 }
 
-pub fn conversation_info(m: &Membership) -> ConversationInfo {
+/// A conversation as `welcome` and `joined` list it; `displays` names a
+/// direct conversation's other person.
+pub fn conversation_info(m: &Membership, displays: &Displays) -> ConversationInfo {
     let room = matches!(m.kind, ConvKind::Room { .. });
+    let title = match &m.kind {
+        ConvKind::Room { name } if m.title != *name => m.title.clone(),
+        ConvKind::Dm { peer } => displays.of(peer).unwrap_or_default(),
+        _ => String::new(),
+    };
     ConversationInfo {
         conv: wire_conv(&m.kind),
         last_seq: m.last_seq,
@@ -79,6 +86,7 @@ pub fn conversation_info(m: &Membership) -> ConversationInfo {
         muted_until: m.muted_until,
         topic: m.topic.clone(),
         private: m.private,
+        title,
     }
 }
 
@@ -110,10 +118,16 @@ pub async fn send_backlog(
         invites,
         blocked,
     } = greeting;
+    let displays = &state.hub.displays;
     let welcome = ServerFrame::Welcome {
         version: PROTOCOL_VERSION,
         user: user.name.clone(),
-        conversations: memberships.iter().map(conversation_info).collect(),
+        conversations: memberships
+            .iter()
+            .map(|m| conversation_info(m, displays))
+            .collect(),
+        display: displays.of(&user.name),
+        names: displays.named(&online),
         online,
         invites,
         blocked,
@@ -146,7 +160,12 @@ pub async fn send_backlog(
         loop {
             let page = state.store.log_after(m.conv_id, after, PAGE).await?;
             for entry in &page {
-                link.send_now(frame(&log_frame(conv.clone(), entry, Some(user.id))));
+                link.send_now(frame(&log_frame(
+                    conv.clone(),
+                    entry,
+                    Some(user.id),
+                    displays,
+                )));
                 sent.advance(m.conv_id, entry.seq());
                 after = entry.seq();
             }

@@ -4,21 +4,23 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar};
 
-use app::protocol::{DeviceInfo, PasswordChange};
+use app::protocol::{DeviceInfo, PasswordChange, ProfileUpdate};
 
 use super::error::{ApiError, Result};
-use super::session::{Authenticated, COOKIE};
+use super::session::{announce_profile, Authenticated, COOKIE};
 use crate::auth;
 use crate::cluster::Event;
+use crate::names::{self, password, NameError};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/password", post(change_password))
+        .route("/api/profile", put(set_profile))
         .route("/api/sessions", get(devices).delete(sign_out_everywhere))
         .route("/api/sessions/{id}", delete(sign_out_device))
 }
@@ -45,7 +47,7 @@ async fn change_password(
     auth: Authenticated,
     Json(form): Json<PasswordChange>,
 ) -> Result<StatusCode> {
-    if form.new.is_empty() || form.new.len() > 256 {
+    if form.new.is_empty() || form.new.len() > password::MAX_BYTES {
         return Err(ApiError::InvalidPassword);
     }
     let (_, hash) = state
@@ -56,6 +58,11 @@ async fn change_password(
     if !auth::verify_password(form.current, hash).await? {
         return Err(ApiError::WrongPassword);
     }
+    let (display, _) = state.store.profile(auth.user.id).await?.unwrap_or_default();
+    let judged = auth::judge_password(form.new.clone(), auth.user.name.clone(), display).await?;
+    if let Some(why) = judged {
+        return Err(ApiError::WeakPassword(why));
+    }
     let hash = auth::hash_password(form.new).await?;
     state.store.set_password(auth.user.id, &hash).await?;
     let others = state
@@ -63,6 +70,35 @@ async fn change_password(
         .delete_sessions_of(auth.user.id, Some(&auth.session))
         .await?;
     close_sessions(&state, &others);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Choose the name people see (the handle again, when empty). Every open
+/// tab, on every node, learns it at once.
+async fn set_profile(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Json(form): Json<ProfileUpdate>,
+) -> Result<StatusCode> {
+    let handle = auth.user.name.as_str();
+    let display = if form.display_name.trim().is_empty() {
+        handle.to_string()
+    } else {
+        names::display_name(&form.display_name).map_err(ApiError::InvalidDisplayName)?
+    };
+    if !state.profile_changes.allow(&auth.user.id.to_string()) {
+        return Err(ApiError::TooManyChanges);
+    }
+    if display != handle
+        && state
+            .store
+            .looks_like_a_handle(&display, Some(auth.user.id))
+            .await?
+    {
+        return Err(ApiError::InvalidDisplayName(NameError::Confusable));
+    }
+    state.store.set_display_name(auth.user.id, &display).await?;
+    announce_profile(&state, handle, &display);
     Ok(StatusCode::NO_CONTENT)
 }
 

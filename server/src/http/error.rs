@@ -20,8 +20,16 @@ pub enum ApiError {
     InvalidName,
     #[error("new names are at most {0} characters here")]
     NameTooLong(usize),
-    #[error("password must be 1 to 256 characters")]
+    #[error("a password is 1 to 1024 bytes")]
     InvalidPassword,
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("display name: {0}")]
+    InvalidDisplayName(crate::names::NameError),
+    #[error("this name is taken; sign in, or choose another")]
+    NameTaken,
+    #[error("too many changes; wait a minute and try again")]
+    TooManyChanges,
     #[error("too many sign-in attempts; wait a minute and try again")]
     TooManyAttempts,
     #[error("this origin may not open a connection here")]
@@ -50,12 +58,15 @@ impl ApiError {
     pub fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized | ApiError::WrongPassword => StatusCode::UNAUTHORIZED,
-            ApiError::InvalidName | ApiError::NameTooLong(_) | ApiError::InvalidPassword => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::TooManyAttempts | ApiError::TooManyConnections(_) => {
-                StatusCode::TOO_MANY_REQUESTS
-            }
+            ApiError::InvalidName
+            | ApiError::NameTooLong(_)
+            | ApiError::InvalidPassword
+            | ApiError::WeakPassword(_)
+            | ApiError::InvalidDisplayName(_) => StatusCode::BAD_REQUEST,
+            ApiError::NameTaken => StatusCode::CONFLICT,
+            ApiError::TooManyAttempts
+            | ApiError::TooManyConnections(_)
+            | ApiError::TooManyChanges => StatusCode::TOO_MANY_REQUESTS,
             ApiError::ForbiddenOrigin | ApiError::AccountDisabled | ApiError::AdminsOnly => {
                 StatusCode::FORBIDDEN
             }
@@ -73,6 +84,10 @@ impl ApiError {
             ApiError::WrongPassword => "wrong_password",
             ApiError::InvalidName | ApiError::NameTooLong(_) => "invalid_name",
             ApiError::InvalidPassword => "invalid_password",
+            ApiError::WeakPassword(_) => "weak_password",
+            ApiError::InvalidDisplayName(_) => "invalid_display_name",
+            ApiError::NameTaken => "name_taken",
+            ApiError::TooManyChanges => "too_many_changes",
             ApiError::TooManyAttempts => "too_many_attempts",
             ApiError::ForbiddenOrigin => "forbidden_origin",
             ApiError::AccountDisabled => "account_disabled",

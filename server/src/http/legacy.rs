@@ -23,6 +23,7 @@ use super::error::Result;
 use super::upgrade::{Upgraded, WebSocketUpgrade};
 use crate::conn::SentPositions;
 use crate::hub::{GuestRefusal, IpSlot, Mailbox, Outbound};
+use crate::names;
 use crate::relay::{Item, Party, Route, Submission};
 use crate::state::AppState;
 use crate::store::NewMessage;
@@ -77,27 +78,39 @@ async fn direct(
     }))
 }
 
-/// Why a guest name cannot be used, if it cannot.
-async fn refusal(state: &AppState, name: &str) -> Option<&'static str> {
-    if !state.config.new_name_ok(name) || name.eq_ignore_ascii_case(SERVER) {
-        return Some("invalid name: use 1 to 32 letters, digits, _ or -");
+/// The nickname a guest asked for (percent-decoded by the router), in
+/// its clean form, or why it cannot be used. Any script is welcome; a
+/// name that is, or looks like, a registered user's handle or display
+/// name is not, so a guest cannot pass as someone.
+async fn guest_name(state: &AppState, asked: &str) -> Result<String, &'static str> {
+    let name = names::guest_name(asked).map_err(|why| why.guest_reason())?;
+    if name.chars().count() > state.config.max_name_len {
+        return Err("invalid name: too long for this server");
     }
-    match state.store.find_user(name).await {
-        Ok(Some(_)) => Some("this name belongs to a registered user; sign in instead"),
-        Ok(None) => None,
+    if names::confusable_key(&name) == names::confusable_key(SERVER) {
+        return Err("invalid name: that name is the server's");
+    }
+    match state.store.name_in_use(&name).await {
+        Ok(false) => Ok(name),
+        Ok(true) => {
+            Err("this name belongs to (or looks like) a registered user; choose another or sign in")
+        }
         Err(error) => {
             tracing::error!(%error, "guest name check failed");
-            Some("server error")
+            Err("server error")
         }
     }
 }
 
-async fn run_direct(socket: Upgraded, state: AppState, name: String, _slot: IpSlot) {
+async fn run_direct(socket: Upgraded, state: AppState, asked: String, _slot: IpSlot) {
     let (mailbox, mut link) = state.link(socket);
-    if let Some(reason) = Box::pin(refusal(&state, &name)).await {
-        mailbox.close.close(CLOSE_POLICY, reason);
-        return Box::pin(link.finish()).await;
-    }
+    let name = match Box::pin(guest_name(&state, &asked)).await {
+        Ok(name) => name,
+        Err(reason) => {
+            mailbox.close.close(CLOSE_POLICY, reason);
+            return Box::pin(link.finish()).await;
+        }
+    };
     let id = match state.hub.register_guest(&name, mailbox.clone()) {
         Ok(id) => id,
         Err(GuestRefusal::AlreadyConnected) => {

@@ -13,6 +13,7 @@ use app::protocol::{valid_name, SessionInfo, SignIn};
 
 use super::error::{ApiError, Result};
 use crate::auth;
+use crate::names::{self, password, NameError};
 use crate::state::AppState;
 use crate::store::{now_ms, User};
 
@@ -69,28 +70,37 @@ async fn sign_in(
     if !(by_ip && by_name) {
         return Err(ApiError::TooManyAttempts);
     }
-    if form.password.is_empty() || form.password.len() > 256 {
+    if form.password.is_empty() || form.password.len() > password::MAX_BYTES {
         return Err(ApiError::InvalidPassword);
     }
     let (user, registered) = match state.store.find_user(&form.username).await? {
+        Some(_) if form.register => return Err(ApiError::NameTaken),
         Some((user, hash)) => (check(&form.password, hash).await.map(|_| user)?, false),
-        None => {
-            if !state.config.new_name_ok(&form.username) {
-                return Err(ApiError::NameTooLong(state.config.max_name_len));
-            }
-            let hash = auth::hash_password(form.password.clone()).await?;
-            match state.store.create_user(&form.username, &hash).await? {
-                Some(user) => (user, true),
-                // Someone registered the name between our look-up and insert.
-                None => match state.store.find_user(&form.username).await? {
-                    Some((user, hash)) => (check(&form.password, hash).await.map(|_| user)?, false),
-                    None => return Err(ApiError::Internal("user vanished".into())),
-                },
-            }
-        }
+        None => match Box::pin(register(&state, &form)).await? {
+            Some(user) => (user, true),
+            // Someone registered the name between our look-up and insert.
+            None => match state.store.find_user(&form.username).await? {
+                Some((user, hash)) => (check(&form.password, hash).await.map(|_| user)?, false),
+                None => return Err(ApiError::Internal("user vanished".into())),
+            },
+        },
     };
     if state.store.is_disabled(user.id).await? {
         return Err(ApiError::AccountDisabled);
+    }
+    let (display, mut notice) = state.store.profile(user.id).await?.unwrap_or_default();
+    if !registered {
+        // An account from before the policy (or whose password became
+        // guessable) keeps working, and is asked for a new password.
+        let judged =
+            auth::judge_password(form.password.clone(), user.name.clone(), display.clone()).await?;
+        if judged != notice {
+            state
+                .store
+                .set_password_notice(user.id, judged.as_deref())
+                .await?;
+            notice = judged;
+        }
     }
     // What the device calls itself, for the account's list of devices.
     let user_agent: String = headers
@@ -120,9 +130,55 @@ async fn sign_in(
         Json(SessionInfo {
             admin: state.config.is_admin(&user.name),
             username: user.name,
+            display_name: display,
+            password_notice: notice,
             registered,
         }),
     ))
+}
+
+/// Register the free name `form.username`, with its display name, after
+/// checking both names and the password; `None` if the name was taken
+/// meanwhile.
+async fn register(state: &AppState, form: &SignIn) -> Result<Option<User>> {
+    if !state.config.new_name_ok(&form.username) {
+        return Err(ApiError::NameTooLong(state.config.max_name_len));
+    }
+    let handle = form.username.as_str();
+    let display = if form.display_name.trim().is_empty() {
+        handle.to_string()
+    } else {
+        names::display_name(&form.display_name).map_err(ApiError::InvalidDisplayName)?
+    };
+    // Neither the new handle nor the display name may pass for someone
+    // else's handle ("a1ice" for "alice").
+    let store = &state.store;
+    if store.looks_like_a_handle(handle, None).await? {
+        return Err(ApiError::NameTaken);
+    }
+    if display != handle && store.looks_like_a_handle(&display, None).await? {
+        return Err(ApiError::InvalidDisplayName(NameError::Confusable));
+    }
+    let judged =
+        auth::judge_password(form.password.clone(), handle.to_string(), display.clone()).await?;
+    if let Some(why) = judged {
+        return Err(ApiError::WeakPassword(why));
+    }
+    let hash = auth::hash_password(form.password.clone()).await?;
+    let user = store.create_user_named(handle, &hash, &display).await?;
+    if user.is_some() && display != handle {
+        announce_profile(state, handle, &display);
+    }
+    Ok(user)
+}
+
+/// Tell every connection, on every node, what `user` is now shown as.
+pub fn announce_profile(state: &AppState, user: &str, display: &str) {
+    state.hub.apply_profile(user, display);
+    state.hub.publish(crate::cluster::Event::Profile {
+        user: user.to_string(),
+        display: display.to_string(),
+    });
 }
 
 async fn check(password: &str, hash: String) -> Result<()> {
@@ -133,12 +189,19 @@ async fn check(password: &str, hash: String) -> Result<()> {
     }
 }
 
-async fn whoami(State(state): State<AppState>, auth: Authenticated) -> Json<SessionInfo> {
-    Json(SessionInfo {
+async fn whoami(State(state): State<AppState>, auth: Authenticated) -> Result<Json<SessionInfo>> {
+    let (display, notice) = state
+        .store
+        .profile(auth.user.id)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Json(SessionInfo {
         admin: state.config.is_admin(&auth.user.name),
         username: auth.user.name,
+        display_name: display,
+        password_notice: notice,
         registered: false,
-    })
+    }))
 }
 
 async fn sign_out(

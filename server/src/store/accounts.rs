@@ -100,11 +100,13 @@ impl Store {
     // ---- passwords and devices --------------------------------------------
 
     pub async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
-        sqlx::query(&self.q("UPDATE users SET password_hash = ? WHERE id = ?"))
-            .bind(password_hash)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            &self.q("UPDATE users SET password_hash = ?, password_notice = NULL WHERE id = ?"),
+        )
+        .bind(password_hash)
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 

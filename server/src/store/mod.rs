@@ -9,6 +9,7 @@ mod accounts;
 mod changes;
 mod commit;
 mod exec;
+mod profiles;
 mod rooms;
 mod sessions;
 mod sql;
@@ -94,6 +95,8 @@ pub struct Membership {
     /// of their mute if one is running.
     pub role: app::protocol::Role,
     pub topic: String,
+    /// A room's title (its name, unless one was set).
+    pub title: String,
     pub private: bool,
     pub muted_until: Option<i64>,
 }

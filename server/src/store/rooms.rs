@@ -119,27 +119,36 @@ pub enum ActionOutcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryRow {
     pub name: String,
+    pub title: String,
     pub topic: String,
     pub members: u32,
     pub joined: bool,
 }
 
-/// What the room decision needs, read for `user_id` and room `name`:
-/// the room's id and topic with the [`RoomFacts`]; `None` when no room
-/// has that name.
+/// A room as an action reads it: its id, topic and title, and what the
+/// room decision needs ([`RoomFacts`]).
+pub(super) struct RoomRead {
+    pub conv_id: i64,
+    pub topic: String,
+    pub title: String,
+    pub facts: RoomFacts,
+}
+
+/// What the room decision needs, read for `user_id` and room `name`;
+/// `None` when no room has that name.
 pub(super) async fn read_room<E: Exec>(
     exec: &mut E,
     name: &str,
     user_id: i64,
     admin: bool,
     now: i64,
-) -> Result<Option<(i64, String, RoomFacts)>> {
+) -> Result<Option<RoomRead>> {
     let key = format!("room:{}", name_key(name));
     let row = exec
         .fetch_optional(
             "SELECT c.id, c.room_name, c.private, c.topic, m.role, a.invited_by, a.banned,
                     a.muted_until, (SELECT count(*) FROM members n WHERE n.conv_id = c.id),
-                    c.archived_at
+                    c.archived_at, c.title
                FROM conversations c
                LEFT JOIN members m ON m.conv_id = c.id AND m.user_id = ?
                LEFT JOIN room_access a ON a.conv_id = c.id AND a.user_id = ?
@@ -161,7 +170,12 @@ pub(super) async fn read_room<E: Exec>(
         members: row.int(8)? as u32,
         archived: row.opt_int(9)?.is_some(),
     };
-    Ok(Some((row.int(0)?, row.text(3)?, facts)))
+    Ok(Some(RoomRead {
+        conv_id: row.int(0)?,
+        topic: row.text(3)?,
+        title: row.text(10)?,
+        facts,
+    }))
 }
 
 /// The user `name` as an action in room `conv_id` sees them: id, name and
@@ -211,9 +225,10 @@ fn named_user(action: &RoomAction) -> Option<&str> {
         | RoomAction::Mute { user, .. }
         | RoomAction::Unmute { user }
         | RoomAction::SetRole { user, .. } => Some(user),
-        RoomAction::Decline {} | RoomAction::SetTopic { .. } | RoomAction::SetVisibility { .. } => {
-            None
-        }
+        RoomAction::Decline {}
+        | RoomAction::SetTopic { .. }
+        | RoomAction::SetTitle { .. }
+        | RoomAction::SetVisibility { .. } => None,
     }
 }
 
@@ -230,7 +245,7 @@ pub fn room_op(action: &Action) -> RoomOp {
             RoomAction::Mute { .. } => RoomOp::Mute,
             RoomAction::Unmute { .. } => RoomOp::Unmute,
             RoomAction::SetRole { role, .. } => RoomOp::SetRole(*role),
-            RoomAction::SetTopic { .. } => RoomOp::SetTopic,
+            RoomAction::SetTopic { .. } | RoomAction::SetTitle { .. } => RoomOp::SetTopic,
             RoomAction::SetVisibility { .. } => RoomOp::SetVisibility,
         },
     }
@@ -278,7 +293,13 @@ async fn commit_one<E: Exec>(exec: &mut E, a: &NewAction, now: i64) -> Result<Ac
         }
     }
     let found = read_room(exec, &a.room, a.actor_id, a.admin, now).await?;
-    let Some((conv_id, topic, facts)) = found else {
+    let Some(RoomRead {
+        conv_id,
+        topic,
+        title,
+        facts,
+    }) = found
+    else {
         let denial = authz::room(&a.room, None, room_op(&a.action), None);
         return Ok(ActionOutcome::Refused(
             denial.err().unwrap_or_else(|| authz::no_such_room(&a.room)),
@@ -371,6 +392,11 @@ async fn commit_one<E: Exec>(exec: &mut E, a: &NewAction, now: i64) -> Result<Ac
                 user_id: target_id,
                 invitation: Invitation {
                     room: room.clone(),
+                    title: if title == room {
+                        String::new()
+                    } else {
+                        title.clone()
+                    },
                     by: a.actor_name.clone(),
                     topic: topic.clone(),
                     private: facts.private,
@@ -470,6 +496,30 @@ async fn commit_one<E: Exec>(exec: &mut E, a: &NewAction, now: i64) -> Result<Ac
                 by,
                 topic: Some(new.clone()),
                 ..RoomEvent::new(EventKind::Topic)
+            };
+        }
+        Action::Staff(RoomAction::SetTitle { title: new }) => {
+            // An empty title means the room's name again.
+            let new = if new.is_empty() { &room } else { new };
+            if *new == title {
+                return Ok(refused(
+                    app::protocol::ErrorCode::NoChange,
+                    "that is the title already",
+                ));
+            }
+            exec.execute(
+                "UPDATE conversations SET title = ? WHERE id = ?",
+                &[Param::Text(new), c],
+            )
+            .await?;
+            event = RoomEvent {
+                by,
+                title: Some(if *new == room {
+                    String::new()
+                } else {
+                    new.clone()
+                }),
+                ..RoomEvent::new(EventKind::Title)
             };
         }
         Action::Staff(RoomAction::SetVisibility { private }) => {
@@ -664,7 +714,7 @@ impl Store {
             backend: self.backend(),
         };
         let found = read_room(&mut exec, name, user_id, admin, super::now_ms()).await?;
-        Ok(found.map(|(id, _, facts)| (id, facts)))
+        Ok(found.map(|r| (r.conv_id, r.facts)))
     }
 
     /// Decide, apply and log room actions in one transaction (on SQLite's
@@ -693,17 +743,19 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<DirectoryRow>> {
         let pattern = super::accounts::contains_pattern(query);
-        let rows = sqlx::query(&self.q("SELECT c.id, c.room_name, c.topic,
+        let rows = sqlx::query(&self.q("SELECT c.id, c.room_name, c.topic, c.title,
                     (SELECT count(*) FROM members m WHERE m.conv_id = c.id) AS members,
                     CAST(CASE WHEN EXISTS (SELECT 1 FROM members m
                                             WHERE m.conv_id = c.id AND m.user_id = ?)
                          THEN 1 ELSE 0 END AS BIGINT) AS joined
                FROM conversations c
               WHERE c.kind = 'room' AND c.private = 0 AND c.room_name > ?
-                AND (c.room_name LIKE ? ESCAPE '\\' OR lower(c.topic) LIKE ? ESCAPE '\\')
+                AND (c.room_name LIKE ? ESCAPE '\\' OR lower(c.topic) LIKE ? ESCAPE '\\'
+                     OR lower(c.title) LIKE ? ESCAPE '\\')
               ORDER BY c.room_name LIMIT ?"))
         .bind(user_id)
         .bind(after)
+        .bind(&pattern)
         .bind(&pattern)
         .bind(&pattern)
         .bind(i64::from(limit))
@@ -713,6 +765,7 @@ impl Store {
             .map(|r| {
                 Ok(DirectoryRow {
                     name: r.try_get("room_name")?,
+                    title: r.try_get("title")?,
                     topic: r.try_get("topic")?,
                     members: r.try_get::<i64, _>("members")? as u32,
                     joined: r.try_get::<i64, _>("joined")? != 0,
@@ -782,7 +835,7 @@ impl Store {
     /// The invitations `user_id` has not answered.
     pub async fn invitations(&self, user_id: i64) -> Result<Vec<Invitation>> {
         let rows = sqlx::query(&self.q(
-            "SELECT c.room_name, c.topic, c.private, a.invited_by FROM room_access a
+            "SELECT c.room_name, c.title, c.topic, c.private, a.invited_by FROM room_access a
                JOIN conversations c ON c.id = a.conv_id
               WHERE a.user_id = ? AND a.invited_by IS NOT NULL ORDER BY c.room_name",
         ))
@@ -791,8 +844,11 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
+                let room: String = r.try_get("room_name")?;
+                let title: String = r.try_get("title")?;
                 Ok(Invitation {
-                    room: r.try_get("room_name")?,
+                    title: if title == room { String::new() } else { title },
+                    room,
                     by: r.try_get("invited_by")?,
                     topic: r.try_get("topic")?,
                     private: r.try_get::<i64, _>("private")? != 0,

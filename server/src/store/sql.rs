@@ -157,12 +157,14 @@ impl Store {
                 .transpose()?,
             Backend::Postgres => None,
         };
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             sessions: Arc::default(),
             writer,
-        })
+        };
+        store.backfill_skeletons().await?;
+        Ok(store)
     }
 
     /// A write transaction. On SQLite it takes the write lock at `BEGIN`
@@ -221,38 +223,9 @@ impl Store {
         .transpose()
     }
 
-    /// Register a name; `None` when it was taken meanwhile. The new user joins
-    /// the lobby with nothing unread.
+    /// Register a name, shown as itself; `None` when it was taken meanwhile.
     pub async fn create_user(&self, name: &str, password_hash: &str) -> Result<Option<User>> {
-        let mut tx = self.begin().await?;
-        let now = now_ms();
-        let inserted = sqlx::query(&self.q(
-            "INSERT INTO users (name, name_key, password_hash, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (name_key) DO NOTHING RETURNING id",
-        ))
-        .bind(name)
-        .bind(name_key(name))
-        .bind(password_hash)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = inserted else {
-            return Ok(None);
-        };
-        let id: i64 = row.try_get("id")?;
-        sqlx::query(
-            &self.q("INSERT INTO members (conv_id, user_id, read_seq, joined_at)
-             SELECT id, ?, last_seq, ? FROM conversations WHERE conv_key = 'room:lobby'"),
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Some(User {
-            id,
-            name: name.to_string(),
-        }))
+        self.create_user_named(name, password_hash, name).await
     }
 
     pub async fn create_session(
@@ -336,6 +309,7 @@ impl Store {
     pub async fn create_room(
         &self,
         room: &str,
+        title: &str,
         topic: &str,
         private: bool,
         creator: &User,
@@ -344,8 +318,8 @@ impl Store {
         let mut tx = self.begin().await?;
         let now = now_ms();
         let row = sqlx::query(&self.q(
-            "INSERT INTO conversations (conv_key, kind, room_name, created_at, topic, private, last_seq)
-             VALUES (?, 'room', ?, ?, ?, ?, 1)
+            "INSERT INTO conversations (conv_key, kind, room_name, created_at, topic, private, last_seq, title)
+             VALUES (?, 'room', ?, ?, ?, ?, 1, ?)
              ON CONFLICT (conv_key) DO NOTHING RETURNING id",
         ))
         .bind(format!("room:{key}"))
@@ -353,6 +327,7 @@ impl Store {
         .bind(now)
         .bind(topic)
         .bind(i64::from(private))
+        .bind(if title.is_empty() { key.as_str() } else { title })
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -370,6 +345,7 @@ impl Store {
         let event = app::protocol::RoomEvent {
             by: Some(creator.name.clone()),
             topic: (!topic.is_empty()).then(|| topic.to_string()),
+            title: (!title.is_empty() && title != key).then(|| title.to_string()),
             private: Some(private),
             ..app::protocol::RoomEvent::new(app::protocol::EventKind::Created)
         };
@@ -588,7 +564,7 @@ impl Store {
                       (SELECT u.name FROM users u WHERE u.id = m.user_id)) AS peer,
                     (SELECT count(*) FROM members p WHERE p.conv_id = c.id) AS members,
                     {UNREAD_CHANGES} AS changes,
-                    m.role, c.topic, c.private,
+                    m.role, c.topic, c.title, c.private,
                     (SELECT a.muted_until FROM room_access a
                       WHERE a.conv_id = c.id AND a.user_id = m.user_id) AS muted_until
              FROM members m JOIN conversations c ON c.id = m.conv_id
@@ -628,6 +604,7 @@ impl Store {
                     members: r.try_get::<i64, _>("members")? as u32,
                     role: super::rooms::role_of(r.try_get("role")?),
                     topic: r.try_get("topic")?,
+                    title: r.try_get("title")?,
                     private: r.try_get::<i64, _>("private")? != 0,
                     muted_until: r
                         .try_get::<Option<i64>, _>("muted_until")?

@@ -283,6 +283,7 @@ impl Client {
     pub async fn create(&mut self, name: &str, topic: &str, private: bool) -> ConversationInfo {
         self.send(&ClientFrame::CreateRoom {
             room: name.into(),
+            title: String::new(),
             topic: topic.into(),
             private,
         })

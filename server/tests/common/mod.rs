@@ -150,6 +150,31 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
+    /// Give `user` the password `password` straight in the database, as
+    /// an account from before the password policy would have it.
+    pub async fn set_password_in_database(&self, user: &str, password: &str) {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let hash = server::auth::hash_password(password.to_string())
+            .await
+            .expect("hashing works");
+        let mut conn = sqlx::AnyConnection::connect(&self._db.url)
+            .await
+            .expect("the test database opens");
+        let sql = if db::on_postgres() {
+            "UPDATE users SET password_hash = $1 WHERE name_key = $2"
+        } else {
+            "UPDATE users SET password_hash = ? WHERE name_key = ?"
+        };
+        let done = sqlx::query(sql)
+            .bind(hash)
+            .bind(user.to_ascii_lowercase())
+            .execute(&mut conn)
+            .await
+            .expect("update the password");
+        assert_eq!(done.rows_affected(), 1, "{user} exists");
+    }
+
     /// Rows of the database (messages, the log's changes, earlier
     /// versions) whose text contains `needle`, read straight from the
     /// database file or server.
@@ -261,7 +286,12 @@ impl TestServer {
 
     /// Sign in several users at once (password hashing is slow in debug builds).
     pub async fn sign_in_all(&self, names: &[String]) -> Vec<Session> {
-        futures_util::future::join_all(names.iter().map(|n| self.sign_in(n, "password-1"))).await
+        futures_util::future::join_all(
+            names
+                .iter()
+                .map(|n| self.sign_in(n, "password-1 violet kettle 4821")),
+        )
+        .await
     }
 
     // ---- native WebSocket --------------------------------------------------
@@ -325,7 +355,7 @@ impl TestServer {
 
     /// Sign in and join in one step.
     pub async fn user(&self, name: &str) -> (Session, Client, Welcome) {
-        let session = self.sign_in(name, "password-1").await;
+        let session = self.sign_in(name, "password-1 violet kettle 4821").await;
         let (client, welcome) = self.join(&session).await;
         (session, client, welcome)
     }
@@ -344,11 +374,37 @@ impl TestServer {
     /// A guest of `/ws/{name}` (the upgrade may still be followed by a close).
     pub async fn direct_guest(&self, name: &str) -> SeedClient {
         let ws = self
-            .ws_connect(&format!("/ws/{name}"), None)
+            .ws_connect(&format!("/ws/{}", percent_encode(name)), None)
             .await
             .unwrap_or_else(|e| panic!("upgrade of /ws/{name} refused: {e}"));
         SeedClient { ws }
     }
+}
+
+/// A direct-chat guest that the server has registered: it has answered a
+/// frame (for nobody), so messages to it are delivered from now on.
+pub async fn ready_guest(server: &TestServer, name: &str) -> SeedClient {
+    let mut guest = server.direct_guest(name).await;
+    guest.send_seed(name, "zz-nobody-here", "anyone?").await;
+    let (sender, receiver, data) = guest.recv_seed().await;
+    assert_eq!(sender, "server", "{name}: answer to a frame for nobody");
+    assert_eq!(receiver, name);
+    assert!(!data.is_empty());
+    guest
+}
+
+/// `text` for a URL path segment: every byte but letters, digits and
+/// `-_.~` as `%XX` (what a browser does with a nickname in any script).
+pub fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 /// The `name=value` part of the `parley_session` Set-Cookie header.
@@ -381,6 +437,10 @@ pub struct Session {
 #[derive(Clone, Debug)]
 pub struct Welcome {
     pub user: String,
+    /// Your display name, when it is not your handle.
+    pub display: Option<String>,
+    /// Display names of the people online and of direct conversations.
+    pub names: Vec<app::protocol::Named>,
     pub conversations: Vec<ConversationInfo>,
     pub online: Vec<String>,
     pub backlog: Vec<Message>,
@@ -430,9 +490,10 @@ pub enum Event {
 /// access and moderation wait for by name.
 pub fn is_noise(frame: &ServerFrame) -> bool {
     match frame {
-        ServerFrame::Presence { .. } | ServerFrame::Typing { .. } | ServerFrame::Member { .. } => {
-            true
-        }
+        ServerFrame::Presence { .. }
+        | ServerFrame::Typing { .. }
+        | ServerFrame::Member { .. }
+        | ServerFrame::Profile { .. } => true,
         ServerFrame::Message { message } => message.event.is_some(),
         _ => false,
     }
@@ -568,11 +629,15 @@ impl Client {
                 user,
                 conversations,
                 online,
+                display,
+                names,
                 ..
             } => {
                 assert_eq!(version, PROTOCOL_VERSION, "welcome version");
                 Welcome {
                     user,
+                    display,
+                    names,
                     conversations,
                     online,
                     backlog: Vec::new(),

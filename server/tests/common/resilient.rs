@@ -15,7 +15,7 @@ use super::*;
 pub async fn sign_in_at(addr: SocketAddr, name: &str) -> String {
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/session"))
-        .json(&serde_json::json!({"username": name, "password": "pw"}))
+        .json(&serde_json::json!({"username": name, "password": "pw violet kettle 4821"}))
         .send()
         .await
         .expect("sign-in");
