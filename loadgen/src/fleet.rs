@@ -40,6 +40,10 @@ pub struct Common {
     /// Password of every generated user.
     #[arg(long, default_value = "loadgen violet kettle 4821")]
     pub password: String,
+    /// Register every generated user with a display name in Chinese
+    /// ("测试用户 <name>"), so that every frame naming them carries it.
+    #[arg(long)]
+    pub display_names: bool,
     /// Prefix of user names (default: unique per run). Rooms are always
     /// unique per run.
     #[arg(long)]
@@ -190,8 +194,10 @@ pub async fn sign_in_all(
             let http = http.clone();
             let server = common.addr();
             let password = common.password.clone();
+            let display = common.display_names.then(|| format!("测试用户 {name}"));
             async move {
-                let cookie = net::sign_in(&http, server, &name, &password).await?;
+                let cookie =
+                    net::sign_in(&http, server, &name, &password, display.as_deref()).await?;
                 Ok((name, cookie))
             }
         },

@@ -200,16 +200,22 @@ pub async fn enter_room(ws: &mut Ws, room: &str, create: bool) -> Result<i64> {
     Ok(last)
 }
 
-/// Sign in (registering the name on first use); returns the `Cookie` value.
+/// Sign in (registering the name on first use, shown as `display` when
+/// given); returns the `Cookie` value.
 pub async fn sign_in(
     http: &reqwest::Client,
     server: SocketAddr,
     user: &str,
     password: &str,
+    display: Option<&str>,
 ) -> Result<String> {
+    let mut body = serde_json::json!({ "username": user, "password": password });
+    if let Some(display) = display {
+        body["display_name"] = display.into();
+    }
     let response = http
         .post(format!("http://{server}/api/session"))
-        .json(&serde_json::json!({ "username": user, "password": password }))
+        .json(&body)
         .send()
         .await
         .with_context(|| format!("signing in {user}"))?;

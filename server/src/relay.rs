@@ -503,7 +503,13 @@ pub fn wire_message(
         display: stored
             .sender_id
             .and_then(|_| displays.of(&stored.sender_name)),
-        body: stored.body.clone(),
+        // A system line names its people as they are shown now.
+        body: match state.event.as_deref() {
+            Some(event) => displays
+                .sentence(event)
+                .unwrap_or_else(|| stored.body.clone()),
+            None => stored.body.clone(),
+        },
         ts: stored.ts,
         client_id: stored.client_id.clone(),
         reply: state.reply.as_ref().map(|q| Quote {

@@ -741,7 +741,7 @@ async fn display_names_and_titles_reach_every_node_live() {
         },
     )
     .await;
-    bob.expect_line("ming renamed the room to “技术讨论”").await;
+    bob.expect_line("小明 renamed the room to “技术讨论”").await;
     let cookie = sign_in_at(b.addr, "bob").await;
     let mut again = Client::new(native(b.addr, &cookie).await, "bob");
     let welcome_title = again.hello(vec![]).await;

@@ -222,8 +222,10 @@ pub struct Chat {
     blocked: Vec<String>,
     /// The room directory as last asked for.
     directory: Directory,
-    /// Display names that are not the handle, by lowercase handle.
-    names: BTreeMap<String, String>,
+    /// Display names that are not the handle: (lowercase handle, name),
+    /// sorted by handle. (A sorted list rather than a map: the web app's
+    /// size counts, and look-ups stay logarithmic.)
+    names: Vec<(String, String)>,
 }
 
 impl Chat {
@@ -855,10 +857,7 @@ impl Chat {
                 seq: Some(m.seq),
                 sender: m.sender.clone(),
                 display: self.display_of(&m.sender).to_owned(),
-                body: match &m.event {
-                    Some(event) if !self.names.is_empty() => self.sentence(event),
-                    _ => m.body.clone(),
-                },
+                body: m.body.clone(),
                 ts: Some(m.ts),
                 mine: Some(m.sender.as_str()) == me,
                 delivery: Delivery::Sent,
@@ -982,12 +981,10 @@ impl Chat {
     /// What `user` (a handle) is shown as: their display name, or the
     /// handle itself.
     pub fn display_of<'a>(&'a self, user: &'a str) -> &'a str {
-        if self.names.is_empty() {
-            return user;
+        match self.name_at(user) {
+            Ok(at) => &self.names[at].1,
+            Err(_) => user,
         }
-        self.names
-            .get(&user.to_ascii_lowercase())
-            .map_or(user, String::as_str)
     }
 
     /// What a conversation is shown as: a room's title (its name when it
@@ -1003,18 +1000,18 @@ impl Chat {
         }
     }
 
-    /// A system line with its people shown by their display names.
-    fn sentence(&self, event: &crate::protocol::RoomEvent) -> String {
-        let mut shown = event.clone();
-        for who in [&mut shown.by, &mut shown.user].into_iter().flatten() {
-            *who = self.display_of(who).to_owned();
+    /// Where `user`'s display name is (or would be) in `names`.
+    fn name_at(&self, user: &str) -> Result<usize, usize> {
+        if self.names.is_empty() {
+            return Err(0);
         }
-        shown.sentence()
+        let key = user.to_ascii_lowercase();
+        self.names.binary_search_by(|(k, _)| k.as_str().cmp(&key))
     }
 
     /// Does `user` go by a display name other than their handle?
     pub fn has_display(&self, user: &str) -> bool {
-        !self.names.is_empty() && self.names.contains_key(&user.to_ascii_lowercase())
+        self.name_at(user).is_ok()
     }
 
     /// Remember what `user` is shown as (`None`, empty or the handle
@@ -1022,11 +1019,14 @@ impl Chat {
     fn learn(&mut self, user: &str, display: Option<String>) {
         let key = user.to_ascii_lowercase();
         match display {
-            Some(display) if !display.is_empty() && display != user => {
-                self.names.insert(key, display);
-            }
+            Some(display) if !display.is_empty() && display != user => match self.name_at(&key) {
+                Ok(at) => self.names[at].1 = display,
+                Err(at) => self.names.insert(at, (key, display)),
+            },
             _ => {
-                self.names.remove(&key);
+                if let Ok(at) = self.name_at(&key) {
+                    self.names.remove(at);
+                }
             }
         }
     }

@@ -5,8 +5,8 @@ use crate::client::{chat::lobby, day_label, day_of, Connection, Entry};
 use crate::components::{
     composer::Composer,
     message::MessageRow,
-    message_dialogs::{DeleteDialog, HistoryDialog},
     message_ui::MessageUi,
+    room_dialogs::{RoomDialog, RoomDialogView},
     room_settings::RoomSettingsButton,
     shell::Now,
     sidebar::{href_of, title_of, PeopleList},
@@ -487,8 +487,10 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                 entries=entries
                 online=Signal::derive(move || ready_state.get() == crate::client::ReadyState::Open)
             />
-            <DeleteDialog entries/>
-            <HistoryDialog/>
+            <RoomDialogView
+                which=RoomDialog::MessageDialogs(entries)
+                close=Callback::new(|()| {})
+            />
         </section>
     }
     .into_any()

@@ -54,6 +54,8 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
     });
     let pending = Memo::new(move |_| entry.with(|e| e.pending));
     let client_id = first.key.strip_prefix('c').map(str::to_owned);
+    // The handle on hover tells apart two people with one display name.
+    let handle = (first.display != first.sender).then(|| format!("@{}", first.sender));
 
     let content = move || {
         if editing.get() {
@@ -86,12 +88,7 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
             <div class="message-meta" class:visually-hidden=!head>
                 // The display name; the handle on hover, so that two people
                 // with one display name are told apart.
-                <span
-                    class="sender"
-                    title=move || {
-                        entry.with(|e| (e.display != e.sender).then(|| format!("@{}", e.sender)))
-                    }
-                >
+                <span class="sender" title=handle>
                     {move || entry.with(|e| e.display.clone())}
                 </span>
                 {time.clone().map(|t| view! { <time>{t}</time> })}

@@ -14,6 +14,7 @@ use crate::client::{Connection, Entry};
 use crate::components::{
     icons::{icon, Icon},
     message_ui::{MessageUi, Popup},
+    room_dialogs::{RoomDialog, RoomDialogView},
 };
 use crate::protocol::{valid_emoji, ChangeKind, MAX_REACTIONS};
 
@@ -119,14 +120,14 @@ pub fn Actions(entry: Memo<Entry>, seq: i64) -> impl IntoView {
                 {icon(Icon::More)}
             </button>
         </div>
-        {move || match ui.popup.get() {
-            Some((s, Popup::Menu, up)) if s == seq => {
-                view! { <Menu entry seq up/> }.into_any()
-            }
-            Some((s, Popup::Picker, up)) if s == seq => {
-                view! { <Picker entry seq up/> }.into_any()
-            }
-            _ => ().into_any(),
+        // The popups come from the dialogs' module (drawn after a click).
+        {move || {
+            let which = match ui.popup.get() {
+                Some((s, Popup::Menu, up)) if s == seq => RoomDialog::Menu(entry, seq, up),
+                Some((s, Popup::Picker, up)) if s == seq => RoomDialog::Picker(entry, seq, up),
+                _ => return ().into_any(),
+            };
+            view! { <RoomDialogView which close=Callback::new(|()| {})/> }.into_any()
         }}
     }
 }
@@ -159,7 +160,7 @@ fn close_on_focus_out(ui: MessageUi, seq: i64, popup: Popup) -> impl Fn(FocusEve
 
 /// Every action on the message, as a menu: arrows move, Escape closes.
 #[component]
-fn Menu(entry: Memo<Entry>, seq: i64, up: bool) -> impl IntoView {
+pub(crate) fn Menu(entry: Memo<Entry>, seq: i64, up: bool) -> impl IntoView {
     let ui = expect_context::<MessageUi>();
     let menu = NodeRef::<leptos::html::Div>::new();
     let (mine, edited) = entry.with_untracked(|e| (e.mine, e.edited_at.is_some()));
@@ -288,7 +289,7 @@ fn items(menu: &HtmlElement) -> Vec<HtmlElement> {
 
 /// A few common emoji, and a field for any other.
 #[component]
-fn Picker(entry: Memo<Entry>, seq: i64, up: bool) -> impl IntoView {
+pub(crate) fn Picker(entry: Memo<Entry>, seq: i64, up: bool) -> impl IntoView {
     let conn = expect_context::<Connection>();
     let ui = expect_context::<MessageUi>();
     let panel = NodeRef::<leptos::html::Div>::new();

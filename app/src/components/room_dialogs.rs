@@ -1,5 +1,7 @@
-//! The room dialogs (the directory, a new room, a room's settings),
-//! loaded apart from the rest of the web app.
+//! The room dialogs (the directory, a new room, a room's settings), the
+//! account dialog, the admin page, and a message's popups and dialogs
+//! (its menu, the emoji picker, "Delete?", its versions), loaded apart
+//! from the rest of the web app.
 //!
 //! They are only ever drawn after a click, never on the server-rendered
 //! page, so `cargo leptos --split` moves them into a wasm module of their
@@ -11,7 +13,10 @@
 
 use leptos::prelude::*;
 
+use crate::client::Entry;
 use crate::components::{
+    message_actions::{Menu, Picker},
+    message_dialogs::{DeleteDialog, HistoryDialog},
     room_settings::RoomSettings,
     rooms::{CreateRoomDialog, DirectoryDialog, InvitationList},
 };
@@ -28,6 +33,31 @@ pub enum RoomDialog {
     Admin,
     /// Your account: password, devices, blocks.
     Account,
+    /// A message's "More actions" menu or emoji picker: the message, its
+    /// `seq`, and whether it opens upwards.
+    Menu(Memo<Entry>, i64, bool),
+    Picker(Memo<Entry>, i64, bool),
+    /// The conversation's "Delete this message?" and versions dialogs
+    /// (each drawn while the message UI asks for it).
+    MessageDialogs(Memo<Vec<Entry>>),
+}
+
+impl RoomDialog {
+    /// Drawn without a word while the module is on its way (not dialogs,
+    /// or popups that the module is here for long before anyone clicks).
+    #[cfg_attr(
+        not(all(feature = "hydrate", target_arch = "wasm32")),
+        allow(dead_code)
+    )]
+    fn quiet(&self) -> bool {
+        matches!(
+            self,
+            RoomDialog::Invitations
+                | RoomDialog::Menu(..)
+                | RoomDialog::Picker(..)
+                | RoomDialog::MessageDialogs(_)
+        )
+    }
 }
 
 fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
@@ -40,6 +70,13 @@ fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
         RoomDialog::Account => {
             view! { <crate::components::account::AccountDialog close/> }.into_any()
         }
+        RoomDialog::Menu(entry, seq, up) => view! { <Menu entry seq up/> }.into_any(),
+        RoomDialog::Picker(entry, seq, up) => view! { <Picker entry seq up/> }.into_any(),
+        RoomDialog::MessageDialogs(entries) => view! {
+            <DeleteDialog entries/>
+            <HistoryDialog/>
+        }
+        .into_any(),
     }
 }
 
@@ -123,7 +160,7 @@ pub fn RoomDialogView(which: RoomDialog, close: Callback<()>) -> impl IntoView {
         move || match split::render_now(which.clone(), close) {
             Ok(view) => view,
             // Not a dialog: nothing until it can be drawn.
-            Err(_) if which == RoomDialog::Invitations => ().into_any(),
+            Err(_) if which.quiet() => ().into_any(),
             Err(_) if which == RoomDialog::Admin => {
                 view! { <p class="hint admin" role="status">"Loading…"</p> }.into_any()
             }

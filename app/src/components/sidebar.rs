@@ -182,7 +182,7 @@ pub fn PeopleList(
                                     {initial(&display)}
                                     <span class="presence" class:on=online></span>
                                 </span>
-                                <span class="conv-name">{display.clone()}</span>
+                                <span class="conv-name person">{display.clone()}</span>
                                 {handle.map(|h| view! { <span class="handle">{h}</span> })}
                                 <span class="visually-hidden">
                                     {if online { ", online" } else { ", offline" }}

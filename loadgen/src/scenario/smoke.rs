@@ -109,7 +109,10 @@ pub async fn run(a: SmokeArgs) -> Result<bool> {
     let common = Common {
         addrs: vec![addr],
         server_pids: vec![server.child.id()],
-        password: "smoke-password".into(),
+        password: "smoke violet kettle 4821".into(),
+        // Every user has a display name, so every frame naming them
+        // carries it (the smoke check covers that path too).
+        display_names: true,
         user_prefix: None,
         signin_concurrency: 4,
         connect_concurrency: 32,

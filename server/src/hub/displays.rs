@@ -42,6 +42,20 @@ impl Displays {
         self.any.store(!map.is_empty(), Ordering::Release);
     }
 
+    /// A system line's sentence with its people by their display names,
+    /// when either has one (`None`: the stored sentence says it already).
+    pub fn sentence(&self, event: &app::protocol::RoomEvent) -> Option<String> {
+        let by = event.by.as_deref().and_then(|u| self.of(u));
+        let user = event.user.as_deref().and_then(|u| self.of(u));
+        if by.is_none() && user.is_none() {
+            return None;
+        }
+        let mut shown = event.clone();
+        shown.by = by.or(shown.by);
+        shown.user = user.or(shown.user);
+        Some(shown.sentence())
+    }
+
     /// The display names of those of `users` who have one.
     pub fn named<'a>(&self, users: impl IntoIterator<Item = &'a String>) -> Vec<Named> {
         if !self.any.load(Ordering::Acquire) {
