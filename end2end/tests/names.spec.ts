@@ -55,6 +55,7 @@ test("sign up as 小明 and chat: others see 小明, with the handle on hover an
     // A direct conversation is titled with the display name.
     await entry.click();
     await expect(ben.getByTestId("conversation-title")).toHaveText("小明");
+    await expect(ben.locator(".conv-heading .hint")).toHaveText(`Online · @${handle}`);
     await send(ben, "你好小明");
     await expect(convLink(ming, benName)).toBeVisible();
 

@@ -220,10 +220,19 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                     n => format!("{n} members"),
                 })
             }),
-            Conv::Dm(name) | Conv::Guest(name) => {
-                let on = chat.with(|c| c.is_online(name));
-                Some(if on { "Online" } else { "Offline" }.to_owned())
-            }
+            Conv::Dm(name) | Conv::Guest(name) => chat.with(|c| {
+                let on = if c.is_online(name) {
+                    "Online"
+                } else {
+                    "Offline"
+                };
+                // Shown by a display name: the handle says who it is.
+                Some(if c.has_display(name) {
+                    format!("{on} · @{name}")
+                } else {
+                    on.to_owned()
+                })
+            }),
         }
     });
     let title = move || {
