@@ -550,3 +550,44 @@ async fn rooms_have_titles_in_any_script() {
         .await;
     bob.expect_line("alice cleared the room's title").await;
 }
+
+/// An admin looking for whoever goes by a name finds them by their display
+/// name as well as by their handle, and sees both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_find_people_by_display_name_and_see_their_handle() {
+    let server = TestServer::start_with(|c| c.admins = vec!["ada".into()]).await;
+    let ada = server.sign_in("ada", STRONG).await;
+    person(&server, "ming", "小明").await;
+    server.sign_in("bob", STRONG).await;
+    for query in ["小明", "MING"] {
+        let users: Vec<app::protocol::AdminUser> = server
+            .call(
+                Method::GET,
+                &format!("/api/admin/users?q={}", percent_encode(query)),
+                Some(&ada.cookie),
+                None,
+            )
+            .await
+            .json()
+            .await
+            .expect("a list of users");
+        let found: Vec<(&str, &str)> = users
+            .iter()
+            .map(|u| (u.name.as_str(), u.display_name.as_str()))
+            .collect();
+        assert_eq!(found, [("ming", "小明")], "{query}");
+    }
+    let users: Vec<app::protocol::AdminUser> = server
+        .call(
+            Method::GET,
+            "/api/admin/users?q=bob",
+            Some(&ada.cookie),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("a list of users");
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].display_name, "", "shown by the handle");
+}

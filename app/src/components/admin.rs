@@ -181,6 +181,8 @@ fn Users(problem: RwSignal<Option<String>>) -> impl IntoView {
                             view! {
                                 <li class="admin-row" data-user=u.name.clone()>
                                     <span class="member-name">{u.name.clone()}</span>
+                                    {(!u.display_name.is_empty())
+                                        .then(|| view! { <span class="display-name">{u.display_name.clone()}</span> })}
                                     {u.online.then(|| view! { <span class="tag role">"online"</span> })}
                                     {disabled.then(|| view! { <span class="tag muted">"disabled"</span> })}
                                     <span class="hint">

@@ -878,6 +878,9 @@ pub struct DeviceInfo {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdminUser {
     pub name: String,
+    /// Their display name, when it is not their handle.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub display_name: String,
     pub created_at: i64,
     pub disabled: bool,
     pub online: bool,

@@ -102,6 +102,11 @@ async fn users(
                     .iter()
                     .chain(remote.iter())
                     .any(|n| n.eq_ignore_ascii_case(&u.name)),
+                display_name: if u.display_name == u.name {
+                    String::new()
+                } else {
+                    u.display_name
+                },
                 name: u.name,
                 created_at: u.created_at,
                 disabled: u.disabled,

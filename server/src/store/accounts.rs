@@ -19,6 +19,7 @@ pub struct Device {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRow {
     pub name: String,
+    pub display_name: String,
     pub created_at: i64,
     pub disabled: bool,
 }
@@ -165,11 +166,17 @@ impl Store {
 
     // ---- admins -----------------------------------------------------------
 
-    /// Users whose name holds `query`, by name, at most `limit`.
+    /// Users whose handle or display name holds `query`, by handle, at
+    /// most `limit`.
     pub async fn search_users(&self, query: &str, limit: u32) -> Result<Vec<UserRow>> {
-        let rows = sqlx::query(&self.q("SELECT name, created_at, disabled_at FROM users
-              WHERE name_key LIKE ? ESCAPE '\\' ORDER BY name_key LIMIT ?"))
-        .bind(contains_pattern(query))
+        let pattern = contains_pattern(query);
+        let rows = sqlx::query(&self.q(
+            "SELECT name, display_name, created_at, disabled_at FROM users
+              WHERE name_key LIKE ? ESCAPE '\\' OR lower(display_name) LIKE ? ESCAPE '\\'
+              ORDER BY name_key LIMIT ?",
+        ))
+        .bind(&pattern)
+        .bind(&pattern)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
@@ -177,6 +184,7 @@ impl Store {
             .map(|r| {
                 Ok(UserRow {
                     name: r.try_get("name")?,
+                    display_name: r.try_get("display_name")?,
                     created_at: r.try_get("created_at")?,
                     disabled: r.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
                 })
