@@ -344,6 +344,11 @@ pub fn apply_action(
             user: applied.user.clone(),
             joined,
             members: applied.members,
+            display: if joined {
+                hub.displays.of(&applied.user)
+            } else {
+                None
+            },
         }))
     };
     if let Effect::Joined { user_id } = &applied.effect {

@@ -549,6 +549,22 @@ async fn rooms_have_titles_in_any_script() {
         )
         .await;
     bob.expect_line("alice cleared the room's title").await;
+    // Someone with a display name joins: the members hear it by name.
+    let (_, mut ming, _) = person(&server, "ming", "小明").await;
+    ming.send(&ClientFrame::JoinRoom { room: "dev".into() })
+        .await;
+    match alice
+        .recv_until(|f| matches!(f, ServerFrame::Member { user, .. } if user == "ming"))
+        .await
+    {
+        ServerFrame::Member {
+            display, joined, ..
+        } => {
+            assert!(joined);
+            assert_eq!(display.as_deref(), Some("小明"));
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// An admin looking for whoever goes by a name finds them by their display

@@ -14,6 +14,7 @@ fn member_events(frames: &[ServerFrame]) -> Vec<(String, String, bool, u32)> {
                 user,
                 joined,
                 members,
+                ..
             } => Some((room.clone(), user.clone(), *joined, *members)),
             _ => None,
         })

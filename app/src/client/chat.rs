@@ -698,7 +698,11 @@ impl Chat {
                 user,
                 joined,
                 members,
+                display,
             } => {
+                if joined {
+                    self.learn(&user, display);
+                }
                 let key = key_of(&Conv::Room(room));
                 if let Some(thread) = self.threads.get_mut(&key) {
                     thread.members = Some(members);
@@ -1562,6 +1566,7 @@ mod tests {
             user: user.into(),
             joined,
             members,
+            display: None,
         };
         // Before the list arrives, events only move the count.
         chat.apply(member("zed", true, 2), 0);

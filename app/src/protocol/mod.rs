@@ -579,6 +579,9 @@ pub enum ServerFrame {
         user: String,
         joined: bool,
         members: u32,
+        /// The joiner's display name, when it is not their handle.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display: Option<String>,
     },
     /// Who is in `room`, by name (the first [`MAX_MEMBER_NAMES`] in name
     /// order); `total` counts everyone.
@@ -1229,6 +1232,7 @@ mod tests {
                 user: "bob".into(),
                 joined: true,
                 members: 2,
+                display: Some("Bob 🎸".into()),
             },
             ServerFrame::Presence {
                 user: "bob".into(),

@@ -224,6 +224,7 @@ impl Fields {
                 user: need(self.user, "user")?,
                 joined: need(self.joined, "joined")?,
                 members: need(self.members, "members")?,
+                display: self.display,
             },
             "members" => ServerFrame::Members {
                 room: need(self.room, "room")?,
