@@ -42,11 +42,14 @@ test("a room message reaches both people; a direct message only its receiver", a
     // Ben is in the lobby: the conversation appears with an unread badge.
     const link = convLink(ben, names[0]);
     await expect(link.getByTestId("unread")).toContainText("1");
+    // The tab's title counts it too.
+    await expect(ben).toHaveTitle("(1) #lobby · Parley");
     await link.click();
     await expect(ben).toHaveURL(new RegExp(`/c/dm/${names[0]}$`));
     await expect(message(ben, secret)).toBeVisible();
-    // Viewing it clears the badge.
+    // Viewing it clears the badge, and the count in the title.
     await expect(convLink(ben, names[0]).getByTestId("unread")).toHaveCount(0);
+    await expect(ben).toHaveTitle(`${names[0]} · Parley`);
 
     // Ben answers; Ann sees it in place.
     const answer = `answer ${Date.now()}`;

@@ -982,6 +982,11 @@ impl Chat {
         self.user.as_deref()
     }
 
+    /// Unread messages in every conversation.
+    pub fn total_unread(&self) -> i64 {
+        self.threads().map(|(_, t)| t.unread).sum()
+    }
+
     /// What `user` (a handle) is shown as: their display name, or the
     /// handle itself.
     pub fn display_of<'a>(&'a self, user: &'a str) -> &'a str {

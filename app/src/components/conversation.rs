@@ -254,9 +254,18 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
         move || matches!(conv.get(), Some(Conv::Room(_))) && problem.with(Option::is_none);
     let member_names =
         Memo::new(move |_| thread.with(|t| t.as_ref().and_then(|t| t.member_names.clone())));
-    // The tab's title names the conversation.
+    // The tab's title names the conversation, after the unread count
+    // ("(3) #lobby · Parley"), so a tab in the background says so.
     #[cfg(feature = "hydrate")]
-    Effect::new(move |_| document().set_title(&format!("{} · Parley", title())));
+    Effect::new(move |_| {
+        let unread = chat.with(|c| c.total_unread());
+        let count = if unread > 0 {
+            format!("({unread}) ")
+        } else {
+            String::new()
+        };
+        document().set_title(&format!("{count}{} · Parley", title()))
+    });
     let settings_room = Signal::derive(move || match conv.get() {
         Some(Conv::Room(room)) if problem.with(Option::is_none) => Some(room),
         _ => None,

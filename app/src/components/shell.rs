@@ -147,8 +147,7 @@ pub fn Shell() -> impl IntoView {
         Session::SignedIn(name) => Some(name),
         _ => None,
     };
-    let total_unread =
-        Memo::new(move |_| chat.with(|c| c.threads().map(|(_, t)| t.unread).sum::<i64>()));
+    let total_unread = Memo::new(move |_| chat.with(|c| c.total_unread()));
 
     view! {
         <div
