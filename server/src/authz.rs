@@ -223,6 +223,27 @@ pub fn room(
 /// May someone write to `peer` directly, given whether `peer` blocks
 /// them? (A direct conversation has no roles: the only refusal is a
 /// block.)
+/// The conversations a search may look into: those the user is in now,
+/// each with its id (rooms they left, were removed or banned from, and
+/// public rooms they never joined are not searched), narrowed to the one
+/// `within` names when it names one of them (as the user sees it: the
+/// room's name, or the peer of a direct conversation).
+pub fn searchable(
+    memberships: &[crate::store::Membership],
+    within: Option<&app::protocol::Conv>,
+) -> Vec<(i64, app::protocol::Conv)> {
+    memberships
+        .iter()
+        .map(|m| (m.conv_id, crate::conn::wire_conv(&m.kind)))
+        .filter(|(_, conv)| {
+            within.is_none_or(|w| {
+                std::mem::discriminant(w) == std::mem::discriminant(conv)
+                    && w.name().eq_ignore_ascii_case(conv.name())
+            })
+        })
+        .collect()
+}
+
 pub fn direct(peer: &str, blocked: bool) -> Result<(), Denial> {
     if blocked {
         return no(

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 pub mod names;
 pub mod relay;
+pub mod search;
 pub mod state;
 pub mod store;
 pub mod ws;
@@ -99,6 +100,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     for (user, display) in store.custom_display_names().await? {
         hub.displays.set(&user, &display);
     }
+    tokio::spawn(search::catch_up(store.clone()));
     let metrics = Arc::new(metrics::Metrics::default());
     let mut cluster_tasks = Vec::new();
     if let Some(url) = &config.redis_url {

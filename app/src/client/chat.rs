@@ -573,6 +573,7 @@ impl Chat {
                     replies.extend(self.read_frame(&key));
                 }
             }
+            ServerFrame::Window { .. } | ServerFrame::SearchResults { .. } => {}
             ServerFrame::Change { change } => {
                 let mine = Some(change.sender.as_str()) == self.user.as_deref();
                 if let (true, Some(client_id)) = (mine, &change.client_id) {

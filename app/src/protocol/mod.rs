@@ -27,6 +27,12 @@ pub const MAX_CLIENT_ID_LEN: usize = 64;
 /// Most messages one `history` answer carries.
 pub const MAX_HISTORY_PAGE: u32 = 200;
 
+/// Most results one `search_results` page carries.
+pub const MAX_SEARCH_PAGE: u32 = 50;
+
+/// Messages on each side of the one a `window` is `around`.
+pub const WINDOW_SIDE: u32 = 25;
+
 /// Most distinct emoji under one message.
 pub const MAX_REACTIONS: usize = 20;
 
@@ -146,6 +152,38 @@ pub enum ClientFrame {
         #[serde(default)]
         limit: Option<u32>,
     },
+    /// A piece of a conversation's history for a view away from its
+    /// newest messages (a search result's context): the message at
+    /// `around` with [`WINDOW_SIDE`] on each side, or up to `limit`
+    /// messages just `before` or just `after` a seq. Answered with
+    /// [`ServerFrame::Window`].
+    Window {
+        conv: Conv,
+        #[serde(default)]
+        around: Option<i64>,
+        #[serde(default)]
+        before: Option<i64>,
+        #[serde(default)]
+        after: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+    },
+    /// Full-text search over every conversation you are in; answered with
+    /// [`ServerFrame::SearchResults`]. `query` takes words, `"phrases"`,
+    /// `word*`, `from:user`, `in:#room`, `in:@user`, `before:YYYY-MM-DD`
+    /// and `after:YYYY-MM-DD` (days in the zone `tz` minutes east of UTC).
+    Search {
+        query: String,
+        #[serde(default)]
+        order: SearchOrder,
+        /// The `cursor` of the page before, for the next one.
+        #[serde(default)]
+        cursor: Option<i64>,
+        #[serde(default)]
+        limit: Option<u32>,
+        #[serde(default)]
+        tz: i32,
+    },
     /// Create a room and become its owner.
     CreateRoom {
         room: String,
@@ -262,6 +300,33 @@ fn is_zero(n: &i64) -> bool {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// The order of search results.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchOrder {
+    #[default]
+    Newest,
+    Relevance,
+}
+
+/// One message a search found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// Its conversation, as the searcher sees it.
+    pub conv: Conv,
+    pub id: i64,
+    pub seq: i64,
+    pub sender: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display: Option<String>,
+    pub ts: i64,
+    /// Its text, cut around the first match when long (`…` where cut).
+    pub excerpt: String,
+    /// The matching parts of `excerpt`, as byte ranges `[start, end)`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<(u32, u32)>,
 }
 
 /// The message a reply answers, as it is now.
@@ -436,6 +501,8 @@ pub enum ErrorCode {
     Blocked,
     /// The room is archived: it can be read, not written to.
     Archived,
+    /// A search the server cannot run (empty, too long, a bad date, …).
+    InvalidQuery,
     Internal,
 }
 
@@ -473,6 +540,7 @@ impl ErrorCode {
             ErrorCode::NoChange => "no_change",
             ErrorCode::Blocked => "blocked",
             ErrorCode::Archived => "archived",
+            ErrorCode::InvalidQuery => "invalid_query",
             ErrorCode::Internal => "internal",
         }
     }
@@ -540,6 +608,23 @@ pub enum ServerFrame {
         messages: Vec<Message>,
         /// Older messages exist before the first one here.
         has_more: bool,
+    },
+    /// A piece of a conversation's history (see [`ClientFrame::Window`]),
+    /// oldest first.
+    Window {
+        conv: Conv,
+        messages: Vec<Message>,
+        /// Messages exist before the first one here.
+        has_older: bool,
+        /// Messages exist after the last one here.
+        has_newer: bool,
+    },
+    /// A page of search results; `cursor` asks for the next page.
+    SearchResults {
+        query: String,
+        hits: Vec<SearchHit>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cursor: Option<i64>,
     },
     Rooms {
         rooms: Vec<RoomInfo>,
@@ -667,6 +752,8 @@ const CLIENT_TYPES: &[&str] = &[
     "unreact",
     "edit_history",
     "history",
+    "window",
+    "search",
     "create_room",
     "join_room",
     "leave_room",
@@ -1015,6 +1102,20 @@ mod tests {
                 before: None,
                 limit: None,
             },
+            ClientFrame::Window {
+                conv: Conv::Room("lobby".into()),
+                around: Some(40),
+                before: None,
+                after: None,
+                limit: None,
+            },
+            ClientFrame::Search {
+                query: "消息 from:ming".into(),
+                order: SearchOrder::Relevance,
+                cursor: Some(20),
+                limit: Some(20),
+                tz: -300,
+            },
             ClientFrame::create_room("rust"),
             ClientFrame::JoinRoom {
                 room: "rust".into(),
@@ -1153,6 +1254,31 @@ mod tests {
                 conv: Conv::Room("lobby".into()),
                 messages: vec![message()],
                 has_more: true,
+            },
+            ServerFrame::Window {
+                conv: Conv::Room("lobby".into()),
+                messages: vec![message()],
+                has_older: true,
+                has_newer: false,
+            },
+            ServerFrame::SearchResults {
+                query: "消息".into(),
+                hits: vec![SearchHit {
+                    conv: Conv::Dm("ming".into()),
+                    id: 9,
+                    seq: 4,
+                    sender: "ming".into(),
+                    display: Some("小明".into()),
+                    ts: 5,
+                    excerpt: "离线消息盒子".into(),
+                    marks: vec![(6, 12)],
+                }],
+                cursor: Some(9),
+            },
+            ServerFrame::SearchResults {
+                query: "x".into(),
+                hits: vec![],
+                cursor: None,
             },
             ServerFrame::Rooms {
                 rooms: vec![RoomInfo {
@@ -1402,6 +1528,7 @@ mod tests {
             ErrorCode::NoChange,
             ErrorCode::Blocked,
             ErrorCode::Archived,
+            ErrorCode::InvalidQuery,
             ErrorCode::Internal,
         ] {
             assert_eq!(encode(&code), format!("\"{}\"", code.as_str()));

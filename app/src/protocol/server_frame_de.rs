@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     Change, Conv, ConversationInfo, ErrorCode, Invitation, LeftReason, Message, ModEntry, Muted,
-    Named, RoomInfo, ServerFrame, Staff, Version,
+    Named, RoomInfo, SearchHit, ServerFrame, Staff, Version,
 };
 
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
@@ -26,6 +26,8 @@ const TYPES: &[&str] = &[
     "versions",
     "ack",
     "history",
+    "window",
+    "search_results",
     "rooms",
     "joined",
     "left",
@@ -61,6 +63,10 @@ struct Fields {
     ts: Option<i64>,
     messages: Option<Vec<Message>>,
     has_more: Option<bool>,
+    has_older: Option<bool>,
+    has_newer: Option<bool>,
+    hits: Option<Vec<SearchHit>>,
+    cursor: Option<i64>,
     rooms: Option<Vec<RoomInfo>>,
     info: Option<ConversationInfo>,
     room: Option<String>,
@@ -192,6 +198,17 @@ impl Fields {
                 conv: need(self.conv, "conv")?,
                 messages: need(self.messages, "messages")?,
                 has_more: need(self.has_more, "has_more")?,
+            },
+            "window" => ServerFrame::Window {
+                conv: need(self.conv, "conv")?,
+                messages: need(self.messages, "messages")?,
+                has_older: need(self.has_older, "has_older")?,
+                has_newer: need(self.has_newer, "has_newer")?,
+            },
+            "search_results" => ServerFrame::SearchResults {
+                query: need(self.query, "query")?,
+                hits: need(self.hits, "hits")?,
+                cursor: self.cursor,
             },
             "rooms" => ServerFrame::Rooms {
                 rooms: need(self.rooms, "rooms")?,

@@ -15,6 +15,8 @@ use app::protocol::{
     MODERATION_LOG_PAGE,
 };
 
+mod search;
+
 use super::error;
 use super::sync::conversation_info;
 use crate::authz::{self, Actor, Denial, Op, RoomFacts, RoomOp};
@@ -27,6 +29,9 @@ use crate::store::{
     name_key, now_ms, Action, ChangeOp, NewAction, NewChange, NewMessage, StoreError, User,
 };
 
+/// Searches a connection may make a second, and in a burst.
+const SEARCH_RATE: f64 = 1.0;
+const SEARCH_BURST: f64 = 5.0;
 /// Messages a `history` answer carries when the client names no limit.
 const DEFAULT_HISTORY_PAGE: u32 = 50;
 /// Window over which frames beyond the rate limit are counted as abuse.
@@ -146,6 +151,7 @@ fn named_conv(frame: &ClientFrame) -> Option<Conv> {
         | ClientFrame::Unreact { conv, .. }
         | ClientFrame::EditHistory { conv, .. }
         | ClientFrame::History { conv, .. }
+        | ClientFrame::Window { conv, .. }
         | ClientFrame::Read { conv, .. }
         | ClientFrame::Typing { conv } => Some(conv.clone()),
         ClientFrame::CreateRoom { room, .. }
@@ -159,6 +165,7 @@ fn named_conv(frame: &ClientFrame) -> Option<Conv> {
         | ClientFrame::Unblock { .. }
         | ClientFrame::ListRooms {}
         | ClientFrame::Directory { .. }
+        | ClientFrame::Search { .. }
         | ClientFrame::Ping { .. } => None,
     }
 }
@@ -181,6 +188,8 @@ pub struct Handler<'a> {
     rooms: HashMap<String, i64>,
     users: HashMap<String, Party>,
     bucket: TokenBucket,
+    /// Searches cost more than other frames: they have a bucket of their own too.
+    search_bucket: TokenBucket,
     /// Frames refused by the rate limit in the current abuse window.
     over_limit: u32,
     window_start: Instant,
@@ -201,6 +210,7 @@ impl<'a> Handler<'a> {
             rooms: HashMap::new(),
             users: HashMap::new(),
             bucket: TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst),
+            search_bucket: TokenBucket::new(SEARCH_RATE, SEARCH_BURST),
             over_limit: 0,
             window_start: Instant::now(),
             received: Instant::now(),
@@ -329,6 +339,20 @@ impl<'a> Handler<'a> {
                 before,
                 limit,
             } => self.history(conv, before, limit).await,
+            ClientFrame::Window {
+                conv,
+                around,
+                before,
+                after,
+                limit,
+            } => self.window(conv, around, before, after, limit).await,
+            ClientFrame::Search {
+                query,
+                order,
+                cursor,
+                limit,
+                tz,
+            } => self.search(query, order, cursor, limit, tz).await,
             ClientFrame::CreateRoom {
                 room,
                 title,
@@ -525,14 +549,14 @@ impl<'a> Handler<'a> {
             ),
             None => None,
         };
-        let item = Item::Message(NewMessage {
-            conv_id: target.conv_id,
-            sender_id: Some(self.me.id),
-            sender_name: self.me.name.clone(),
-            client_id: Some(client_id),
+        let item = Item::Message(NewMessage::new(
+            target.conv_id,
+            Some(self.me.id),
+            self.me.name.clone(),
+            Some(client_id),
             body,
             reply,
-        });
+        ));
         self.submit(item, target.route).await
     }
 

@@ -25,7 +25,7 @@ use crate::state::AppState;
 use crate::ws::{Heartbeat, Message, Socket};
 use link::{GapSource, Link};
 
-pub use sync::{conversation_info, SentPositions};
+pub use sync::{conversation_info, wire_conv, SentPositions};
 
 /// How long a new connection may take to say `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);

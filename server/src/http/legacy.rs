@@ -217,14 +217,14 @@ impl Guest<'_> {
         };
         let online = self.state.hub.is_online(user.id);
         let submission = Submission {
-            item: Item::Message(NewMessage {
+            item: Item::Message(NewMessage::new(
                 conv_id,
-                sender_id: None,
-                sender_name: self.name.to_string(),
-                client_id: None,
-                body: data,
-                reply: None,
-            }),
+                None,
+                self.name.to_string(),
+                None,
+                data,
+                None,
+            )),
             route: Route::FromGuest {
                 user: Party {
                     id: user.id,

@@ -20,6 +20,7 @@ use app::protocol::{clip, ChangeKind, QUOTE_CHARS};
 
 use super::exec::{Exec, Param, SqlxExec};
 use super::rooms::{log_moderation, parse_event, system_line, KIND_EVENT};
+use super::search;
 use super::{
     now_ms, Backend, MessageState, Result, Store, StoreError, StoredMessage, StoredQuote,
     StoredReaction,
@@ -300,6 +301,35 @@ impl Store {
             .await?;
         let mut messages = Vec::with_capacity(rows.len());
         for row in rows.iter().rev() {
+            if let LogEntry::Message(m) = entry_from_row(row)? {
+                messages.push(m);
+            }
+        }
+        let mut refs: Vec<&mut StoredMessage> = messages.iter_mut().collect();
+        self.attach_reactions(conv_id, &mut refs).await?;
+        Ok(messages)
+    }
+
+    /// Up to `limit` messages (and system lines) of a conversation after
+    /// `after`, oldest first.
+    pub async fn history_after(
+        &self,
+        conv_id: i64,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let sql = format!(
+            "{LOG_SELECT} WHERE m.conv_id = ? AND m.seq > ? AND m.kind IN (0, 5)
+             ORDER BY m.seq LIMIT ?"
+        );
+        let rows = sqlx::query(&self.q(&sql))
+            .bind(conv_id)
+            .bind(after)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut messages = Vec::with_capacity(rows.len());
+        for row in &rows {
             if let LogEntry::Message(m) = entry_from_row(row)? {
                 messages.push(m);
             }
@@ -671,6 +701,18 @@ async fn apply<E: Exec>(exec: &mut E, change: &NewChange, seq: i64, now: i64) ->
     };
     for (sql, params) in statements {
         exec.execute(sql, &params).await?;
+    }
+    // The index follows: an edited message is found by its new text only,
+    // a deleted one not at all.
+    let backend = exec.backend();
+    match &change.op {
+        ChangeOp::Edit { body } => {
+            search::reindex(exec, backend, change.conv_id, change.target, Some(body)).await?
+        }
+        ChangeOp::Delete => {
+            search::reindex(exec, backend, change.conv_id, change.target, None).await?
+        }
+        ChangeOp::React { .. } | ChangeOp::Unreact { .. } => {}
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
+use super::search::{index_sql, index_value};
 use super::sql::{message_from_row, MESSAGE_COLUMNS};
 use super::{
     now_ms, Backend, Committed, MessageState, NewMessage, Result, Store, StoreError, StoredMessage,
@@ -173,6 +174,25 @@ pub(super) fn assign(
     Ok((plans, fresh))
 }
 
+/// The search index rows of the new messages that have words:
+/// (message id, what the index holds on `backend`).
+pub(super) fn index_rows(
+    backend: Backend,
+    batch: &[&NewMessage],
+    fresh: &[(usize, i64)],
+    ids: &HashMap<(i64, i64), i64>,
+) -> Vec<(i64, String)> {
+    fresh
+        .iter()
+        .filter(|(at, _)| !batch[*at].terms.is_empty())
+        .filter_map(|(at, seq)| {
+            let msg = batch[*at];
+            let id = ids.get(&(msg.conv_id, *seq))?;
+            Some((*id, index_value(backend, &msg.terms)))
+        })
+        .collect()
+}
+
 /// Writing a message means having read the conversation up to it:
 /// ((conversation, sender), seq) for every sender of a new message.
 pub(super) fn read_marks(batch: &[&NewMessage], fresh: &[(usize, i64)]) -> Vec<((i64, i64), i64)> {
@@ -306,6 +326,17 @@ impl Store {
             }
         }
 
+        let indexed = index_rows(self.backend(), batch, &fresh, &ids);
+        for rows in indexed.chunks(ROWS_PER_STATEMENT) {
+            let text = index_sql(self.backend(), rows.len());
+            let sql = self.q(&text);
+            let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
+            for (id, value) in rows {
+                query = query.bind(*id).bind(value.as_str());
+            }
+            query.execute(&mut *tx).await?;
+        }
+
         for rows in read_marks(batch, &fresh).chunks(ROWS_PER_STATEMENT) {
             let text = read_sql(rows.len());
             let sql = self.q(&text);
@@ -330,14 +361,14 @@ mod tests {
         client_id: &str,
         body: &str,
     ) -> NewMessage {
-        NewMessage {
+        NewMessage::new(
             conv_id,
-            sender_id: sender.map(|u| u.id),
-            sender_name: sender.map_or("guest".to_owned(), |u| u.name.clone()),
-            client_id: (!client_id.is_empty()).then(|| client_id.to_owned()),
-            body: body.to_owned(),
-            reply: None,
-        }
+            sender.map(|u| u.id),
+            sender.map_or("guest".to_owned(), |u| u.name.clone()),
+            (!client_id.is_empty()).then(|| client_id.to_owned()),
+            body.to_owned(),
+            None,
+        )
     }
 
     fn stored(c: &Committed) -> (bool, i64, i64, &str) {

@@ -79,6 +79,8 @@ impl Row {
 /// Where statements run. `sql` uses `?` placeholders. (The futures are
 /// `Send` where the implementation's are: sqlx's, which the relay awaits.)
 pub(super) trait Exec {
+    fn backend(&self) -> Backend;
+
     async fn fetch_optional(
         &mut self,
         sql: &'static str,
@@ -127,6 +129,10 @@ fn from_any(row: &sqlx::any::AnyRow) -> Result<Row> {
 }
 
 impl Exec for SqlxExec<'_> {
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
     async fn fetch_optional(
         &mut self,
         sql: &'static str,
@@ -196,6 +202,10 @@ impl SqliteExec<'_> {
 
 /// Every statement completes before its future is first polled.
 impl Exec for SqliteExec<'_> {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
     async fn fetch_optional(
         &mut self,
         sql: &'static str,

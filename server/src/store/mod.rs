@@ -11,6 +11,7 @@ mod commit;
 mod exec;
 mod profiles;
 mod rooms;
+mod search;
 mod sessions;
 mod sql;
 mod sqlite_writer;
@@ -20,6 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use accounts::{AdminRoomRow, Device, UserRow};
 pub use changes::{ChangeOp, ChangeOutcome, LogEntry, NewChange, StoredChange, TargetFacts};
 pub use rooms::{room_op, Action, ActionOutcome, AppliedAction, DirectoryRow, Effect, NewAction};
+pub use search::{Found, Order, Page, Search};
 pub use sql::{Backend, Store};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -173,6 +175,32 @@ pub struct NewMessage {
     pub body: String,
     /// The message it answers, as it was when checked.
     pub reply: Option<StoredQuote>,
+    /// What the search index holds for it
+    /// (`crate::search::terms::index_text` of its body), worked out
+    /// before it reaches the store's one writer.
+    pub terms: String,
+}
+
+impl NewMessage {
+    /// A message with the search terms of its body.
+    pub fn new(
+        conv_id: i64,
+        sender_id: Option<i64>,
+        sender_name: String,
+        client_id: Option<String>,
+        body: String,
+        reply: Option<StoredQuote>,
+    ) -> NewMessage {
+        NewMessage {
+            terms: crate::search::terms::index_text(&body),
+            conv_id,
+            sender_id,
+            sender_name,
+            client_id,
+            body,
+            reply,
+        }
+    }
 }
 
 /// What became of one [`NewMessage`] in a batch.

@@ -25,15 +25,16 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::changes::commit_changes_on;
 use super::commit::{
-    assign, finish, insert_sql, plan, read_marks, read_sql, resend_keys, resend_sql, reserve_sql,
-    reserved, ROWS_PER_STATEMENT,
+    assign, finish, index_rows, insert_sql, plan, read_marks, read_sql, resend_keys, resend_sql,
+    reserve_sql, reserved, ROWS_PER_STATEMENT,
 };
 use super::exec::{run_ready, SqliteExec};
 use super::rooms::{commit_actions_on, ActionOutcome, NewAction};
+use super::search::index_sql;
 use super::sql::{INSERT_PAIR, INSERT_PAIR_MEMBER, PAIR_ID};
 use super::{
-    now_ms, ChangeOutcome, Committed, NewChange, NewMessage, Result, SqliteSync, StoreError,
-    StoredMessage,
+    now_ms, Backend, ChangeOutcome, Committed, NewChange, NewMessage, Result, SqliteSync,
+    StoreError, StoredMessage,
 };
 
 /// Jobs waiting for the thread: the relay has one batch in flight at a
@@ -357,6 +358,16 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
             let (id, conv_id, seq) = row?;
             ids.insert((conv_id, seq), id);
         }
+    }
+
+    let indexed = index_rows(Backend::Sqlite, &batch, &fresh, &ids);
+    for rows in indexed.chunks(ROWS_PER_STATEMENT) {
+        let mut statement = tx.prepare_cached(&index_sql(Backend::Sqlite, rows.len()))?;
+        let params: Vec<&dyn ToSql> = rows
+            .iter()
+            .flat_map(|(id, terms)| [id as &dyn ToSql, terms as &dyn ToSql])
+            .collect();
+        statement.execute(params.as_slice())?;
     }
 
     for rows in read_marks(&batch, &fresh).chunks(ROWS_PER_STATEMENT) {
