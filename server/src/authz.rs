@@ -140,6 +140,9 @@ pub enum RoomOp {
     SetTopic,
     SetVisibility,
     ReadModerationLog,
+    /// Notify everyone in the room with `@room`: the owner, moderators and
+    /// admins (anyone else's `@room` is text, and notifies nobody).
+    MentionEveryone,
 }
 
 /// The answer for a room that does not exist: the same, word for word,
@@ -220,9 +223,6 @@ pub fn room(
     }
 }
 
-/// May someone write to `peer` directly, given whether `peer` blocks
-/// them? (A direct conversation has no roles: the only refusal is a
-/// block.)
 /// The conversations a search may look into: those the user is in now,
 /// each with its id (rooms they left, were removed or banned from, and
 /// public rooms they never joined are not searched), narrowed to the one
@@ -244,6 +244,9 @@ pub fn searchable(
         .collect()
 }
 
+/// May someone write to `peer` directly, given whether `peer` blocks
+/// them? (A direct conversation has no roles: the only refusal is a
+/// block.)
 pub fn direct(peer: &str, blocked: bool) -> Result<(), Denial> {
     if blocked {
         return no(
@@ -290,7 +293,7 @@ fn staff_action(r: &RoomFacts, op: RoomOp, target: Option<&UserFacts>) -> Result
     }
     let Some(t) = target else {
         return match op {
-            DeleteAny | SetTopic | SetVisibility | ReadModerationLog => Ok(()),
+            DeleteAny | SetTopic | SetVisibility | ReadModerationLog | MentionEveryone => Ok(()),
             _ => no(ErrorCode::UnknownUser, "there is no user with that name"),
         };
     };

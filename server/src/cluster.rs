@@ -71,6 +71,9 @@ pub enum Event {
     Archived { conv_id: i64, on: bool },
     /// `user` is now shown as `display`.
     Profile { user: String, display: String },
+    /// A frame for every connection of one user (their read positions and
+    /// settings, changed on another device).
+    ToUser { user_id: i64, frame: String },
     /// An admin deleted a room: its members' connections stop following it.
     RoomDeleted {
         conv_id: i64,
@@ -252,6 +255,11 @@ fn apply(hub: &Hub, store: &Store, from: &str, event: Event) {
         } => hub.set_block(user_id, blocked_id, on),
         Event::Archived { conv_id, on } => hub.set_archived(conv_id, on),
         Event::Profile { user, display } => hub.apply_profile(&user, &display),
+        Event::ToUser { user_id, frame } => hub.send_user(
+            user_id,
+            &crate::hub::Outbound::Frame(bytes::Bytes::from(frame)),
+            None,
+        ),
         Event::RoomDeleted {
             conv_id,
             room,

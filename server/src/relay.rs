@@ -529,6 +529,7 @@ pub fn wire_message(
         rev: state.rev,
         event: state.event.as_deref().cloned(),
         moderated: state.moderated,
+        mentions: state.mentions.clone(),
     }
 }
 
@@ -550,6 +551,7 @@ pub fn wire_change(conv: Conv, change: &StoredChange) -> Change {
         kind: change.op.wire_kind(),
         body,
         emoji,
+        mentions: change.mentions.clone(),
     }
 }
 

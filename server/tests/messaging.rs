@@ -247,7 +247,9 @@ async fn offline_direct_message_is_delivered_on_connect_and_read_clears_it() {
     .await;
     for tab in [&mut bob1, &mut bob2] {
         match tab.next().await {
-            ServerFrame::Read { conv, seq, unread } => {
+            ServerFrame::Read {
+                conv, seq, unread, ..
+            } => {
                 assert_eq!(conv, dm("alice"));
                 assert_eq!(seq, 1);
                 assert_eq!(unread, 0);

@@ -22,11 +22,13 @@ pub fn apply(message: &mut Message, change: &Change, me: Option<&str>) -> bool {
         ChangeKind::Edit => {
             if let (false, Some(body)) = (deleted, &change.body) {
                 message.body.clone_from(body);
+                message.mentions.clone_from(&change.mentions);
                 message.edited_at = Some(change.ts);
             }
         }
         ChangeKind::Delete => {
             message.body.clear();
+            message.mentions.clear();
             message.reactions.clear();
             message.deleted_at = Some(change.ts);
         }
@@ -111,6 +113,7 @@ mod tests {
 
     fn message(seq: i64) -> Message {
         Message {
+            mentions: Default::default(),
             id: 100 + seq,
             conv: Conv::Room("lobby".into()),
             seq,
@@ -131,6 +134,7 @@ mod tests {
 
     fn change(seq: i64, target: i64, sender: &str, kind: ChangeKind, arg: &str) -> Change {
         Change {
+            mentions: Default::default(),
             id: 500 + seq,
             conv: Conv::Room("lobby".into()),
             seq,

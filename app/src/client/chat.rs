@@ -16,10 +16,11 @@ use std::collections::BTreeMap;
 
 use super::changes;
 use super::rooms::{Directory, RoomState};
+use super::search::{SearchState, Window};
 use crate::protocol::{
-    valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor, ErrorCode,
-    Invitation, LeftReason, Message, Quote, Reaction, RoomInfo, ServerFrame, Version, LOBBY,
-    MAX_BODY_BYTES, MAX_HISTORY_PAGE, PROTOCOL_VERSION,
+    mentions, valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor,
+    ErrorCode, Invitation, LeftReason, Message, NotifyLevel, Quote, Reaction, RoomInfo,
+    SearchOrder, ServerFrame, Version, LOBBY, MAX_BODY_BYTES, MAX_HISTORY_PAGE, PROTOCOL_VERSION,
 };
 
 /// How many messages to ask for per history page.
@@ -83,6 +84,10 @@ pub struct Entry {
     pub system: bool,
     /// Deleted by a moderator.
     pub moderated: bool,
+    /// The handles its text mentions (`room`: everyone).
+    pub mentions: Vec<String>,
+    /// It mentions the reader (by name, or `@room` in a room), and is not theirs.
+    pub mentions_me: bool,
 }
 
 /// Why a message cannot be sent.
@@ -117,6 +122,10 @@ pub struct Thread {
     /// Stored messages, ordered by `seq`, each `seq` and `id` once.
     pub messages: Vec<Message>,
     pub unread: i64,
+    /// Unread messages that mention the reader.
+    pub mentions: i64,
+    /// What the reader is notified of here.
+    pub notify: NotifyLevel,
     pub members: Option<u32>,
     /// Who is in the room, by name, once the server has said
     /// (`members` frames, kept current by `member` events).
@@ -226,6 +235,11 @@ pub struct Chat {
     /// sorted by handle. (A sorted list rather than a map: the web app's
     /// size counts, and look-ups stay logarithmic.)
     names: Vec<(String, String)>,
+    /// The last search, and its results.
+    search: SearchState,
+    /// A piece of history away from a conversation's newest messages,
+    /// shown instead of them (a search result's context).
+    window: Option<Window>,
 }
 
 impl Chat {
@@ -273,6 +287,9 @@ impl Chat {
             return Vec::new();
         };
         let key = key_of(&conv);
+        if self.window.as_ref().is_some_and(|w| w.conv != key) {
+            self.window = None;
+        }
         let thread = self.threads.entry(key.clone()).or_insert_with(|| Thread {
             display: conv.name().to_owned(),
             has_more: true,
@@ -313,6 +330,9 @@ impl Chat {
         let key = self.viewing.clone()?;
         if !self.greeted {
             return None;
+        }
+        if let Some(window) = self.window.as_mut().filter(|w| w.conv == key) {
+            return window.more(false);
         }
         let thread = self.threads.get_mut(&key)?;
         if thread.loading || !thread.has_more || thread.problem.is_some() {
@@ -432,11 +452,99 @@ impl Chat {
         seek_frame(thread, greeted)
     }
 
-    /// The message looked for with [`Chat::seek`] is on screen.
+    /// The message looked for with [`Chat::seek`] or [`Chat::jump`] is on
+    /// screen.
     pub fn seek_done(&mut self, conv: &Conv) {
-        if let Some(thread) = self.threads.get_mut(&key_of(conv)) {
+        let key = key_of(conv);
+        if let Some(thread) = self.threads.get_mut(&key) {
             thread.seek = None;
         }
+        if let Some(window) = self.window.as_mut().filter(|w| w.conv == key) {
+            window.target = None;
+        }
+    }
+
+    /// The message being looked for in `conv`, to show once it is here.
+    pub fn seeking(&self, conv: &Conv) -> Option<i64> {
+        let key = key_of(conv);
+        match self.window.as_ref().filter(|w| w.conv == key) {
+            Some(window) => window.target,
+            None => self.threads.get(&key).and_then(|t| t.seek),
+        }
+    }
+
+    /// Open `conv` at the message `seq` (a search result) with the history
+    /// around it. Held, or a page or so older than what is held: one
+    /// timeline, fetched back to it. Further back: a [`Window`] around it,
+    /// shown instead of the newest messages until the reader goes back to
+    /// them or reads up to them. Returns the frame to send.
+    pub fn jump(&mut self, conv: &Conv, seq: i64) -> Option<ClientFrame> {
+        let key = key_of(conv);
+        let greeted = self.greeted;
+        self.window = None;
+        let thread = self.threads.entry(key.clone()).or_insert_with(|| Thread {
+            display: conv.name().to_owned(),
+            has_more: true,
+            ..Thread::default()
+        });
+        if find(&thread.messages, seq).is_some() {
+            thread.seek = Some(seq);
+            return None;
+        }
+        let near = thread
+            .messages
+            .first()
+            .is_some_and(|m| m.seq - seq <= i64::from(MAX_HISTORY_PAGE));
+        if near && thread.has_more {
+            thread.seek = Some(seq);
+            return seek_frame(thread, greeted);
+        }
+        thread.seek = None;
+        self.window = Some(Window::around(key, seq));
+        Some(ClientFrame::Window {
+            conv: conv.clone(),
+            around: Some(seq),
+            before: None,
+            after: None,
+            limit: None,
+        })
+    }
+
+    /// The piece of history shown instead of `conv`'s newest messages.
+    pub fn window_of(&self, conv: &Conv) -> Option<&Window> {
+        let key = key_of(conv);
+        self.window.as_ref().filter(|w| w.conv == key)
+    }
+
+    /// Ask for the messages after the window on screen, if there are some.
+    pub fn newer(&mut self) -> Option<ClientFrame> {
+        let key = self.viewing.clone()?;
+        if !self.greeted {
+            return None;
+        }
+        self.window.as_mut().filter(|w| w.conv == key)?.more(true)
+    }
+
+    /// Back to the newest messages.
+    pub fn leave_window(&mut self) {
+        self.window = None;
+    }
+
+    /// The last search and its results.
+    pub fn search(&self) -> &SearchState {
+        &self.search
+    }
+
+    /// Search for `query` (or its next page, `more`) in the reader's time
+    /// zone (`tz` minutes east of UTC); the frame to send.
+    pub fn search_frame(
+        &mut self,
+        query: &str,
+        order: SearchOrder,
+        more: bool,
+        tz: i32,
+    ) -> Option<ClientFrame> {
+        self.search.ask(query, order, more, tz)
     }
 
     /// Why the server refused the last change of ours that it refused.
@@ -538,6 +646,9 @@ impl Chat {
                             thread.typing.retain(|(user, _)| *user != message.sender);
                             if !mine && self.synced {
                                 thread.unread += 1;
+                                if mentions_me(&message, me.as_deref()) {
+                                    thread.mentions += 1;
+                                }
                             }
                         }
                     }
@@ -573,13 +684,48 @@ impl Chat {
                     replies.extend(self.read_frame(&key));
                 }
             }
-            ServerFrame::Window { .. } | ServerFrame::SearchResults { .. } => {}
+            ServerFrame::SearchResults {
+                query,
+                hits,
+                cursor,
+            } => {
+                for hit in &hits {
+                    self.learn(&hit.sender, hit.display.clone());
+                }
+                self.search.answer(query, hits, cursor);
+            }
+            ServerFrame::Window {
+                conv,
+                messages,
+                has_older,
+                has_newer,
+            } => {
+                for m in &messages {
+                    self.learn(&m.sender, m.display.clone());
+                }
+                let key = key_of(&conv);
+                if let Some(window) = self.window.as_mut().filter(|w| w.conv == key) {
+                    window.merge(messages, has_older, has_newer);
+                    if !window.has_newer {
+                        // Read up to the newest: one timeline again.
+                        if let Some(window) = self.window.take() {
+                            for message in window.messages {
+                                self.insert(message);
+                            }
+                            if let Some(thread) = self.threads.get_mut(&key) {
+                                thread.seek = window.target;
+                            }
+                        }
+                    }
+                }
+            }
             ServerFrame::Change { change } => {
                 let mine = Some(change.sender.as_str()) == self.user.as_deref();
                 if let (true, Some(client_id)) = (mine, &change.client_id) {
                     // Ours, stored before we saw its ack.
                     self.outbox.retain(|o| &o.client_id != client_id);
                 }
+                self.apply_to_window(&change);
                 self.apply_change(change);
             }
             ServerFrame::Versions {
@@ -608,6 +754,13 @@ impl Chat {
                             client_id: Some(client_id),
                             target: outgoing.target,
                             kind,
+                            // Who the server found is not in the ack: the
+                            // names written stand in until a reload.
+                            mentions: if kind == ChangeKind::Edit {
+                                mentions::mentioned(&outgoing.body)
+                            } else {
+                                Vec::new()
+                            },
                             body: (kind == ChangeKind::Edit).then_some(outgoing.body),
                             emoji: outgoing.emoji,
                         }),
@@ -623,6 +776,7 @@ impl Chat {
                                 seq,
                                 display: None,
                                 sender,
+                                mentions: mentions::mentioned(&outgoing.body),
                                 body: outgoing.body,
                                 ts,
                                 client_id: Some(client_id),
@@ -784,9 +938,20 @@ impl Chat {
                     }
                 }
             }
-            ServerFrame::Read { conv, unread, .. } => {
+            ServerFrame::Read {
+                conv,
+                unread,
+                mentions,
+                ..
+            } => {
                 if let Some(thread) = self.threads.get_mut(&key_of(&conv)) {
                     thread.unread = unread.max(0);
+                    thread.mentions = mentions.max(0);
+                }
+            }
+            ServerFrame::Notify { conv, level } => {
+                if let Some(thread) = self.threads.get_mut(&key_of(&conv)) {
+                    thread.notify = level;
                 }
             }
             ServerFrame::Error {
@@ -817,6 +982,13 @@ impl Chat {
             } => match (code, conv) {
                 // Answers to asking for a conversation (its history, joining
                 // it): the conversation cannot be shown.
+                (ErrorCode::InvalidQuery | ErrorCode::RateLimited, None)
+                    if self.search.refused(message.clone()) => {}
+                (_, Some(conv)) if self.window_of(&conv).is_some_and(|w| w.loading) => {
+                    // The context of a result cannot be shown after all.
+                    self.window = None;
+                    self.notice = Some(message);
+                }
                 (
                     ErrorCode::UnknownRoom
                     | ErrorCode::UnknownUser
@@ -842,11 +1014,15 @@ impl Chat {
     pub fn entries(&self, conv: &Conv) -> Vec<Entry> {
         let me = self.user.as_deref();
         let key = key_of(conv);
-        let held = self
-            .threads
-            .get(&key)
-            .map(|t| t.messages.as_slice())
-            .unwrap_or_default();
+        let window = self.window.as_ref().filter(|w| w.conv == key);
+        let held = match window {
+            Some(window) => window.messages.as_slice(),
+            None => self
+                .threads
+                .get(&key)
+                .map(|t| t.messages.as_slice())
+                .unwrap_or_default(),
+        };
         // A reply shows its original as it is now, when we hold it.
         let quote = |reply: Option<&Quote>| {
             reply.map(|q| {
@@ -873,6 +1049,8 @@ impl Chat {
                 pending: None,
                 system: m.event.is_some(),
                 moderated: m.moderated,
+                mentions_me: mentions_me(m, me),
+                mentions: m.mentions.clone(),
             })
             .collect();
         let ours = self
@@ -909,7 +1087,7 @@ impl Chat {
         let waiting = self
             .outbox
             .iter()
-            .filter(|o| o.change.is_none() && key_of(&o.conv) == key)
+            .filter(|o| window.is_none() && o.change.is_none() && key_of(&o.conv) == key)
             .map(|o| Entry {
                 key: format!("c{}", o.client_id),
                 seq: None,
@@ -932,6 +1110,8 @@ impl Chat {
                 pending: None,
                 system: false,
                 moderated: false,
+                mentions: mentions::mentioned(&o.body),
+                mentions_me: false,
             });
         stored.extend(waiting);
         stored
@@ -986,6 +1166,11 @@ impl Chat {
     /// Unread messages in every conversation.
     pub fn total_unread(&self) -> i64 {
         self.threads().map(|(_, t)| t.unread).sum()
+    }
+
+    /// Unread messages that mention the reader, everywhere.
+    pub fn total_mentions(&self) -> i64 {
+        self.threads().map(|(_, t)| t.mentions).sum()
     }
 
     /// What `user` (a handle) is shown as: their display name, or the
@@ -1124,6 +1309,8 @@ impl Chat {
         thread.room.private = info.private;
         thread.display = info.conv.name().to_owned();
         thread.unread = info.unread.max(0);
+        thread.mentions = info.mentions.max(0);
+        thread.notify = info.notify;
         if info.members.is_some() {
             thread.members = info.members;
         }
@@ -1163,10 +1350,11 @@ impl Chat {
         }
         let thread = self.threads.get_mut(key)?;
         let last = thread.messages.last()?;
-        if thread.unread == 0 {
+        if thread.unread == 0 && thread.mentions == 0 {
             return None;
         }
         thread.unread = 0;
+        thread.mentions = 0;
         Some(ClientFrame::Read {
             conv: last.conv.clone(),
             seq: last.seq,
@@ -1248,6 +1436,38 @@ impl Chat {
             changes::refresh_quotes(&mut thread.messages, &original);
         }
     }
+
+    /// A change to a message of the window on screen as well.
+    fn apply_to_window(&mut self, change: &Change) {
+        let key = key_of(&change.conv);
+        let me = self.user.clone();
+        let Some(window) = self.window.as_mut().filter(|w| w.conv == key) else {
+            return;
+        };
+        if let Ok(at) = window
+            .messages
+            .binary_search_by_key(&change.target, |m| m.seq)
+        {
+            let message = &mut window.messages[at];
+            if change.kind == ChangeKind::Delete && change.sender != message.sender {
+                message.moderated = true;
+            }
+            changes::apply(message, change, me.as_deref());
+        }
+    }
+}
+
+/// Does `message` mention `me` (by name, or everyone with `@room` in a
+/// room), and come from someone else?
+pub fn mentions_me(message: &Message, me: Option<&str>) -> bool {
+    let Some(me) = me else {
+        return false;
+    };
+    message.sender != me
+        && message.mentions.iter().any(|name| {
+            name.eq_ignore_ascii_case(me)
+                || (name == mentions::ROOM && matches!(message.conv, Conv::Room(_)))
+        })
 }
 
 /// The message at `seq`, if held.
@@ -1383,6 +1603,8 @@ mod tests {
             version: PROTOCOL_VERSION,
             user: user.into(),
             conversations: vec![ConversationInfo {
+                mentions: Default::default(),
+                notify: Default::default(),
                 conv: lobby(),
                 last_seq: 0,
                 read_seq: 0,
@@ -1404,6 +1626,7 @@ mod tests {
 
     fn message(conv: Conv, seq: i64, sender: &str, body: &str, client_id: Option<&str>) -> Message {
         Message {
+            mentions: Default::default(),
             id: 100 + seq,
             conv,
             seq,
@@ -1717,6 +1940,7 @@ mod tests {
 
     fn change(seq: i64, target: i64, sender: &str, kind: ChangeKind, arg: &str) -> Change {
         Change {
+            mentions: Default::default(),
             id: 1_000 + seq,
             conv: lobby(),
             seq,

@@ -242,6 +242,44 @@ impl Connection {
         }
     }
 
+    /// Open `conv` at the message `seq` with the history around it.
+    pub fn jump(self, conv: &Conv, seq: i64) {
+        if let Some(Some(frame)) = self.chat.try_update(|chat| chat.jump(conv, seq)) {
+            self.transmit(&frame);
+        }
+    }
+
+    /// Ask for the messages after the window on screen; false when there
+    /// is nothing to ask for.
+    pub fn load_newer(self) -> bool {
+        match self.chat.try_update(|chat| chat.newer()).flatten() {
+            Some(frame) => {
+                self.transmit(&frame);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Back from a window to the newest messages.
+    pub fn leave_window(self) {
+        self.chat.update(Chat::leave_window);
+    }
+
+    /// Search for `query` (or its next page, `more`).
+    pub fn search(self, query: &str, order: crate::protocol::SearchOrder, more: bool) {
+        #[cfg(feature = "hydrate")]
+        let tz = -(js_sys::Date::new_0().get_timezone_offset() as i32);
+        #[cfg(not(feature = "hydrate"))]
+        let tz = 0;
+        if let Some(Some(frame)) = self
+            .chat
+            .try_update(|chat| chat.search_frame(query, order, more, tz))
+        {
+            self.transmit(&frame);
+        }
+    }
+
     /// The message looked for is on screen.
     pub fn seek_done(self, conv: &Conv) {
         self.chat.try_update(|chat| chat.seek_done(conv));

@@ -15,6 +15,7 @@ pub mod markdown_loader;
 pub mod ready_state;
 pub mod rooms;
 pub mod saved_outbox;
+pub mod search;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod text;

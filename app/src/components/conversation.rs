@@ -193,8 +193,21 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     // The day labels change at most at midnight; recompute on the minute.
     let minute = Memo::new(move |_| now.get() / 60_000);
     let rows = Memo::new(move |_| rows(entries.get(), minute.get() * 60_000));
-    let loading = Memo::new(move |_| thread.with(|t| t.as_ref().is_some_and(|t| t.loading)));
-    let has_more = Memo::new(move |_| thread.with(|t| t.as_ref().is_some_and(|t| t.has_more)));
+    // A search result's context: a window of history, not the newest.
+    let window = Memo::new(move |_| {
+        let conv = conv.get()?;
+        chat.with(|c| {
+            c.window_of(&conv)
+                .map(|w| (w.loading, w.has_older, w.has_newer))
+        })
+    });
+    let loading = Memo::new(move |_| {
+        window.get().is_some_and(|w| w.0) || thread.with(|t| t.as_ref().is_some_and(|t| t.loading))
+    });
+    let has_more = Memo::new(move |_| match window.get() {
+        Some((_, older, _)) => older,
+        None => thread.with(|t| t.as_ref().is_some_and(|t| t.has_more)),
+    });
     let notice = Memo::new(move |_| chat.with(|c| c.notice().map(str::to_owned)));
     let refusal = Memo::new(move |_| chat.with(|c| c.refusal().map(str::to_owned)));
     let typing = Memo::new(move |_| {
@@ -296,11 +309,17 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
         };
         let bottom = el.scroll_height() - el.scroll_top() - el.client_height() < 48;
         at_bottom.set_value(bottom);
+        if bottom && window.get_untracked().is_some() {
+            conn.load_newer();
+        }
         if el.scroll_top() < 120 && conn.load_older() {
             restore.set_value(Some((first_key(), el.scroll_height(), el.scroll_top())));
         }
     };
-    let seek = Memo::new(move |_| thread.with(|t| t.as_ref().and_then(|t| t.seek)));
+    let seek = Memo::new(move |_| {
+        let conv = conv.get()?;
+        chat.with(|c| c.seeking(&conv))
+    });
     Effect::new(move |prev: Option<Option<Conv>>| {
         let current = conv.get();
         if prev.as_ref() != Some(&current) {
@@ -369,7 +388,19 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
             </header>
     }
     .into_any();
+    let to_present = move |_| {
+        conn.leave_window();
+        at_bottom.set_value(true);
+    };
     let timeline = view! {
+            <Show when=move || window.get().is_some()>
+                <div class="window-banner" role="status">
+                    <span>"You are reading older messages."</span>
+                    <button type="button" class="quiet" on:click=to_present>
+                        "Jump to the newest"
+                    </button>
+                </div>
+            </Show>
             <div class="timeline" node_ref=scroller on:scroll=on_scroll>
                 <Show when=move || loading.get() || has_more.get() && !entries.with(Vec::is_empty)>
                     <p class="history-state">
@@ -420,6 +451,18 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                         }
                     />
                 </ol>
+                <Show when=move || window.get().is_some_and(|w| w.2)>
+                    <button
+                        type="button"
+                        class="quiet history-state newer"
+                        disabled=move || loading.get()
+                        on:click=move |_| {
+                            conn.load_newer();
+                        }
+                    >
+                        {move || if loading.get() { "Loading newer messages…" } else { "Show newer messages" }}
+                    </button>
+                </Show>
             </div>
     }
     .into_any();
@@ -590,6 +633,8 @@ mod tests {
 
     fn entry(sender: &str, ts: i64) -> Entry {
         Entry {
+            mentions: Default::default(),
+            mentions_me: Default::default(),
             key: format!("m{ts}"),
             seq: Some(ts),
             sender: sender.into(),

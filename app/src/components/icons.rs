@@ -13,6 +13,8 @@ pub enum Icon {
     /// Three dots: more actions.
     More,
     History,
+    /// A magnifying glass: search.
+    Search,
 }
 
 /// An 18 px icon in the current text colour.
@@ -26,6 +28,7 @@ pub fn icon(which: Icon) -> impl IntoView {
         Icon::Delete => "M4 7h16M10 11v6M14 11v6M6 7l1 13h10l1-13M9 7V4h6v3",
         Icon::More => "M5 12h.01M12 12h.01M19 12h.01",
         Icon::History => "M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5M12 7v5l3 3",
+        Icon::Search => "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14ZM16 16l5 5",
     };
     let width = if which == Icon::More { "3" } else { "1.8" };
     view! {

@@ -16,6 +16,7 @@ pub mod rich_text;
 pub mod room_dialogs;
 pub mod room_settings;
 pub mod rooms;
+pub mod search;
 pub mod shell;
 pub mod sidebar;
 pub mod sign_in;

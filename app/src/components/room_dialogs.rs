@@ -33,6 +33,8 @@ pub enum RoomDialog {
     Admin,
     /// Your account: password, devices, blocks.
     Account,
+    /// Searching messages.
+    Search,
     /// A message's "More actions" menu or emoji picker: the message, its
     /// `seq`, and whether it opens upwards.
     Menu(Memo<Entry>, i64, bool),
@@ -67,6 +69,7 @@ fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
         RoomDialog::Settings(room) => view! { <RoomSettings room close/> }.into_any(),
         RoomDialog::Invitations => view! { <InvitationList/> }.into_any(),
         RoomDialog::Admin => view! { <crate::components::admin::AdminPage/> }.into_any(),
+        RoomDialog::Search => view! { <crate::components::search::SearchDialog close/> }.into_any(),
         RoomDialog::Account => {
             view! { <crate::components::account::AccountDialog close/> }.into_any()
         }

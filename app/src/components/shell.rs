@@ -246,6 +246,25 @@ fn TopBar(
     let SidebarOpen(sidebar_open) = expect_context::<SidebarOpen>();
     let account = RwSignal::new(false);
     let close_account = Callback::new(move |()| account.set(false));
+    let searching = RwSignal::new(false);
+    let close_search = Callback::new(move |()| searching.set(false));
+    // Ctrl+K (⌘K), or `/` outside a text field, opens the search.
+    #[cfg(feature = "hydrate")]
+    {
+        let keys = window_event_listener(leptos::ev::keydown, move |ev| {
+            let typing = document().active_element().is_some_and(|el| {
+                matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT")
+                    || el.get_attribute("contenteditable").is_some()
+            });
+            let chord = (ev.ctrl_key() || ev.meta_key()) && ev.key().eq_ignore_ascii_case("k");
+            let slash = ev.key() == "/" && !typing && !ev.ctrl_key() && !ev.meta_key();
+            if (chord || slash) && username.with_untracked(Option::is_some) {
+                ev.prevent_default();
+                searching.set(true);
+            }
+        });
+        on_cleanup(move || keys.remove());
+    }
     // A password that no longer meets the policy: the account dialog
     // opens by itself and says why.
     let PasswordNotice(notice) = expect_context::<PasswordNotice>();
@@ -265,6 +284,18 @@ fn TopBar(
                                 <crate::components::room_dialogs::RoomDialogView
                                     which=crate::components::room_dialogs::RoomDialog::Account
                                     close=close_account
+                                />
+                            }
+                        })
+                }}
+                {move || {
+                    searching
+                        .get()
+                        .then(|| {
+                            view! {
+                                <crate::components::room_dialogs::RoomDialogView
+                                    which=crate::components::room_dialogs::RoomDialog::Search
+                                    close=close_search
                                 />
                             }
                         })
@@ -307,6 +338,16 @@ fn TopBar(
                             view! {
                                 <div class="who">
                                     <ConnectionStatus/>
+                                    <button
+                                        type="button"
+                                        class="quiet icon-button search-button"
+                                        title="Search messages (Ctrl+K)"
+                                        aria-label="Search messages"
+                                        aria-keyshortcuts="Control+K /"
+                                        on:click=move |_| searching.set(true)
+                                    >
+                                        {crate::components::icons::icon(crate::components::icons::Icon::Search)}
+                                    </button>
                                     <button
                                         type="button"
                                         class="user"

@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
+pub mod mentions;
 mod rooms;
 mod server_frame_de;
 
@@ -246,6 +247,12 @@ pub enum ClientFrame {
     Typing {
         conv: Conv,
     },
+    /// Choose what you are notified of in `conv`; answered with
+    /// [`ServerFrame::Notify`] to all your connections.
+    Notify {
+        conv: Conv,
+        level: NotifyLevel,
+    },
     /// Application-level heartbeat; answered with [`ServerFrame::Pong`].
     Ping {
         nonce: u64,
@@ -292,6 +299,10 @@ pub struct Message {
     /// Deleted by a moderator rather than by its author.
     #[serde(default, skip_serializing_if = "is_false")]
     pub moderated: bool,
+    /// The handles its text mentions (see [`mentions`]); `room` for
+    /// `@room`, everyone in the room.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
 }
 
 fn is_zero(n: &i64) -> bool {
@@ -386,6 +397,9 @@ pub struct Change {
     /// The emoji, for `react` and `unreact`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emoji: Option<String>,
+    /// Who the new text mentions, for `edit`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
 }
 
 /// One version of an edited message.
@@ -420,6 +434,38 @@ pub struct ConversationInfo {
     /// direct conversation's other person's display name.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub title: String,
+    /// Unread messages that mention you (or `@room`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mentions: i64,
+    /// What you are notified of here.
+    #[serde(default, skip_serializing_if = "NotifyLevel::is_default")]
+    pub notify: NotifyLevel,
+}
+
+/// What someone is notified of in a conversation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotifyLevel {
+    /// Every message.
+    All,
+    /// Messages that mention you, and every message of a direct conversation.
+    #[default]
+    Mentions,
+    Nothing,
+}
+
+impl NotifyLevel {
+    pub fn is_default(&self) -> bool {
+        *self == NotifyLevel::Mentions
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyLevel::All => "all",
+            NotifyLevel::Mentions => "mentions",
+            NotifyLevel::Nothing => "nothing",
+        }
+    }
 }
 
 /// Someone's display name, where it is not their handle.
@@ -706,6 +752,14 @@ pub enum ServerFrame {
         conv: Conv,
         seq: i64,
         unread: i64,
+        /// Unread messages that mention you, after this read.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        mentions: i64,
+    },
+    /// What you are notified of in `conv` changed (on one of your devices).
+    Notify {
+        conv: Conv,
+        level: NotifyLevel,
     },
     Pong {
         nonce: u64,
@@ -766,6 +820,7 @@ const CLIENT_TYPES: &[&str] = &[
     "members",
     "read",
     "typing",
+    "notify",
     "ping",
 ];
 
@@ -1043,6 +1098,7 @@ mod tests {
 
     fn message() -> Message {
         Message {
+            mentions: Default::default(),
             id: 7,
             conv: Conv::Room("lobby".into()),
             seq: 3,
@@ -1063,6 +1119,8 @@ mod tests {
 
     fn info() -> ConversationInfo {
         ConversationInfo {
+            mentions: Default::default(),
+            notify: Default::default(),
             conv: Conv::Dm("bob".into()),
             last_seq: 4,
             read_seq: 2,
@@ -1376,6 +1434,7 @@ mod tests {
                 display: Some("ليلى".into()),
             },
             ServerFrame::Read {
+                mentions: Default::default(),
                 conv: Conv::Dm("bob".into()),
                 seq: 4,
                 unread: 0,
@@ -1419,6 +1478,7 @@ mod tests {
             },
             ServerFrame::Change {
                 change: Change {
+                    mentions: Default::default(),
                     id: 12,
                     conv: Conv::Room("lobby".into()),
                     seq: 9,
@@ -1433,6 +1493,7 @@ mod tests {
             },
             ServerFrame::Change {
                 change: Change {
+                    mentions: Default::default(),
                     id: 13,
                     conv: Conv::Dm("bob".into()),
                     seq: 10,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{
     Change, Conv, ConversationInfo, ErrorCode, Invitation, LeftReason, Message, ModEntry, Muted,
-    Named, RoomInfo, SearchHit, ServerFrame, Staff, Version,
+    Named, NotifyLevel, RoomInfo, SearchHit, ServerFrame, Staff, Version,
 };
 
 /// The `type` names of [`ServerFrame`], for "unknown variant" errors.
@@ -40,6 +40,7 @@ const TYPES: &[&str] = &[
     "typing",
     "profile",
     "read",
+    "notify",
     "pong",
     "error",
 ];
@@ -91,6 +92,8 @@ struct Fields {
     blocked: Option<Vec<String>>,
     display: Option<String>,
     names: Option<Vec<Named>>,
+    mentions: Option<i64>,
+    level: Option<NotifyLevel>,
 }
 
 enum Online {
@@ -272,6 +275,11 @@ impl Fields {
                 conv: need(self.conv, "conv")?,
                 seq: need(self.seq, "seq")?,
                 unread: need(self.unread, "unread")?,
+                mentions: self.mentions.unwrap_or(0),
+            },
+            "notify" => ServerFrame::Notify {
+                conv: need(self.conv, "conv")?,
+                level: need(self.level, "level")?,
             },
             "pong" => ServerFrame::Pong {
                 nonce: need(self.nonce, "nonce")?,

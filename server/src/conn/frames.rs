@@ -15,6 +15,7 @@ use app::protocol::{
     MODERATION_LOG_PAGE,
 };
 
+mod mentions;
 mod search;
 
 use super::error;
@@ -153,6 +154,7 @@ fn named_conv(frame: &ClientFrame) -> Option<Conv> {
         | ClientFrame::History { conv, .. }
         | ClientFrame::Window { conv, .. }
         | ClientFrame::Read { conv, .. }
+        | ClientFrame::Notify { conv, .. }
         | ClientFrame::Typing { conv } => Some(conv.clone()),
         ClientFrame::CreateRoom { room, .. }
         | ClientFrame::JoinRoom { room }
@@ -378,6 +380,7 @@ impl<'a> Handler<'a> {
             ClientFrame::Members { room } => self.members(room).await,
             ClientFrame::Read { conv, seq } => self.read(conv, seq).await,
             ClientFrame::Typing { conv } => self.typing(conv).await,
+            ClientFrame::Notify { conv, level } => self.notify(conv, level).await,
             ClientFrame::Ping { nonce } => {
                 self.reply(ServerFrame::Pong { nonce });
                 Ok(())
@@ -549,14 +552,17 @@ impl<'a> Handler<'a> {
             ),
             None => None,
         };
-        let item = Item::Message(NewMessage::new(
+        let mentions = self.mentions_in(&target, &body).await?;
+        let mut message = NewMessage::new(
             target.conv_id,
             Some(self.me.id),
             self.me.name.clone(),
             Some(client_id),
             body,
             reply,
-        ));
+        );
+        message.mentions = mentions;
+        let item = Item::Message(message);
         self.submit(item, target.route).await
     }
 
@@ -580,6 +586,10 @@ impl<'a> Handler<'a> {
             }
             _ => false,
         };
+        let mentions = match &op {
+            ChangeOp::Edit { body } => self.mentions_in(&target, body).await?,
+            _ => Default::default(),
+        };
         let item = Item::Change(NewChange {
             conv_id: target.conv_id,
             sender_id: self.me.id,
@@ -588,6 +598,7 @@ impl<'a> Handler<'a> {
             target: seq,
             op,
             moderator,
+            mentions,
         });
         self.submit(item, target.route).await
     }
@@ -933,7 +944,7 @@ impl<'a> Handler<'a> {
 
     async fn read(&mut self, conv: Conv, seq: i64) -> Outcome {
         let target = self.target(&conv, false).await?;
-        let Some((read_seq, unread)) = self
+        let Some((read_seq, unread, mentions)) = self
             .state
             .store
             .mark_read(target.conv_id, self.me.id, seq)
@@ -944,12 +955,12 @@ impl<'a> Handler<'a> {
                 "you are not in that conversation",
             ));
         };
-        let read = Outbound::Frame(frame(&ServerFrame::Read {
+        self.to_all_my_connections(&ServerFrame::Read {
             conv: target.wire,
             seq: read_seq,
             unread,
-        }));
-        self.state.hub.send_user(self.me.id, &read, None);
+            mentions,
+        });
         Ok(())
     }
 

@@ -87,6 +87,8 @@ pub fn conversation_info(m: &Membership, displays: &Displays) -> ConversationInf
         topic: m.topic.clone(),
         private: m.private,
         title,
+        mentions: m.mentions,
+        notify: m.notify,
     }
 }
 

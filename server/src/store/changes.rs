@@ -22,8 +22,8 @@ use super::exec::{Exec, Param, SqlxExec};
 use super::rooms::{log_moderation, parse_event, system_line, KIND_EVENT};
 use super::search;
 use super::{
-    now_ms, Backend, MessageState, Result, Store, StoreError, StoredMessage, StoredQuote,
-    StoredReaction,
+    mentions_of_column, now_ms, Backend, Mentions, MessageState, Result, Store, StoreError,
+    StoredMessage, StoredQuote, StoredReaction,
 };
 use crate::authz::{self, Actor, Denial, Op};
 
@@ -109,6 +109,8 @@ pub struct NewChange {
     pub op: ChangeOp,
     /// Whether the sender moderates the conversation.
     pub moderator: bool,
+    /// Who the new text mentions, for an edit.
+    pub mentions: Mentions,
 }
 
 /// A stored change, as relayed and as read back from the log.
@@ -122,6 +124,9 @@ pub struct StoredChange {
     pub target: i64,
     pub op: ChangeOp,
     pub ts: i64,
+    /// Who the new text mentions, for an edit.
+    #[serde(default)]
+    pub mentions: Vec<String>,
 }
 
 /// What became of one [`NewChange`].
@@ -175,7 +180,7 @@ impl LogEntry {
 /// reply is joined in.
 const LOG_SELECT: &str = "SELECT m.id, m.conv_id, m.seq, m.sender_id, m.sender_name, m.client_id,
         m.body, m.created_at, m.kind, m.target, m.edited_at, m.deleted_at, m.rev, m.reply_to,
-        m.moderated,
+        m.moderated, m.mentions,
         r.sender_name AS quote_sender, r.body AS quote_body, r.deleted_at AS quote_deleted
    FROM messages m LEFT JOIN messages r ON r.conv_id = m.conv_id AND r.seq = m.reply_to";
 
@@ -213,6 +218,7 @@ fn entry_from_row(row: &AnyRow) -> Result<LogEntry> {
             target: row.try_get::<Option<i64>, _>("target")?.unwrap_or(0),
             op,
             ts,
+            mentions: mentions_of_column(&row.try_get::<String, _>("mentions")?),
         }));
     }
     let reply = match row.try_get::<Option<i64>, _>("reply_to")? {
@@ -251,6 +257,7 @@ fn entry_from_row(row: &AnyRow) -> Result<LogEntry> {
             rev: row.try_get("rev")?,
             event: None,
             moderated: row.try_get::<i64, _>("moderated")? != 0,
+            mentions: mentions_of_column(&row.try_get::<String, _>("mentions")?),
         },
     }))
 }
@@ -580,6 +587,7 @@ pub(super) async fn commit_changes_on<E: Exec>(
             out.push(ChangeOutcome::Refused(denial));
             continue;
         }
+        let mentions_column = change.mentions.column();
         let seq = exec
             .fetch_optional(
                 "UPDATE conversations SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq",
@@ -591,8 +599,9 @@ pub(super) async fn commit_changes_on<E: Exec>(
         let id = exec
             .fetch_optional(
                 "INSERT INTO messages
-                   (conv_id, seq, sender_id, sender_name, client_id, body, created_at, kind, target)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                   (conv_id, seq, sender_id, sender_name, client_id, body, created_at, kind, target,
+                    mentions)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 &[
                     Param::Int(change.conv_id),
                     Param::Int(seq),
@@ -603,6 +612,7 @@ pub(super) async fn commit_changes_on<E: Exec>(
                     Param::Int(now),
                     Param::Int(change.op.kind()),
                     Param::Int(change.target),
+                    Param::Text(&mentions_column),
                 ],
             )
             .await?
@@ -641,6 +651,7 @@ pub(super) async fn commit_changes_on<E: Exec>(
             target: change.target,
             op: change.op.clone(),
             ts: now,
+            mentions: change.mentions.handles(),
         }));
     }
     Ok(out)
@@ -703,16 +714,80 @@ async fn apply<E: Exec>(exec: &mut E, change: &NewChange, seq: i64, now: i64) ->
         exec.execute(sql, &params).await?;
     }
     // The index follows: an edited message is found by its new text only,
-    // a deleted one not at all.
+    // a deleted one not at all. So do its mentions.
     let backend = exec.backend();
     match &change.op {
         ChangeOp::Edit { body } => {
-            search::reindex(exec, backend, change.conv_id, change.target, Some(body)).await?
+            search::reindex(exec, backend, change.conv_id, change.target, Some(body)).await?;
+            let sender = exec
+                .fetch_optional(
+                    "SELECT sender_id FROM messages WHERE conv_id = ? AND seq = ?",
+                    &[c, t],
+                )
+                .await?
+                .map(|row| row.opt_int(0))
+                .transpose()?
+                .flatten();
+            set_mentions(
+                exec,
+                change.conv_id,
+                change.target,
+                sender,
+                &change.mentions,
+            )
+            .await?;
         }
         ChangeOp::Delete => {
-            search::reindex(exec, backend, change.conv_id, change.target, None).await?
+            search::reindex(exec, backend, change.conv_id, change.target, None).await?;
+            set_mentions(
+                exec,
+                change.conv_id,
+                change.target,
+                None,
+                &Mentions::default(),
+            )
+            .await?;
         }
         ChangeOp::React { .. } | ChangeOp::Unreact { .. } => {}
+    }
+    Ok(())
+}
+
+/// A message's mentions are now `mentions`: its column, and the rows the
+/// mention counts are made of.
+async fn set_mentions<E: Exec>(
+    exec: &mut E,
+    conv_id: i64,
+    seq: i64,
+    sender_id: Option<i64>,
+    mentions: &Mentions,
+) -> Result<()> {
+    let (c, s) = (Param::Int(conv_id), Param::Int(seq));
+    let column = mentions.column();
+    exec.execute(
+        "UPDATE messages SET mentions = ? WHERE conv_id = ? AND seq = ?",
+        &[Param::Text(&column), c, s],
+    )
+    .await?;
+    exec.execute(
+        "DELETE FROM mentions WHERE conv_id = ? AND seq = ?",
+        &[c, s],
+    )
+    .await?;
+    let sender = sender_id.map_or(Param::NullInt, Param::Int);
+    for (user_id, _) in &mentions.users {
+        exec.execute(
+            "INSERT INTO mentions (conv_id, seq, user_id, sender_id) VALUES (?, ?, ?, ?)",
+            &[c, s, Param::Int(*user_id), sender],
+        )
+        .await?;
+    }
+    if mentions.room {
+        exec.execute(
+            "INSERT INTO mentions (conv_id, seq, user_id, sender_id) VALUES (?, ?, NULL, ?)",
+            &[c, s, sender],
+        )
+        .await?;
     }
     Ok(())
 }

@@ -61,9 +61,10 @@ pub(super) fn reserve_sql(rows: usize) -> String {
 /// Insert `rows` messages; their ids come back with (conversation, seq).
 pub(super) fn insert_sql(rows: usize) -> String {
     format!(
-        "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at, reply_to)
+        "INSERT INTO messages (conv_id, seq, sender_id, sender_name, client_id, body, created_at, reply_to,
+                               mentions)
          VALUES {} RETURNING id, conv_id, seq",
-        tuples(rows, 8)
+        tuples(rows, 9)
     )
 }
 
@@ -193,6 +194,33 @@ pub(super) fn index_rows(
         .collect()
 }
 
+/// Insert `rows` mention rows: (conversation, seq, user or NULL for
+/// `@room`, sender).
+pub(super) fn mention_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO mentions (conv_id, seq, user_id, sender_id) VALUES {}",
+        tuples(rows, 4)
+    )
+}
+
+/// The mention rows of the new messages: (conversation, seq, user, sender).
+pub(super) fn mention_rows(
+    batch: &[&NewMessage],
+    fresh: &[(usize, i64)],
+) -> Vec<(i64, i64, Option<i64>, Option<i64>)> {
+    let mut out = Vec::new();
+    for (at, seq) in fresh {
+        let msg = batch[*at];
+        for (user_id, _) in &msg.mentions.users {
+            out.push((msg.conv_id, *seq, Some(*user_id), msg.sender_id));
+        }
+        if msg.mentions.room {
+            out.push((msg.conv_id, *seq, None, msg.sender_id));
+        }
+    }
+    out
+}
+
 /// Writing a message means having read the conversation up to it:
 /// ((conversation, sender), seq) for every sender of a new message.
 pub(super) fn read_marks(batch: &[&NewMessage], fresh: &[(usize, i64)]) -> Vec<((i64, i64), i64)> {
@@ -241,6 +269,7 @@ pub(super) fn finish(
                     ts: now,
                     state: MessageState {
                         reply: msg.reply.clone(),
+                        mentions: msg.mentions.handles(),
                         ..MessageState::default()
                     },
                 })
@@ -316,7 +345,8 @@ impl Store {
                     .bind(msg.client_id.as_deref())
                     .bind(msg.body.as_str())
                     .bind(now)
-                    .bind(msg.reply.as_ref().map(|q| q.seq));
+                    .bind(msg.reply.as_ref().map(|q| q.seq))
+                    .bind(msg.mentions.column());
             }
             for row in query.fetch_all(&mut *tx).await? {
                 ids.insert(
@@ -324,6 +354,20 @@ impl Store {
                     row.try_get("id")?,
                 );
             }
+        }
+
+        for rows in mention_rows(batch, &fresh).chunks(ROWS_PER_STATEMENT) {
+            let text = mention_sql(rows.len());
+            let sql = self.q(&text);
+            let mut query = sqlx::query(&sql);
+            for (conv_id, seq, user_id, sender_id) in rows {
+                query = query
+                    .bind(*conv_id)
+                    .bind(*seq)
+                    .bind(*user_id)
+                    .bind(*sender_id);
+            }
+            query.execute(&mut *tx).await?;
         }
 
         let indexed = index_rows(self.backend(), batch, &fresh, &ids);

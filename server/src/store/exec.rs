@@ -22,6 +22,8 @@ pub(super) enum Param<'a> {
     Text(&'a str),
     /// A NULL of a text column (typed so, as PostgreSQL prepares it).
     NullText,
+    /// A NULL of an integer column.
+    NullInt,
 }
 
 /// A value read back.
@@ -105,6 +107,7 @@ fn bind<'q>(
             Param::Int(n) => query.bind(n),
             Param::Text(text) => query.bind(text),
             Param::NullText => query.bind(None::<String>),
+            Param::NullInt => query.bind(None::<i64>),
         };
     }
     query
@@ -163,7 +166,7 @@ fn rusqlite_params<'a>(params: &'a [Param<'a>]) -> Vec<&'a dyn rusqlite::ToSql> 
         .map(|p| match p {
             Param::Int(n) => n as &dyn rusqlite::ToSql,
             Param::Text(text) => text as &dyn rusqlite::ToSql,
-            Param::NullText => &rusqlite::types::Null as &dyn rusqlite::ToSql,
+            Param::NullText | Param::NullInt => &rusqlite::types::Null as &dyn rusqlite::ToSql,
         })
         .collect()
 }

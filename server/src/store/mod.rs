@@ -9,6 +9,7 @@ mod accounts;
 mod changes;
 mod commit;
 mod exec;
+mod mentions;
 mod profiles;
 mod rooms;
 mod search;
@@ -101,6 +102,10 @@ pub struct Membership {
     pub title: String,
     pub private: bool,
     pub muted_until: Option<i64>,
+    /// Unread messages that mention them (or `@room`).
+    pub mentions: i64,
+    /// What they are notified of here.
+    pub notify: app::protocol::NotifyLevel,
 }
 
 /// A room as listed to a user.
@@ -145,6 +150,43 @@ pub struct MessageState {
     /// Deleted by a moderator rather than its author.
     #[serde(default)]
     pub moderated: bool,
+    /// The handles it mentions (`room`: everyone in the room).
+    #[serde(default)]
+    pub mentions: Vec<String>,
+}
+
+/// Who a message mentions, as resolved when it was sent or edited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// (user id, handle) of each person, each once.
+    pub users: Vec<(i64, String)>,
+    /// `@room`, by someone allowed to notify everyone.
+    pub room: bool,
+}
+
+impl Mentions {
+    /// The handles, as the wire and `messages.mentions` hold them.
+    pub fn handles(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.users.iter().map(|(_, n)| n.clone()).collect();
+        if self.room {
+            out.push(app::protocol::mentions::ROOM.to_owned());
+        }
+        out
+    }
+
+    /// `messages.mentions`: the handles, space-separated.
+    pub fn column(&self) -> String {
+        self.handles().join(" ")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.users.is_empty() && !self.room
+    }
+}
+
+/// The handles of a `messages.mentions` value.
+pub fn mentions_of_column(column: &str) -> Vec<String> {
+    column.split_whitespace().map(str::to_owned).collect()
 }
 
 /// The message a reply answers, as it was when read.
@@ -179,6 +221,8 @@ pub struct NewMessage {
     /// (`crate::search::terms::index_text` of its body), worked out
     /// before it reaches the store's one writer.
     pub terms: String,
+    /// Who it mentions.
+    pub mentions: Mentions,
 }
 
 impl NewMessage {
@@ -193,6 +237,7 @@ impl NewMessage {
     ) -> NewMessage {
         NewMessage {
             terms: crate::search::terms::index_text(&body),
+            mentions: Mentions::default(),
             conv_id,
             sender_id,
             sender_name,

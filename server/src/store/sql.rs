@@ -90,8 +90,24 @@ pub struct Store {
 const UNREAD_CHANGES: &str = "(SELECT count(*) FROM messages e
       WHERE e.conv_id = c.id AND e.kind <> 0 AND e.seq > m.read_seq)";
 
+/// Messages after member `m`'s read position in conversation `c` that
+/// mention them, or everyone (`@room`, in a room), sent by someone else.
+pub(super) const UNREAD_MENTIONS: &str = "(SELECT count(DISTINCT mn.seq) FROM mentions mn
+      WHERE mn.conv_id = c.id AND mn.seq > m.read_seq
+        AND (mn.user_id = m.user_id OR (mn.user_id IS NULL AND c.kind = 'room'))
+        AND (mn.sender_id IS NULL OR mn.sender_id <> m.user_id))";
+
+/// A stored notification setting (no row: the default).
+pub(super) fn notify_level(stored: Option<&str>) -> app::protocol::NotifyLevel {
+    match stored {
+        Some("all") => app::protocol::NotifyLevel::All,
+        Some("none") => app::protocol::NotifyLevel::Nothing,
+        _ => app::protocol::NotifyLevel::Mentions,
+    }
+}
+
 pub(super) const MESSAGE_COLUMNS: &str =
-    "id, conv_id, seq, sender_id, sender_name, client_id, body, created_at";
+    "id, conv_id, seq, sender_id, sender_name, client_id, body, created_at, mentions";
 
 pub(super) fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
     Ok(StoredMessage {
@@ -103,7 +119,10 @@ pub(super) fn message_from_row(row: &AnyRow) -> Result<StoredMessage> {
         client_id: row.try_get("client_id")?,
         body: row.try_get("body")?,
         ts: row.try_get("created_at")?,
-        state: super::MessageState::default(),
+        state: super::MessageState {
+            mentions: super::mentions_of_column(&row.try_get::<String, _>("mentions")?),
+            ..super::MessageState::default()
+        },
     })
 }
 
@@ -566,7 +585,10 @@ impl Store {
                     {UNREAD_CHANGES} AS changes,
                     m.role, c.topic, c.title, c.private,
                     (SELECT a.muted_until FROM room_access a
-                      WHERE a.conv_id = c.id AND a.user_id = m.user_id) AS muted_until
+                      WHERE a.conv_id = c.id AND a.user_id = m.user_id) AS muted_until,
+                    {UNREAD_MENTIONS} AS mentions,
+                    (SELECT n.level FROM notify_settings n
+                      WHERE n.user_id = m.user_id AND n.conv_id = c.id) AS notify
              FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.user_id = ?{one} ORDER BY c.id"
         );
@@ -609,6 +631,8 @@ impl Store {
                     muted_until: r
                         .try_get::<Option<i64>, _>("muted_until")?
                         .filter(|until| *until > now_ms()),
+                    mentions: r.try_get("mentions")?,
+                    notify: notify_level(r.try_get::<Option<String>, _>("notify")?.as_deref()),
                 })
             })
             .collect()
@@ -681,7 +705,7 @@ impl Store {
         conv_id: i64,
         user_id: i64,
         seq: i64,
-    ) -> Result<Option<(i64, i64)>> {
+    ) -> Result<Option<(i64, i64, i64)>> {
         let mut tx = self.begin().await?;
         let last: Option<i64> =
             sqlx::query_scalar(&self.q("SELECT last_seq FROM conversations WHERE id = ?"))
@@ -702,7 +726,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let sql = format!(
-            "SELECT m.read_seq, {UNREAD_CHANGES} AS changes
+            "SELECT m.read_seq, {UNREAD_CHANGES} AS changes, {UNREAD_MENTIONS} AS mentions
              FROM members m JOIN conversations c ON c.id = m.conv_id
              WHERE m.conv_id = ? AND m.user_id = ?"
         );
@@ -715,7 +739,8 @@ impl Store {
         row.map(|row| {
             let read: i64 = row.try_get("read_seq")?;
             let changes: i64 = row.try_get("changes")?;
-            Ok((read, (last - read - changes).max(0)))
+            let mentions: i64 = row.try_get("mentions")?;
+            Ok((read, (last - read - changes).max(0), mentions))
         })
         .transpose()
     }

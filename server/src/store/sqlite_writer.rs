@@ -25,8 +25,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::changes::commit_changes_on;
 use super::commit::{
-    assign, finish, index_rows, insert_sql, plan, read_marks, read_sql, resend_keys, resend_sql,
-    reserve_sql, reserved, ROWS_PER_STATEMENT,
+    assign, finish, index_rows, insert_sql, mention_rows, mention_sql, plan, read_marks, read_sql,
+    resend_keys, resend_sql, reserve_sql, reserved, ROWS_PER_STATEMENT,
 };
 use super::exec::{run_ready, SqliteExec};
 use super::rooms::{commit_actions_on, ActionOutcome, NewAction};
@@ -333,8 +333,12 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
             .iter()
             .map(|(at, _)| batch[*at].reply.as_ref().map(|q| q.seq))
             .collect();
-        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 8);
-        for ((at, seq), reply_to) in rows.iter().zip(&replies) {
+        let columns: Vec<String> = rows
+            .iter()
+            .map(|(at, _)| batch[*at].mentions.column())
+            .collect();
+        let mut params: Vec<&dyn ToSql> = Vec::with_capacity(rows.len() * 9);
+        for (((at, seq), reply_to), mentions) in rows.iter().zip(&replies).zip(&columns) {
             let msg = batch[*at];
             params.extend([
                 &msg.conv_id as &dyn ToSql,
@@ -345,6 +349,7 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
                 &msg.body,
                 &now,
                 reply_to,
+                mentions,
             ]);
         }
         let returned = statement.query_map(params.as_slice(), |row| {
@@ -358,6 +363,22 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
             let (id, conv_id, seq) = row?;
             ids.insert((conv_id, seq), id);
         }
+    }
+
+    for rows in mention_rows(&batch, &fresh).chunks(ROWS_PER_STATEMENT) {
+        let mut statement = tx.prepare_cached(&mention_sql(rows.len()))?;
+        let params: Vec<&dyn ToSql> = rows
+            .iter()
+            .flat_map(|(conv_id, seq, user_id, sender_id)| {
+                [
+                    conv_id as &dyn ToSql,
+                    seq as &dyn ToSql,
+                    user_id as &dyn ToSql,
+                    sender_id as &dyn ToSql,
+                ]
+            })
+            .collect();
+        statement.execute(params.as_slice())?;
     }
 
     let indexed = index_rows(Backend::Sqlite, &batch, &fresh, &ids);
