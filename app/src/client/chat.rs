@@ -18,7 +18,7 @@ use super::changes;
 use super::rooms::{Directory, RoomState};
 use super::search::{SearchState, Window};
 use crate::protocol::{
-    mentions, valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor,
+    clip, mentions, valid_emoji, Change, ChangeKind, ClientFrame, Conv, ConversationInfo, Cursor,
     ErrorCode, Invitation, LeftReason, Message, NotifyLevel, Quote, Reaction, RoomInfo,
     SearchOrder, ServerFrame, Version, LOBBY, MAX_BODY_BYTES, MAX_HISTORY_PAGE, PROTOCOL_VERSION,
 };
@@ -1168,6 +1168,49 @@ impl Chat {
         self.threads().map(|(_, t)| t.unread).sum()
     }
 
+    /// What a browser notification for `message` (just arrived, live)
+    /// would say, if the reader wants one: the page is hidden, it is
+    /// someone else's, and the conversation's setting asks for it (every
+    /// message; or mentions of the reader and direct messages, the
+    /// default; or nothing). (title, text)
+    pub fn alert_for(&self, message: &Message) -> Option<(String, String)> {
+        let me = self.user.as_deref()?;
+        if !self.hidden || !self.synced || message.sender == me || message.event.is_some() {
+            return None;
+        }
+        let key = key_of(&message.conv);
+        let thread = self.threads.get(&key)?;
+        if find(&thread.messages, message.seq).is_some() {
+            return None;
+        }
+        let direct = !matches!(message.conv, Conv::Room(_));
+        let wanted = match thread.notify {
+            NotifyLevel::All => true,
+            NotifyLevel::Mentions => direct || mentions_me(message, Some(me)),
+            NotifyLevel::Nothing => false,
+        };
+        if !wanted {
+            return None;
+        }
+        let who = message
+            .display
+            .clone()
+            .unwrap_or_else(|| self.display_of(&message.sender).to_owned());
+        let title = match &message.conv {
+            Conv::Room(name) => {
+                let label = self.label_of(&message.conv);
+                let place = if label == *name {
+                    format!("#{name}")
+                } else {
+                    label
+                };
+                format!("{who} in {place}")
+            }
+            _ => who,
+        };
+        Some((title, clip(&message.body, 160).to_owned()))
+    }
+
     /// Unread messages that mention the reader, everywhere.
     pub fn total_mentions(&self) -> i64 {
         self.threads().map(|(_, t)| t.mentions).sum()
@@ -1650,6 +1693,85 @@ mod tests {
             .into_iter()
             .map(|e| (e.body, e.delivery.as_str()))
             .collect()
+    }
+
+    /// Mentions count while the conversation is not read, reading clears
+    /// them, and a browser notification is wanted only while the page is
+    /// hidden, for what the conversation's setting asks.
+    #[test]
+    fn mentions_count_and_notifications_follow_the_setting() {
+        let mut chat = Chat::default();
+        chat.apply(welcome("ann"), 0);
+        chat.apply(ServerFrame::Synced {}, 0);
+        let mention = |seq, sender: &str, names: &[&str]| {
+            let mut m = message(lobby(), seq, sender, "hi @ann", None);
+            m.mentions = names.iter().map(|n| n.to_string()).collect();
+            m
+        };
+        // Visible: no notification.
+        assert_eq!(chat.alert_for(&mention(1, "bob", &["ann"])), None);
+        chat.set_hidden(true);
+        assert_eq!(
+            chat.alert_for(&mention(1, "bob", &["ann"])),
+            Some(("bob in #lobby".to_owned(), "hi @ann".to_owned()))
+        );
+        assert_eq!(
+            chat.alert_for(&mention(1, "bob", &[])),
+            None,
+            "not a mention"
+        );
+        assert_eq!(
+            chat.alert_for(&mention(1, "ann", &["ann"])),
+            None,
+            "one's own"
+        );
+        assert!(
+            chat.alert_for(&mention(1, "bob", &["room"])).is_some(),
+            "@room"
+        );
+        chat.apply(
+            ServerFrame::Message {
+                message: mention(1, "bob", &["ann"]),
+            },
+            0,
+        );
+        chat.apply(
+            ServerFrame::Message {
+                message: mention(2, "bob", &[]),
+            },
+            0,
+        );
+        let lobby_thread = |chat: &Chat| chat.thread_of(&lobby()).map(|t| (t.unread, t.mentions));
+        assert_eq!(lobby_thread(&chat), Some((2, 1)));
+        assert_eq!(chat.total_mentions(), 1);
+        // Read elsewhere: both go.
+        chat.apply(
+            ServerFrame::Read {
+                conv: lobby(),
+                seq: 2,
+                unread: 0,
+                mentions: 0,
+            },
+            0,
+        );
+        assert_eq!(lobby_thread(&chat), Some((0, 0)));
+        // Every message, or nothing.
+        chat.apply(
+            ServerFrame::Notify {
+                conv: lobby(),
+                level: NotifyLevel::All,
+            },
+            0,
+        );
+        assert!(chat.alert_for(&mention(3, "bob", &[])).is_some());
+        chat.apply(
+            ServerFrame::Notify {
+                conv: lobby(),
+                level: NotifyLevel::Nothing,
+            },
+            0,
+        );
+        assert_eq!(chat.alert_for(&mention(3, "bob", &["ann"])), None);
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Connection {
     pub(super) chat: RwSignal<Chat>,
     /// When the next reconnect attempt starts (ms since the epoch), while one waits.
     pub(super) retry_at: RwSignal<Option<f64>>,
+    /// A message to open (a notification was clicked): the page goes there.
+    pub opening: RwSignal<Option<(Conv, i64)>>,
     #[cfg(feature = "hydrate")]
     pub(super) socket: StoredValue<super::socket::Socket, LocalStorage>,
 }
@@ -51,6 +53,7 @@ impl Connection {
             ready_state: RwSignal::new(ReadyState::Closed),
             chat: RwSignal::new(Chat::default()),
             retry_at: RwSignal::new(None),
+            opening: RwSignal::new(None),
             #[cfg(feature = "hydrate")]
             socket: StoredValue::new_local(Default::default()),
         }

@@ -12,6 +12,8 @@ pub mod connection;
 pub mod http;
 pub mod markdown;
 pub mod markdown_loader;
+pub mod mention_query;
+pub mod notifications;
 pub mod ready_state;
 pub mod rooms;
 pub mod saved_outbox;

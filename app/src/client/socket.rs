@@ -161,12 +161,30 @@ fn open(conn: Connection) {
             }
             Ok(frame) => {
                 let now = js_sys::Date::now() as i64;
+                // A browser notification, decided before the message is held.
+                let alert = match &frame {
+                    ServerFrame::Message { message } => conn
+                        .chat
+                        .try_with_untracked(|chat| chat.alert_for(message))
+                        .flatten()
+                        .map(|alert| (message.clone(), alert)),
+                    ServerFrame::Read { conv, .. } => {
+                        super::notifications::read(conv);
+                        None
+                    }
+                    _ => None,
+                };
                 let replies = conn
                     .chat
                     .try_update(|chat| chat.apply(frame, now))
                     .unwrap_or_default();
                 for reply in &replies {
                     transmit(conn, reply);
+                }
+                if let Some((message, (title, text))) = alert {
+                    super::notifications::show(&message, &title, &text, move |conv, seq| {
+                        conn.opening.try_set(Some((conv, seq)));
+                    });
                 }
             }
             Err(error) => leptos::logging::warn!("ignoring a server frame: {error}"),

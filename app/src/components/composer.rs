@@ -3,9 +3,10 @@ use leptos::{
     prelude::*,
 };
 
+use crate::client::mention_query::{self, Suggestion};
 use crate::client::{now_ms, Connection, Entry};
 use crate::components::{message::when, message_ui::MessageUi, shell::Now, sidebar::title_of};
-use crate::protocol::{clip, ClientFrame, Conv, ErrorCode};
+use crate::protocol::{clip, mentions, ClientFrame, Conv, ErrorCode};
 
 /// How often to tell others we are typing, at most.
 const TYPING_EVERY_MS: i64 = 3_000;
@@ -44,6 +45,52 @@ pub fn Composer(
     });
     let error = RwSignal::new(None::<String>);
     let last_typing = StoredValue::new(0_i64);
+    // The `@` autocomplete: where the `@` is, who fits, which is chosen.
+    let textarea = NodeRef::<leptos::html::Textarea>::new();
+    let suggest = RwSignal::new(None::<(usize, Vec<Suggestion>)>);
+    let chosen = RwSignal::new(0_usize);
+    let caret = move || -> usize {
+        let text = draft.get_untracked();
+        let at = textarea
+            .get_untracked()
+            .and_then(|t| t.selection_start().ok().flatten())
+            .map_or(text.len(), |n| {
+                mention_query::byte_of_utf16(&text, n as usize)
+            });
+        at.min(text.len())
+    };
+    let refresh_suggestions = move || {
+        let text = draft.get_untracked();
+        let found = conv.get_untracked().and_then(|conv| {
+            let (start, query) = mention_query::typed_at(&text, caret())?;
+            let people = conn
+                .chat()
+                .with_untracked(|c| mention_query::suggestions(c, &conv, query));
+            (!people.is_empty()).then_some((start, people))
+        });
+        if found.is_some() != suggest.with_untracked(Option::is_some) {
+            chosen.set(0);
+        }
+        suggest.set(found);
+    };
+    let pick = move |at: usize| {
+        let Some((start, people)) = suggest.get_untracked() else {
+            return;
+        };
+        let Some(person) = people.get(at) else {
+            return;
+        };
+        let text = draft.get_untracked();
+        let (next, caret_at) = mention_query::complete(&text, start, caret(), &person.handle);
+        let units = mention_query::utf16_of_byte(&next, caret_at) as u32;
+        draft.set(next.clone());
+        suggest.set(None);
+        if let Some(el) = textarea.get_untracked() {
+            el.set_value(&next);
+            let _ = el.set_selection_range(units, units);
+            let _ = el.focus();
+        }
+    };
     let pending = Memo::new(move |_| conn.chat().with(|c| c.pending()));
 
     let Now(now) = expect_context::<Now>();
@@ -100,6 +147,32 @@ pub fn Composer(
         if event.is_composing() {
             return;
         }
+        let open = suggest.with_untracked(|s| s.as_ref().map_or(0, |(_, p)| p.len()));
+        if open > 0 {
+            match event.key().as_str() {
+                "ArrowDown" => {
+                    event.prevent_default();
+                    chosen.update(|c| *c = (*c + 1) % open);
+                    return;
+                }
+                "ArrowUp" => {
+                    event.prevent_default();
+                    chosen.update(|c| *c = (*c + open - 1) % open);
+                    return;
+                }
+                "Enter" | "Tab" => {
+                    event.prevent_default();
+                    pick(chosen.get_untracked());
+                    return;
+                }
+                "Escape" => {
+                    event.prevent_default();
+                    suggest.set(None);
+                    return;
+                }
+                _ => {}
+            }
+        }
         match event.key().as_str() {
             "Enter" if !event.shift_key() => {
                 event.prevent_default();
@@ -131,6 +204,7 @@ pub fn Composer(
         }
     };
     let on_input = move |_| {
+        refresh_suggestions();
         let now = now_ms();
         if now - last_typing.get_value() >= TYPING_EVERY_MS && online.get_untracked() {
             if let Some(conv) = conv.get_untracked() {
@@ -181,6 +255,50 @@ pub fn Composer(
             }}
             <label for="message" class="visually-hidden">"Message"</label>
             <div class="composer-row">
+                {move || {
+                    suggest
+                        .get()
+                        .map(|(_, people)| {
+                            view! {
+                                <ul
+                                    id="mention-list"
+                                    class="mention-list"
+                                    role="listbox"
+                                    aria-label="People to mention"
+                                >
+                                    {people
+                                        .into_iter()
+                                        .enumerate()
+                                        .map(|(i, person)| {
+                                            let shown = person.display != person.handle;
+                                            view! {
+                                                <li
+                                                    id=format!("mention-option-{i}")
+                                                    role="option"
+                                                    aria-selected=move || {
+                                                        if chosen.get() == i { "true" } else { "false" }
+                                                    }
+                                                    on:mousedown=move |ev| {
+                                                        ev.prevent_default();
+                                                        pick(i);
+                                                    }
+                                                >
+                                                    <span class="name">{person.display.clone()}</span>
+                                                    <span class="handle">
+                                                        {if shown || person.handle == mentions::ROOM {
+                                                            format!("@{}", person.handle)
+                                                        } else {
+                                                            String::new()
+                                                        }}
+                                                    </span>
+                                                </li>
+                                            }
+                                        })
+                                        .collect_view()}
+                                </ul>
+                            }
+                        })
+                }}
                 <textarea
                     id="message"
                     name="message"
@@ -188,10 +306,20 @@ pub fn Composer(
                     autocomplete="off"
                     placeholder=placeholder
                     aria-describedby="composer-note"
+                    aria-autocomplete="list"
+                    aria-controls="mention-list"
+                    aria-expanded=move || if suggest.with(Option::is_some) { "true" } else { "false" }
+                    aria-activedescendant=move || {
+                        suggest
+                            .with(Option::is_some)
+                            .then(|| format!("mention-option-{}", chosen.get()))
+                    }
                     disabled=move || blocked.with(Option::is_some)
+                    node_ref=textarea
                     bind:value=draft
                     on:keydown=on_keydown
                     on:input=on_input
+                    on:blur=move |_| suggest.set(None)
                 ></textarea>
                 <button
                     type="submit"

@@ -268,16 +268,16 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
     let member_names =
         Memo::new(move |_| thread.with(|t| t.as_ref().and_then(|t| t.member_names.clone())));
     // The tab's title names the conversation, after the unread count
-    // ("(3) #lobby · Parley"), so a tab in the background says so.
+    // ("(3) #lobby · Parley"), so a tab in the background says so; a
+    // mention is marked there too ("(3 · @1) …").
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let unread = chat.with(|c| c.total_unread());
-        let count = if unread > 0 {
-            format!("({unread}) ")
-        } else {
-            String::new()
-        };
-        document().set_title(&format!("{count}{} · Parley", title()))
+        let (unread, mentions) = chat.with(|c| (c.total_unread(), c.total_mentions()));
+        document().set_title(&format!(
+            "{}{} · Parley",
+            title_count(unread, mentions),
+            title()
+        ))
     });
     let settings_room = Signal::derive(move || match conv.get() {
         Some(Conv::Room(room)) if problem.with(Option::is_none) => Some(room),
@@ -378,6 +378,7 @@ pub fn ConversationPane(#[prop(into)] conv: Signal<Option<Conv>>) -> impl IntoVi
                     }}
                 </div>
                 <div class="conv-actions">
+                    <NotifyButton conv problem/>
                     <RoomSettingsButton room=settings_room/>
                     <Show when=can_leave>
                         <button type="button" class="quiet" on:click=leave.clone()>
@@ -595,6 +596,62 @@ fn typing_text(who: &[String]) -> String {
     }
 }
 
+/// The bell in a conversation's header: what one is notified of there.
+#[component]
+fn NotifyButton(
+    conv: Signal<Option<Conv>>,
+    problem: Memo<Option<(ErrorCode, String)>>,
+) -> impl IntoView {
+    use crate::components::icons::{icon, Icon};
+    use crate::protocol::NotifyLevel;
+    let conn = expect_context::<Connection>();
+    let chat = conn.chat();
+    let open = RwSignal::new(false);
+    let close = Callback::new(move |()| open.set(false));
+    let level = Memo::new(move |_| {
+        let conv = conv.get()?;
+        chat.with(|c| c.thread_of(&conv).map(|t| t.notify))
+    });
+    let usable = move || conv.with(Option::is_some) && problem.with(Option::is_none);
+    view! {
+        <Show when=usable>
+            <button
+                type="button"
+                class="quiet icon-button notify-button"
+                title="Notifications"
+                aria-label=move || match level.get().unwrap_or_default() {
+                    NotifyLevel::All => "Notifications: all messages",
+                    NotifyLevel::Mentions => "Notifications: mentions and direct messages",
+                    NotifyLevel::Nothing => "Notifications: nothing",
+                }
+                on:click=move |_| open.set(true)
+            >
+                {move || {
+                    if level.get() == Some(NotifyLevel::Nothing) {
+                        icon(Icon::BellOff).into_any()
+                    } else {
+                        icon(Icon::Bell).into_any()
+                    }
+                }}
+            </button>
+        </Show>
+        {move || {
+            let conv = conv.get()?;
+            open.get().then(|| view! { <RoomDialogView which=RoomDialog::Notify(conv) close/> })
+        }}
+    }
+}
+
+/// The start of the tab's title: the unread count, with the mentions
+/// among them ("(3) ", "(3 · @1) "), or nothing.
+pub fn title_count(unread: i64, mentions: i64) -> String {
+    match (unread, mentions) {
+        (_, m) if m > 0 => format!("({} · @{m}) ", unread.max(m)),
+        (u, _) if u > 0 => format!("({u}) "),
+        _ => String::new(),
+    }
+}
+
 /// Scroll `row` (the message at `seq`) into the middle of the timeline
 /// and highlight it for a moment.
 fn show_and_flash(row: &leptos::web_sys::Element, ui: MessageUi, seq: i64) {
@@ -620,6 +677,13 @@ fn show_and_flash(row: &leptos::web_sys::Element, ui: MessageUi, seq: i64) {
 // Dates come from the browser's clock in hydrate builds; natively, from UTC.
 #[cfg(all(test, not(feature = "hydrate")))]
 mod tests {
+    #[test]
+    fn the_title_counts_unread_messages_and_marks_mentions() {
+        assert_eq!(super::title_count(0, 0), "");
+        assert_eq!(super::title_count(3, 0), "(3) ");
+        assert_eq!(super::title_count(3, 1), "(3 · @1) ");
+    }
+
     #[test]
     fn nicknames_in_any_script_are_read_from_the_path() {
         assert_eq!(super::percent_decoded("%E5%B0%8F%E6%98%8E"), "小明");

@@ -15,6 +15,10 @@ pub enum Icon {
     History,
     /// A magnifying glass: search.
     Search,
+    /// A bell: notifications.
+    Bell,
+    /// A bell struck through: notifications off.
+    BellOff,
 }
 
 /// An 18 px icon in the current text colour.
@@ -29,6 +33,8 @@ pub fn icon(which: Icon) -> impl IntoView {
         Icon::More => "M5 12h.01M12 12h.01M19 12h.01",
         Icon::History => "M3 12a9 9 0 1 0 3-6.7L3 8M3 3v5h5M12 7v5l3 3",
         Icon::Search => "M11 18a7 7 0 1 0 0-14 7 7 0 0 0 0 14ZM16 16l5 5",
+        Icon::Bell => "M6 16V11a6 6 0 0 1 12 0v5l2 2H4l2-2ZM10 21h4",
+        Icon::BellOff => "M6 16V11a6 6 0 0 1 9-5.2M18 11v5l2 2H4l2-2M10 21h4M3 3l18 18",
     };
     let width = if which == Icon::More { "3" } else { "1.8" };
     view! {

@@ -81,6 +81,7 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
             class:editing=editing
             class:popup-open=popup_open
             class:flash=move || seq.is_some() && ui.flash.get() == seq
+            class:mentioned=move || entry.with(|e| e.mentions_me)
             data-testid="message"
             data-status=status
             data-seq=seq
@@ -157,10 +158,13 @@ pub fn MessageRow(entry: Memo<Entry>, head: bool) -> impl IntoView {
 #[component]
 fn Text(entry: Memo<Entry>) -> impl IntoView {
     let Now(now) = expect_context::<Now>();
-    let body = Memo::new(move |_| entry.with(|e| e.body.clone()));
+    let body = Memo::new(move |_| entry.with(|e| (e.body.clone(), e.mentions.clone())));
     let edited = Memo::new(move |_| entry.with(|e| e.edited_at));
     view! {
-        {move || view! { <RichText body=body.get()/> }}
+        {move || {
+            let (body, mentions) = body.get();
+            view! { <RichText body mentions/> }
+        }}
         {move || {
             edited
                 .get()

@@ -11,6 +11,7 @@ pub mod message_actions;
 pub mod message_dialogs;
 pub mod message_ui;
 pub mod not_found;
+pub mod notify;
 pub mod reactions;
 pub mod rich_text;
 pub mod room_dialogs;

@@ -7,19 +7,69 @@ use leptos::prelude::*;
 
 use crate::client::markdown::{Block, Inline};
 use crate::client::markdown_loader;
-use crate::protocol::only_emoji;
+use crate::protocol::{mentions, only_emoji};
 
 /// A message body, formatted. A message of only emoji is shown larger.
 /// Plain text for the moment the parser is still loading
 /// ([`markdown_loader`]).
+///
+/// `@name`s that `mentions` lists (the handles the server found) are chips
+/// showing the person's display name as it is now; a chip for the reader
+/// stands out.
 #[component]
-pub fn RichText(#[prop(into)] body: String) -> impl IntoView {
+pub fn RichText(
+    #[prop(into)] body: String,
+    #[prop(optional)] mentions: Vec<String>,
+) -> impl IntoView {
     let jumbo = only_emoji(&body);
+    if !mentions.is_empty() {
+        provide_context(Mentioned(std::sync::Arc::new(mentions)));
+    }
     let content = move || {
-        markdown_loader::parse_now(&body)
-            .map_or_else(|| view! { <p>{body.clone()}</p> }.into_any(), blocks_view)
+        markdown_loader::parse_now(&body).map_or_else(
+            || view! { <p>{text_view(body.clone())}</p> }.into_any(),
+            blocks_view,
+        )
     };
     view! { <div class="body" class:jumbo=jumbo>{content}</div> }
+}
+
+/// The handles the message being drawn mentions.
+#[derive(Clone)]
+struct Mentioned(std::sync::Arc<Vec<String>>);
+
+/// Text, with the mentions of the message being drawn as chips.
+fn text_view(text: String) -> AnyView {
+    let Some(Mentioned(names)) = use_context::<Mentioned>() else {
+        return text.into_any();
+    };
+    let chat = use_context::<crate::client::Connection>().map(|c| c.chat());
+    let mut pieces: Vec<AnyView> = Vec::new();
+    let mut at = 0;
+    for (start, end) in mentions::spans(&text) {
+        let handle = &text[start + 1..end];
+        let Some(name) = names.iter().find(|n| n.eq_ignore_ascii_case(handle)) else {
+            continue;
+        };
+        pieces.push(text[at..start].to_owned().into_any());
+        let (shown, me) = match chat {
+            Some(chat) if name != mentions::ROOM => chat.with_untracked(|c| {
+                (
+                    c.display_of(name).to_owned(),
+                    c.user() == Some(name.as_str()),
+                )
+            }),
+            _ => (name.clone(), false),
+        };
+        let me = me || (name == mentions::ROOM);
+        let title = format!("@{name}");
+        pieces.push(
+            view! { <span class="mention" class:me=me title=title>"@"{shown}</span> }.into_any(),
+        );
+        at = end;
+    }
+    pieces.push(text[at..].to_owned().into_any());
+    pieces.into_iter().collect_view().into_any()
 }
 
 fn blocks_view(blocks: Vec<Block>) -> AnyView {
@@ -61,7 +111,7 @@ fn inlines_view(inlines: Vec<Inline>) -> AnyView {
 
 fn inline_view(inline: Inline) -> AnyView {
     match inline {
-        Inline::Text(text) => text.into_any(),
+        Inline::Text(text) => text_view(text),
         Inline::Code(code) => view! { <code>{code}</code> }.into_any(),
         Inline::Strong(children) => view! { <strong>{inlines_view(children)}</strong> }.into_any(),
         Inline::Emphasis(children) => view! { <em>{inlines_view(children)}</em> }.into_any(),

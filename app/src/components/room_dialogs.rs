@@ -35,6 +35,8 @@ pub enum RoomDialog {
     Account,
     /// Searching messages.
     Search,
+    /// What one is notified of in a conversation.
+    Notify(crate::protocol::Conv),
     /// A message's "More actions" menu or emoji picker: the message, its
     /// `seq`, and whether it opens upwards.
     Menu(Memo<Entry>, i64, bool),
@@ -69,6 +71,9 @@ fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
         RoomDialog::Settings(room) => view! { <RoomSettings room close/> }.into_any(),
         RoomDialog::Invitations => view! { <InvitationList/> }.into_any(),
         RoomDialog::Admin => view! { <crate::components::admin::AdminPage/> }.into_any(),
+        RoomDialog::Notify(conv) => {
+            view! { <crate::components::notify::NotifyDialog conv close/> }.into_any()
+        }
         RoomDialog::Search => view! { <crate::components::search::SearchDialog close/> }.into_any(),
         RoomDialog::Account => {
             view! { <crate::components::account::AccountDialog close/> }.into_any()

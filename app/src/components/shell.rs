@@ -116,6 +116,18 @@ pub fn Shell() -> impl IntoView {
         Some((user, outbox))
     });
     on_cleanup(move || conn.disconnect());
+    // A clicked notification opens its message.
+    let navigate = leptos_router::hooks::use_navigate();
+    Effect::new(move |_| {
+        if let Some((conv, seq)) = conn.opening.get() {
+            conn.opening.set(None);
+            navigate(
+                &crate::components::sidebar::href_of(&conv),
+                leptos_router::NavigateOptions::default(),
+            );
+            conn.jump(&conv, seq);
+        }
+    });
 
     let on_signed_in = Callback::new(move |info: SessionInfo| {
         problem.set(None);

@@ -33,6 +33,8 @@ struct Item {
     /// What it is shown as ([`crate::client::Chat::label_of`]).
     label: String,
     unread: i64,
+    /// Unread messages that mention the reader.
+    mentions: i64,
     online: bool,
 }
 
@@ -55,6 +57,7 @@ pub fn Sidebar() -> impl IntoView {
                         label: c.label_of(&conv),
                         conv,
                         unread: t.unread,
+                        mentions: t.mentions,
                         online,
                     }
                 })
@@ -229,6 +232,7 @@ fn ConvLink(item: Item) -> impl IntoView {
     };
     let guest = matches!(item.conv, Conv::Guest(_));
     let unread = item.unread;
+    let mentions = item.mentions;
     view! {
         <li>
             <a
@@ -241,6 +245,18 @@ fn ConvLink(item: Item) -> impl IntoView {
                 {icon}
                 <span class="conv-name">{name}</span>
                 {guest.then(|| view! { <span class="tag">"(guest)"</span> })}
+                {(mentions > 0)
+                    .then(|| {
+                        view! {
+                            <span class="badge mention-badge" data-testid="mentions">
+                                "@"
+                                {mentions}
+                                <span class="visually-hidden">
+                                    {if mentions == 1 { " mention" } else { " mentions" }}
+                                </span>
+                            </span>
+                        }
+                    })}
                 {(unread > 0)
                     .then(|| {
                         view! {

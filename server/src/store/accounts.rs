@@ -298,9 +298,23 @@ impl Store {
             .iter()
             .map(|r| r.try_get("user_id"))
             .collect::<std::result::Result<Vec<i64>, _>>()?;
+        // The room's words leave the search index with it (PostgreSQL's
+        // foreign key does the same; SQLite's FTS5 table has none, and
+        // would otherwise lend them to a later message given a freed id).
+        let unindex = match self.backend() {
+            super::Backend::Sqlite => {
+                "DELETE FROM message_search WHERE rowid IN (SELECT id FROM messages WHERE conv_id = ?)"
+            }
+            super::Backend::Postgres => {
+                "DELETE FROM message_search WHERE id IN (SELECT id FROM messages WHERE conv_id = ?)"
+            }
+        };
         for table in [
+            unindex,
             "DELETE FROM reactions WHERE conv_id = ?",
             "DELETE FROM message_versions WHERE conv_id = ?",
+            "DELETE FROM mentions WHERE conv_id = ?",
+            "DELETE FROM notify_settings WHERE conv_id = ?",
             "DELETE FROM messages WHERE conv_id = ?",
             "DELETE FROM members WHERE conv_id = ?",
             "DELETE FROM room_access WHERE conv_id = ?",

@@ -248,8 +248,8 @@ impl Store {
     }
 
     /// Index up to `chunk` of the messages stored before the index existed,
-    /// newest first, in one transaction. Returns how many ids are left to
-    /// look at (0: all done).
+    /// newest first, in one transaction. Returns the id below which
+    /// messages are still to be looked at (0: all done).
     pub async fn index_older(&self, chunk: i64) -> Result<i64> {
         let mut tx = self.begin().await?;
         let below: i64 = sqlx::query(&self.q("SELECT below FROM search_backfill WHERE id = 1"))
@@ -262,8 +262,17 @@ impl Store {
             return Ok(0);
         }
         let from = (below - chunk.max(1)).max(1);
-        let rows = sqlx::query(&self.q("SELECT id, body FROM messages
-              WHERE id >= ? AND id < ? AND kind = 0 AND deleted_at IS NULL"))
+        // On PostgreSQL the rows are locked until the commit, so an edit
+        // cannot slip in between reading a body and indexing it (SQLite's
+        // transaction holds the write lock from its start).
+        let lock = match self.backend() {
+            Backend::Sqlite => "",
+            Backend::Postgres => " ORDER BY id FOR UPDATE",
+        };
+        let rows = sqlx::query(&self.q(&format!(
+            "SELECT id, body FROM messages
+              WHERE id >= ? AND id < ? AND kind = 0 AND deleted_at IS NULL{lock}"
+        )))
         .bind(from)
         .bind(below)
         .fetch_all(&mut *tx)
