@@ -27,9 +27,14 @@ test("search for a Chinese phrase, and jump to the message with the history arou
     await send(page, note);
     await send(page, "right after the note");
     // Far more than a page after it: the result opens a window of history.
-    const filler = Array.from({ length: 230 }, (_, i) => `filler line ${i}.`);
+    const filler = Array.from({ length: 300 }, (_, i) => `filler line ${i}.`);
     await postMany(page, room, filler);
-    await expect(message(page, "filler line 229.")).toBeVisible();
+    await expect(message(page, "filler line 299.")).toBeVisible();
+    // A fresh page holds only the newest messages: the note is far back.
+    await page.reload();
+    await expect(page.getByTestId("connection-status")).toHaveText("Online");
+    await expect(message(page, "filler line 299.")).toBeVisible();
+    await expect(message(page, note)).toHaveCount(0);
 
     // The keyboard opens the search.
     await page.locator("body").press("Control+k");
@@ -67,12 +72,12 @@ test("search for a Chinese phrase, and jump to the message with the history arou
     await expect(message(page, "right after the note")).toHaveCount(1);
     await expect(message(page, "filler line 10.")).toHaveCount(1);
     // Not the newest messages: a window, which says so.
-    await expect(message(page, "filler line 229.")).toHaveCount(0);
+    await expect(message(page, "filler line 299.")).toHaveCount(0);
     const banner = page.getByRole("status").filter({ hasText: "You are reading older messages." });
     await expect(banner).toBeVisible();
     await page.getByRole("button", { name: "Jump to the newest" }).click();
     await expect(banner).toBeHidden();
-    await expect(message(page, "filler line 229.")).toBeVisible();
+    await expect(message(page, "filler line 299.")).toBeVisible();
   } finally {
     await close();
   }

@@ -54,6 +54,10 @@ enum Command {
     Directory(scenario::directory::DirectoryArgs),
     /// Scenario 5: messages stored and acknowledged per second.
     Store(scenario::store::StoreArgs),
+    /// Full-text search: a million messages of English and Chinese stored
+    /// and indexed through the server's store (no server process), then
+    /// searched; latency per kind of query, and the index's size.
+    Search(scenario::search::SearchArgs),
     /// CI check: start a server, run small versions of scenarios 1 and 2,
     /// fail on any loss, duplicate or reordering.
     Smoke(scenario::smoke::SmokeArgs),
@@ -100,6 +104,10 @@ async fn run(command: Command) -> Result<bool> {
         Command::Smoke(a) => {
             let limit = a.max_secs;
             return bounded(limit, scenario::smoke::run(a)).await;
+        }
+        Command::Search(a) => {
+            let limit = a.max_secs;
+            return bounded(limit, scenario::search::run(a)).await;
         }
     };
     let common = common.expect("every scenario has common options");

@@ -5,6 +5,7 @@ pub mod fanout;
 pub mod idle;
 pub mod reactions;
 pub mod rooms;
+pub mod search;
 pub mod smoke;
 pub mod store;
 pub mod storm;
