@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Print the release web app's size, gzip-compressed, against its 450 KiB
+# Print the release web app's size, gzip-compressed, against its 480 KiB
 # target (the README reports it). Run after `cargo leptos build --release --split`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -14,5 +14,5 @@ for file in "$pkg/parley.wasm" "$pkg/parley.js"; do
     printf '%-28s %9d B raw %9d B gzip\n' "$file" "$raw" "$gz"
 done
 kib=$(awk -v b="$total" 'BEGIN { printf "%.1f", b / 1024 }')
-verdict=$([ "$total" -le $((450 * 1024)) ] && echo "within" || echo "OVER")
-echo "web app, gzip -9: $total B = $kib KiB ($verdict the 450 KiB target)"
+verdict=$([ "$total" -le $((480 * 1024)) ] && echo "within" || echo "OVER")
+echo "web app, gzip -9: $total B = $kib KiB ($verdict the 480 KiB target)"

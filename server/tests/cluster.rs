@@ -750,3 +750,66 @@ async fn display_names_and_titles_reach_every_node_live() {
         Some("技术讨论")
     );
 }
+
+/// One person on two nodes: a mention from a third counts on both, reading
+/// it on one node clears it on the other at once, and a notification
+/// setting chosen on one node reaches the other (`Event::ToUser`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_and_notification_settings_reach_every_device_on_every_node() {
+    use app::protocol::NotifyLevel;
+    let (_db, _redis, a, b) = two_nodes().await;
+    let cookie_a = sign_in_at(a.addr, "ben").await;
+    let mut phone = Client::new(native(a.addr, &cookie_a).await, "ben");
+    phone.hello(vec![]).await;
+    let cookie_b = sign_in_at(b.addr, "ben").await;
+    let mut laptop = Client::new(native(b.addr, &cookie_b).await, "ben");
+    laptop.hello(vec![]).await;
+    let mut ann = client_at(b.addr, "ann").await;
+
+    let sent = ann.post("a1", lobby(), "@ben look").await;
+    for device in [&mut phone, &mut laptop] {
+        let got = device.expect_message().await;
+        assert_eq!(got.mentions, ["ben"]);
+    }
+    let mut fresh = Client::new(native(b.addr, &cookie_b).await, "ben");
+    let welcome = fresh.hello(vec![]).await;
+    assert_eq!(welcome.conv(&lobby()).unwrap().mentions, 1);
+
+    phone
+        .send(&ClientFrame::Read {
+            conv: lobby(),
+            seq: sent.seq,
+        })
+        .await;
+    let read = laptop
+        .recv_until(|f| matches!(f, ServerFrame::Read { .. }))
+        .await;
+    assert!(
+        matches!(
+            read,
+            ServerFrame::Read {
+                unread: 0,
+                mentions: 0,
+                ..
+            }
+        ),
+        "{read:?}"
+    );
+
+    phone
+        .send(&ClientFrame::Notify {
+            conv: lobby(),
+            level: NotifyLevel::All,
+        })
+        .await;
+    let heard = laptop
+        .recv_until(|f| matches!(f, ServerFrame::Notify { .. }))
+        .await;
+    assert_eq!(
+        heard,
+        ServerFrame::Notify {
+            conv: lobby(),
+            level: NotifyLevel::All
+        }
+    );
+}

@@ -33,11 +33,12 @@ pub struct Suggestion {
 }
 
 /// Who in `conv` fits `query`: a handle that starts with it, then a
-/// display name that starts with it or has a word that does (any case);
+/// display name that starts with it or has a word that does (ASCII
+/// letters in any case: Unicode case tables would weigh on the web app);
 /// never the writer; `@room` first when it fits and the writer may use it.
 pub fn suggestions(chat: &Chat, conv: &Conv, query: &str) -> Vec<Suggestion> {
     let me = chat.user().unwrap_or_default();
-    let q = query.to_lowercase();
+    let q = query.to_ascii_lowercase();
     let people: Vec<String> = match conv {
         Conv::Room(_) => chat
             .thread_of(conv)
@@ -51,8 +52,8 @@ pub fn suggestions(chat: &Chat, conv: &Conv, query: &str) -> Vec<Suggestion> {
         .filter(|handle| !handle.eq_ignore_ascii_case(me))
         .filter_map(|handle| {
             let display = chat.display_of(&handle).to_owned();
-            let shown = display.to_lowercase();
-            let rank = if handle.to_lowercase().starts_with(&q) {
+            let shown = display.to_ascii_lowercase();
+            let rank = if handle.to_ascii_lowercase().starts_with(&q) {
                 0
             } else if shown.starts_with(&q) {
                 1

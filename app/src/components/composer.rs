@@ -5,8 +5,55 @@ use leptos::{
 
 use crate::client::mention_query::{self, Suggestion};
 use crate::client::{now_ms, Connection, Entry};
-use crate::components::{message::when, message_ui::MessageUi, shell::Now, sidebar::title_of};
-use crate::protocol::{clip, mentions, ClientFrame, Conv, ErrorCode};
+use crate::components::{
+    message::when,
+    message_ui::MessageUi,
+    room_dialogs::{RoomDialog, RoomDialogView},
+    shell::Now,
+    sidebar::title_of,
+};
+use crate::protocol::{clip, ClientFrame, Conv, ErrorCode};
+
+/// The `@` autocomplete's list: who fits what is typed, the one chosen
+/// marked, a click picks (`picked`). Drawn in the dialogs' module.
+#[component]
+pub fn MentionList(
+    suggest: RwSignal<Option<(usize, Vec<Suggestion>)>>,
+    chosen: RwSignal<usize>,
+    picked: RwSignal<Option<usize>>,
+) -> impl IntoView {
+    move || {
+        suggest.get().map(|(_, people)| {
+            view! {
+                <ul id="mention-list" class="mention-list" role="listbox" aria-label="People to mention">
+                    {people
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, person)| {
+                            let handle = (person.display != person.handle
+                                || person.handle == crate::protocol::mentions::ROOM)
+                                .then(|| format!("@{}", person.handle));
+                            view! {
+                                <li
+                                    id=format!("mention-option-{i}")
+                                    role="option"
+                                    aria-selected=move || if chosen.get() == i { "true" } else { "false" }
+                                    on:mousedown=move |ev| {
+                                        ev.prevent_default();
+                                        picked.set(Some(i));
+                                    }
+                                >
+                                    <span class="name">{person.display}</span>
+                                    <span class="handle">{handle}</span>
+                                </li>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+            }
+        })
+    }
+}
 
 /// How often to tell others we are typing, at most.
 const TYPING_EVERY_MS: i64 = 3_000;
@@ -73,6 +120,8 @@ pub fn Composer(
         }
         suggest.set(found);
     };
+    // A person clicked in the list (drawn in the dialogs' module).
+    let picked = RwSignal::new(None::<usize>);
     let pick = move |at: usize| {
         let Some((start, people)) = suggest.get_untracked() else {
             return;
@@ -139,6 +188,12 @@ pub fn Composer(
             Err(why) => error.set(Some(why.to_string())),
         }
     };
+    Effect::new(move |_| {
+        if let Some(at) = picked.get() {
+            picked.set(None);
+            pick(at);
+        }
+    });
     let on_submit = move |event: SubmitEvent| {
         event.prevent_default();
         submit();
@@ -257,45 +312,13 @@ pub fn Composer(
             <div class="composer-row">
                 {move || {
                     suggest
-                        .get()
-                        .map(|(_, people)| {
+                        .with(Option::is_some)
+                        .then(|| {
                             view! {
-                                <ul
-                                    id="mention-list"
-                                    class="mention-list"
-                                    role="listbox"
-                                    aria-label="People to mention"
-                                >
-                                    {people
-                                        .into_iter()
-                                        .enumerate()
-                                        .map(|(i, person)| {
-                                            let shown = person.display != person.handle;
-                                            view! {
-                                                <li
-                                                    id=format!("mention-option-{i}")
-                                                    role="option"
-                                                    aria-selected=move || {
-                                                        if chosen.get() == i { "true" } else { "false" }
-                                                    }
-                                                    on:mousedown=move |ev| {
-                                                        ev.prevent_default();
-                                                        pick(i);
-                                                    }
-                                                >
-                                                    <span class="name">{person.display.clone()}</span>
-                                                    <span class="handle">
-                                                        {if shown || person.handle == mentions::ROOM {
-                                                            format!("@{}", person.handle)
-                                                        } else {
-                                                            String::new()
-                                                        }}
-                                                    </span>
-                                                </li>
-                                            }
-                                        })
-                                        .collect_view()}
-                                </ul>
+                                <RoomDialogView
+                                    which=RoomDialog::MentionList(suggest, chosen, picked)
+                                    close=Callback::new(move |()| suggest.set(None))
+                                />
                             }
                         })
                 }}

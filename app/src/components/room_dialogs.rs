@@ -37,6 +37,12 @@ pub enum RoomDialog {
     Search,
     /// What one is notified of in a conversation.
     Notify(crate::protocol::Conv),
+    /// The composer's `@` autocomplete list.
+    MentionList(
+        RwSignal<Option<(usize, Vec<crate::client::mention_query::Suggestion>)>>,
+        RwSignal<usize>,
+        RwSignal<Option<usize>>,
+    ),
     /// A message's "More actions" menu or emoji picker: the message, its
     /// `seq`, and whether it opens upwards.
     Menu(Memo<Entry>, i64, bool),
@@ -57,6 +63,7 @@ impl RoomDialog {
         matches!(
             self,
             RoomDialog::Invitations
+                | RoomDialog::MentionList(..)
                 | RoomDialog::Menu(..)
                 | RoomDialog::Picker(..)
                 | RoomDialog::MessageDialogs(_)
@@ -71,6 +78,9 @@ fn render(which: RoomDialog, close: Callback<()>) -> AnyView {
         RoomDialog::Settings(room) => view! { <RoomSettings room close/> }.into_any(),
         RoomDialog::Invitations => view! { <InvitationList/> }.into_any(),
         RoomDialog::Admin => view! { <crate::components::admin::AdminPage/> }.into_any(),
+        RoomDialog::MentionList(suggest, chosen, picked) => {
+            view! { <crate::components::composer::MentionList suggest chosen picked/> }.into_any()
+        }
         RoomDialog::Notify(conv) => {
             view! { <crate::components::notify::NotifyDialog conv close/> }.into_any()
         }
