@@ -20,12 +20,24 @@ async function recordNotifications(context: BrowserContext): Promise<void> {
   await context.grantPermissions(["notifications"]);
   await context.addInitScript(() => {
     const Real = window.Notification;
-    const seen: { title: string; body: string; tag: string; note: Notification }[] = [];
+    const seen: {
+      title: string;
+      body: string;
+      tag: string;
+      note: Notification;
+      closed: boolean;
+    }[] = [];
     (window as unknown as { __notes: typeof seen }).__notes = seen;
     window.Notification = new Proxy(Real, {
       construct(target, args: [string, NotificationOptions?]) {
         const note = Reflect.construct(target, args) as Notification;
-        seen.push({ title: args[0], body: args[1]?.body ?? "", tag: args[1]?.tag ?? "", note });
+        const entry = { title: args[0], body: args[1]?.body ?? "", tag: args[1]?.tag ?? "", note, closed: false };
+        const close = note.close.bind(note);
+        note.close = () => {
+          entry.closed = true;
+          close();
+        };
+        seen.push(entry);
         return note;
       },
     });
@@ -34,9 +46,9 @@ async function recordNotifications(context: BrowserContext): Promise<void> {
 
 function notes(page: Page) {
   return page.evaluate(() =>
-    (window as unknown as { __notes: { title: string; body: string; tag: string }[] }).__notes.map(
-      ({ title, body, tag }) => ({ title, body, tag }),
-    ),
+    (
+      window as unknown as { __notes: { title: string; body: string; tag: string; closed: boolean }[] }
+    ).__notes.map(({ title, body, tag, closed }) => ({ title, body, tag, closed })),
   );
 }
 
@@ -148,16 +160,25 @@ test("a notification while the page is hidden: one for two tabs, it opens the me
     expect(note.body).toBe(`@${benName} are you there?`);
     // Both tabs used the same tag: the browser shows it once.
     expect((await notes(benTab))[0].tag).toBe(note.tag);
+    expect(note.closed).toBe(false);
+    // Read in one tab: the other tab's notification goes too.
+    await setHidden(benTab, false);
+    await expect.poll(async () => (await notes(ben))[0].closed).toBe(true);
+    await expect.poll(async () => (await notes(benTab))[0].closed).toBe(true);
 
-    // Clicking it opens the message.
+    // Clicking a notification opens its message.
+    await setHidden(benTab, true);
+    await ann.getByLabel("Message", { exact: true }).fill(`@${benName} still there?`);
+    await ann.getByLabel("Message", { exact: true }).press("Enter");
+    await expect.poll(() => notes(ben)).toHaveLength(2);
     await convLink(ben, /^lobby/).click();
     await ben.evaluate(() =>
-      (window as unknown as { __notes: { note: Notification }[] }).__notes[0].note.dispatchEvent(
+      (window as unknown as { __notes: { note: Notification }[] }).__notes[1].note.dispatchEvent(
         new Event("click"),
       ),
     );
     await expect(ben).toHaveURL(new RegExp(`/c/room/${room}$`));
-    await expect(message(ben, "are you there?")).toBeInViewport();
+    await expect(message(ben, "still there?")).toBeInViewport();
 
     // "Nothing" here, chosen in one tab: the other tab (and a reload) know.
     await ben.getByRole("button", { name: /^Notifications:/ }).click();
