@@ -1695,6 +1695,113 @@ mod tests {
             .collect()
     }
 
+    /// A search result far back opens a window of history in place of the
+    /// newest messages; live messages still reach the thread; reading on
+    /// to the newest joins the window to the timeline.
+    #[test]
+    fn a_result_far_back_opens_a_window_that_rejoins_the_timeline() {
+        let mut chat = Chat::default();
+        chat.apply(welcome("ann"), 0);
+        chat.apply(ServerFrame::Synced {}, 0);
+        chat.view(Some(lobby()));
+        let newest: Vec<Message> = (400..=449)
+            .map(|s| message(lobby(), s, "bob", "new", None))
+            .collect();
+        chat.apply(
+            ServerFrame::History {
+                conv: lobby(),
+                messages: newest,
+                has_more: true,
+            },
+            0,
+        );
+        // Near: one timeline, fetched back to it.
+        assert!(matches!(
+            chat.jump(&lobby(), 350),
+            Some(ClientFrame::History {
+                before: Some(400),
+                ..
+            })
+        ));
+        assert!(chat.window_of(&lobby()).is_none());
+        // Far: a window around it.
+        assert!(matches!(
+            chat.jump(&lobby(), 40),
+            Some(ClientFrame::Window {
+                around: Some(40),
+                ..
+            })
+        ));
+        assert_eq!(chat.seeking(&lobby()), Some(40));
+        chat.apply(
+            ServerFrame::Window {
+                conv: lobby(),
+                messages: (15..=65)
+                    .map(|s| message(lobby(), s, "bob", "old", None))
+                    .collect(),
+                has_older: true,
+                has_newer: true,
+            },
+            0,
+        );
+        let seqs = |chat: &Chat| -> Vec<i64> {
+            chat.entries(&lobby())
+                .iter()
+                .filter_map(|e| e.seq)
+                .collect()
+        };
+        assert_eq!(seqs(&chat), (15..=65).collect::<Vec<_>>());
+        // A live message goes to the timeline, not into the window.
+        chat.apply(
+            ServerFrame::Message {
+                message: message(lobby(), 450, "bob", "live", None),
+            },
+            0,
+        );
+        assert_eq!(seqs(&chat).last(), Some(&65));
+        assert!(matches!(
+            chat.older(),
+            Some(ClientFrame::Window {
+                before: Some(15),
+                ..
+            })
+        ));
+        assert!(matches!(chat.newer(), None), "one piece at a time");
+        chat.apply(
+            ServerFrame::Window {
+                conv: lobby(),
+                messages: (1..15)
+                    .map(|s| message(lobby(), s, "bob", "oldest", None))
+                    .collect(),
+                has_older: false,
+                has_newer: true,
+            },
+            0,
+        );
+        assert!(matches!(
+            chat.newer(),
+            Some(ClientFrame::Window {
+                after: Some(65),
+                ..
+            })
+        ));
+        // The rest, up to the newest: one timeline again.
+        chat.apply(
+            ServerFrame::Window {
+                conv: lobby(),
+                messages: (66..=450)
+                    .map(|s| message(lobby(), s, "bob", "rest", None))
+                    .collect(),
+                has_older: true,
+                has_newer: false,
+            },
+            0,
+        );
+        assert!(chat.window_of(&lobby()).is_none());
+        assert_eq!(seqs(&chat), (1..=450).collect::<Vec<_>>());
+        assert_eq!(chat.seeking(&lobby()), Some(40), "still to be shown");
+    }
+
     /// Mentions count while the conversation is not read, reading clears
     /// them, and a browser notification is wanted only while the page is
     /// hidden, for what the conversation's setting asks.
