@@ -1766,7 +1766,7 @@ mod tests {
                 ..
             })
         ));
-        assert!(matches!(chat.newer(), None), "one piece at a time");
+        assert!(chat.newer().is_none(), "one piece at a time");
         chat.apply(
             ServerFrame::Window {
                 conv: lobby(),
