@@ -33,6 +33,15 @@ pub struct Config {
     #[arg(long, env = "SEED_ENDPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub seed_endpoints: bool,
 
+    /// Keep the full-text search index: every message indexed in the
+    /// transaction that stores it. `false`: messages are stored without
+    /// index rows (edits and deletes only remove rows), older messages are
+    /// not indexed in the background, and `search` frames are refused
+    /// (`not_permitted`). Messages stored while it is off are not found
+    /// after it is turned on again.
+    #[arg(long, env = "SEARCH_INDEX", default_value_t = true, action = clap::ArgAction::Set)]
+    pub search_index: bool,
+
     /// Messages a connection's outbound queue holds before the connection
     /// is closed as a slow consumer (it can reconnect and resume).
     #[arg(long, env = "OUTBOUND_QUEUE", default_value_t = 1024)]

@@ -86,7 +86,8 @@ impl Server {
 
 /// Open the store, bind the address and start serving.
 pub async fn start(config: Config) -> Result<Server, StartError> {
-    let store = Store::open_with(&config.database_url, config.sqlite_synchronous).await?;
+    let mut store = Store::open_with(&config.database_url, config.sqlite_synchronous).await?;
+    store.set_search_index(config.search_index);
     let hub = Hub::new();
     for (conv_id, user_id, until) in store.active_mutes(store::now_ms()).await? {
         hub.set_mute(conv_id, user_id, Some(until));
@@ -100,7 +101,11 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
     for (user, display) in store.custom_display_names().await? {
         hub.displays.set(&user, &display);
     }
-    tokio::spawn(search::catch_up(store.clone()));
+    if config.search_index {
+        tokio::spawn(search::catch_up(store.clone()));
+    } else {
+        tracing::info!("search index off (--search-index false): nothing is indexed");
+    }
     let metrics = Arc::new(metrics::Metrics::default());
     let mut cluster_tasks = Vec::new();
     if let Some(url) = &config.redis_url {

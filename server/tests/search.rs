@@ -1474,3 +1474,40 @@ async fn a_deleted_rooms_words_are_not_found_afterwards() {
         assert!(hits.is_empty(), "{hits:?}");
     }
 }
+
+/// With `--search-index false` nothing is indexed (new messages, edits;
+/// a delete removes nothing but leaves nothing either), and a search is
+/// refused with `not_permitted` while the connection goes on. Turned on
+/// again, new messages are indexed and found; those stored while it was
+/// off are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_index_off_nothing_is_indexed_and_searches_are_refused() {
+    let mut server = TestServer::start_with(|c| c.search_index = false).await;
+    let (ming_s, mut ming, _) = server.user("ming").await;
+    let first = say(&mut ming, lobby(), "quokka sighting at noon").await;
+    let second = say(&mut ming, lobby(), "another quokka").await;
+    change(
+        &mut ming,
+        edit(lobby(), first.seq, "quokka sighting at one"),
+    )
+    .await;
+    change(&mut ming, delete(lobby(), second.seq)).await;
+    assert_eq!(
+        indexed_ids(&server.config.database_url).await,
+        Vec::<i64>::new()
+    );
+
+    ming.send(&search("quokka")).await;
+    let refused = ming.expect_error(ErrorCode::NotPermitted).await;
+    assert_eq!(refused.message, "search is turned off on this server");
+    let after = say(&mut ming, lobby(), "still talking").await;
+    assert!(after.id > first.id, "the connection goes on");
+    ming.close().await;
+
+    server.config.search_index = true;
+    server.restart().await;
+    let (mut ming, _) = server.join(&ming_s).await;
+    let later = say(&mut ming, lobby(), "a later quokka").await;
+    let mut s = Searcher::new(&server, &ming_s);
+    assert_eq!(s.ids("quokka").await, [later.id]);
+}

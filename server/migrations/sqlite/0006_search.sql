@@ -11,6 +11,15 @@ CREATE VIRTUAL TABLE message_search USING fts5(
     contentless_delete = 1,
     tokenize = 'ascii'
 );
+-- Every commit of messages writes a small segment, which FTS5 merges as
+-- it goes: by default as soon as a level holds 4 segments (`automerge`),
+-- and a whole level at once at 16 (`crisismerge`). Merging 8 at a time
+-- rewrites each entry fewer times: about a tenth of the indexing's CPU
+-- (docs/benchmarks.md, "Search"), for a few more segments a search looks
+-- through. (`columnsize=0` would save a row per message, but FTS5 refuses
+-- it with `contentless_delete=1`, which edits and deletes need.)
+INSERT INTO message_search (message_search, rank) VALUES ('automerge', 8);
+INSERT INTO message_search (message_search, rank) VALUES ('crisismerge', 32);
 
 -- Messages stored before this migration are indexed by the server in the
 -- background, newest first: every message with an id below `below` is

@@ -553,13 +553,14 @@ impl<'a> Handler<'a> {
             None => None,
         };
         let mentions = self.mentions_in(&target, &body).await?;
-        let mut message = NewMessage::new(
+        let mut message = NewMessage::new_with_index(
             target.conv_id,
             Some(self.me.id),
             self.me.name.clone(),
             Some(client_id),
             body,
             reply,
+            self.state.config.search_index,
         );
         message.mentions = mentions;
         let item = Item::Message(message);

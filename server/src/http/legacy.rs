@@ -217,13 +217,14 @@ impl Guest<'_> {
         };
         let online = self.state.hub.is_online(user.id);
         let submission = Submission {
-            item: Item::Message(NewMessage::new(
+            item: Item::Message(NewMessage::new_with_index(
                 conv_id,
                 None,
                 self.name.to_string(),
                 None,
                 data,
                 None,
+                self.state.config.search_index,
             )),
             route: Route::FromGuest {
                 user: Party {

@@ -453,14 +453,14 @@ impl Store {
     /// whatever else it is writing (no second writer fights for the lock).
     pub async fn commit_changes(&self, batch: &[&NewChange]) -> Result<Vec<ChangeOutcome>> {
         if let (Backend::Sqlite, Some(writer)) = (self.backend(), self.sqlite_writer()) {
-            return writer.changes(batch).await;
+            return writer.changes(batch, self.search_index()).await;
         }
         let mut tx = self.begin().await?;
         let mut exec = SqlxExec {
             conn: &mut tx,
             backend: self.backend(),
         };
-        let out = commit_changes_on(&mut exec, batch, now_ms()).await?;
+        let out = commit_changes_on(&mut exec, batch, now_ms(), self.search_index()).await?;
         tx.commit().await?;
         Ok(out)
     }
@@ -530,11 +530,13 @@ async fn read_facts<E: Exec>(
 }
 
 /// [`Store::commit_changes`]'s transaction, written once for sqlx and for
-/// SQLite's writer thread.
+/// SQLite's writer thread. `index`: the search index is kept (edits
+/// reindex); without it edits and deletes only remove index rows.
 pub(super) async fn commit_changes_on<E: Exec>(
     exec: &mut E,
     batch: &[&NewChange],
     now: i64,
+    index: bool,
 ) -> Result<Vec<ChangeOutcome>> {
     let mut out: Vec<ChangeOutcome> = Vec::with_capacity(batch.len());
     let mut first_of: HashMap<(i64, &str), usize> = HashMap::new();
@@ -620,7 +622,7 @@ pub(super) async fn commit_changes_on<E: Exec>(
             .int(0)?;
         let moderated = change.op == ChangeOp::Delete
             && facts.as_ref().and_then(|f| f.author) != Some(change.sender_id);
-        apply(exec, change, seq, now).await?;
+        apply(exec, change, seq, now, index).await?;
         if moderated {
             exec.execute(
                 "UPDATE messages SET moderated = 1 WHERE conv_id = ? AND seq = ?",
@@ -657,8 +659,15 @@ pub(super) async fn commit_changes_on<E: Exec>(
     Ok(out)
 }
 
-/// Apply a change (stored at `seq`) to its message.
-async fn apply<E: Exec>(exec: &mut E, change: &NewChange, seq: i64, now: i64) -> Result<()> {
+/// Apply a change (stored at `seq`) to its message (`index`: and to the
+/// search index).
+async fn apply<E: Exec>(
+    exec: &mut E,
+    change: &NewChange,
+    seq: i64,
+    now: i64,
+    index: bool,
+) -> Result<()> {
     let (c, t) = (Param::Int(change.conv_id), Param::Int(change.target));
     let (seq, now) = (Param::Int(seq), Param::Int(now));
     let statements: Vec<(&'static str, Vec<Param<'_>>)> = match &change.op {
@@ -714,11 +723,13 @@ async fn apply<E: Exec>(exec: &mut E, change: &NewChange, seq: i64, now: i64) ->
         exec.execute(sql, &params).await?;
     }
     // The index follows: an edited message is found by its new text only,
-    // a deleted one not at all. So do its mentions.
+    // a deleted one not at all. So do its mentions. (With the index off, an
+    // edit removes the message's row too: its old text is never found.)
     let backend = exec.backend();
     match &change.op {
         ChangeOp::Edit { body } => {
-            search::reindex(exec, backend, change.conv_id, change.target, Some(body)).await?;
+            let body = index.then_some(body.as_str());
+            search::reindex(exec, backend, change.conv_id, change.target, body).await?;
             let sender = exec
                 .fetch_optional(
                     "SELECT sender_id FROM messages WHERE conv_id = ? AND seq = ?",

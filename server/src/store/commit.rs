@@ -9,11 +9,12 @@
 //! (`sqlite_writer.rs`), where a statement is a function call rather than
 //! a hop to sqlx's worker thread and back.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use sqlx::Row;
 
-use super::search::{index_sql, index_value};
+use super::search::{index_sql, index_value, Rows};
 use super::sql::{message_from_row, MESSAGE_COLUMNS};
 use super::{
     now_ms, Backend, Committed, MessageState, NewMessage, Result, Store, StoreError, StoredMessage,
@@ -177,12 +178,12 @@ pub(super) fn assign(
 
 /// The search index rows of the new messages that have words:
 /// (message id, what the index holds on `backend`).
-pub(super) fn index_rows(
+pub(super) fn index_rows<'a>(
     backend: Backend,
-    batch: &[&NewMessage],
+    batch: &[&'a NewMessage],
     fresh: &[(usize, i64)],
     ids: &HashMap<(i64, i64), i64>,
-) -> Vec<(i64, String)> {
+) -> Vec<(i64, Cow<'a, str>)> {
     fresh
         .iter()
         .filter(|(at, _)| !batch[*at].terms.is_empty())
@@ -287,7 +288,7 @@ impl Store {
     /// [`Committed::Duplicate`]. Nothing is visible to anyone before the commit.
     pub async fn commit_batch(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
         match (self.backend(), self.sqlite_writer()) {
-            (Backend::Sqlite, Some(writer)) => writer.commit(batch).await,
+            (Backend::Sqlite, Some(writer)) => writer.commit(batch, self.search_index()).await,
             _ => self.commit_batch_sqlx(batch).await,
         }
     }
@@ -370,13 +371,17 @@ impl Store {
             query.execute(&mut *tx).await?;
         }
 
-        let indexed = index_rows(self.backend(), batch, &fresh, &ids);
+        let indexed = if self.search_index() {
+            index_rows(self.backend(), batch, &fresh, &ids)
+        } else {
+            Vec::new()
+        };
         for rows in indexed.chunks(ROWS_PER_STATEMENT) {
-            let text = index_sql(self.backend(), rows.len());
+            let text = index_sql(self.backend(), Rows::New, rows.len());
             let sql = self.q(&text);
             let mut query = sqlx::query(&sql).persistent(rows.len() == ROWS_PER_STATEMENT);
             for (id, value) in rows {
-                query = query.bind(*id).bind(value.as_str());
+                query = query.bind(*id).bind(value.as_ref());
             }
             query.execute(&mut *tx).await?;
         }

@@ -235,8 +235,34 @@ impl NewMessage {
         body: String,
         reply: Option<StoredQuote>,
     ) -> NewMessage {
+        Self::new_with_index(
+            conv_id,
+            sender_id,
+            sender_name,
+            client_id,
+            body,
+            reply,
+            true,
+        )
+    }
+
+    /// [`NewMessage::new`], with the search terms only when `index` (the
+    /// server keeps the search index, `--search-index`).
+    pub fn new_with_index(
+        conv_id: i64,
+        sender_id: Option<i64>,
+        sender_name: String,
+        client_id: Option<String>,
+        body: String,
+        reply: Option<StoredQuote>,
+        index: bool,
+    ) -> NewMessage {
         NewMessage {
-            terms: crate::search::terms::index_text(&body),
+            terms: if index {
+                crate::search::terms::index_text(&body)
+            } else {
+                String::new()
+            },
             mentions: Mentions::default(),
             conv_id,
             sender_id,

@@ -7,6 +7,8 @@
 //! PostgreSQL as a `tsvector` (each token at its position) with a GIN
 //! index.
 
+use std::borrow::Cow;
+
 use sqlx::Row as _;
 
 use super::exec::{Exec, Param};
@@ -57,27 +59,51 @@ pub struct Page {
     pub next: Option<i64>,
 }
 
+/// Which messages an index `INSERT` is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Rows {
+    /// Messages stored in this very transaction: no index row can exist
+    /// for their ids (SQLite gives a new message the largest id plus one,
+    /// and whatever removes messages removes their index rows first, as
+    /// `delete_room` does; PostgreSQL's ids never come back and its rows
+    /// go with their message), so a plain `INSERT` does. On SQLite that
+    /// spares FTS5 the look-up and delete of a previous row per message.
+    New,
+    /// Messages stored earlier (the catch-up): a row already there is
+    /// replaced.
+    Older,
+}
+
 /// The `INSERT` of `rows` index rows on `backend`: (message id, terms) pairs,
-/// terms as [`index_value`] gives them. A row already there is replaced.
-pub(super) fn index_sql(backend: Backend, rows: usize) -> String {
-    match backend {
-        Backend::Sqlite => format!(
-            "INSERT OR REPLACE INTO message_search (rowid, terms) VALUES {}",
-            vec!["(?, ?)"; rows].join(", ")
-        ),
-        Backend::Postgres => format!(
-            "INSERT INTO message_search (id, terms) VALUES {}
-             ON CONFLICT (id) DO UPDATE SET terms = excluded.terms",
-            vec!["(?, CAST(? AS tsvector))"; rows].join(", ")
+/// terms as [`index_value`] gives them.
+pub(super) fn index_sql(backend: Backend, which: Rows, rows: usize) -> String {
+    let values = match backend {
+        Backend::Sqlite => vec!["(?, ?)"; rows].join(", "),
+        Backend::Postgres => vec!["(?, CAST(? AS tsvector))"; rows].join(", "),
+    };
+    match (backend, which) {
+        (Backend::Sqlite, Rows::New) => {
+            format!("INSERT INTO message_search (rowid, terms) VALUES {values}")
+        }
+        (Backend::Sqlite, Rows::Older) => {
+            format!("INSERT OR REPLACE INTO message_search (rowid, terms) VALUES {values}")
+        }
+        (Backend::Postgres, Rows::New) => {
+            format!("INSERT INTO message_search (id, terms) VALUES {values}")
+        }
+        (Backend::Postgres, Rows::Older) => format!(
+            "INSERT INTO message_search (id, terms) VALUES {values}
+             ON CONFLICT (id) DO UPDATE SET terms = excluded.terms"
         ),
     }
 }
 
-/// What the index row of a message with these tokens holds on `backend`.
-pub(super) fn index_value(backend: Backend, terms: &str) -> String {
+/// What the index row of a message with these tokens holds on `backend`
+/// (on SQLite the tokens themselves, not copied).
+pub(super) fn index_value(backend: Backend, terms: &str) -> Cow<'_, str> {
     match backend {
-        Backend::Sqlite => terms.to_owned(),
-        Backend::Postgres => tsvector(terms),
+        Backend::Sqlite => Cow::Borrowed(terms),
+        Backend::Postgres => Cow::Owned(tsvector(terms)),
     }
 }
 
@@ -93,7 +119,8 @@ pub(super) async fn reindex<E: Exec>(
     let (c, s) = (Param::Int(conv_id), Param::Int(seq));
     match body {
         Some(body) => {
-            let value = index_value(backend, &index_text(body));
+            let text = index_text(body);
+            let value = index_value(backend, &text);
             let sql = match backend {
                 Backend::Sqlite => {
                     "INSERT OR REPLACE INTO message_search (rowid, terms)
@@ -106,7 +133,8 @@ pub(super) async fn reindex<E: Exec>(
                      ON CONFLICT (id) DO UPDATE SET terms = excluded.terms"
                 }
             };
-            exec.execute(sql, &[Param::Text(&value), c, s]).await?;
+            exec.execute(sql, &[Param::Text(value.as_ref()), c, s])
+                .await?;
         }
         None => {
             let sql = match backend {
@@ -135,6 +163,32 @@ fn id_list(ids: &[i64]) -> String {
         .join(", ")
 }
 
+/// A value bound to a search statement, in the order of its `?`s.
+#[derive(Debug, Clone, Copy)]
+enum Bind<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// How PostgreSQL is to find a text search's matches, newest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// SQLite, by relevance, or no words: one plan.
+    Given,
+    /// Few matches (at most [`FEW_MATCHES`]): take them all from the GIN
+    /// index first, then the newest of those.
+    Few,
+    /// Many: walk the ids from the newest and test each row's `tsvector`,
+    /// with the GIN index kept out of the plan.
+    Many,
+}
+
+/// Matches up to which PostgreSQL takes them all from the GIN index
+/// rather than walking ids from the newest. Walking finds a page after
+/// about `page × rows ÷ matches` rows (~20,000 of a million rows at this
+/// bound, a few ms); counting up to it costs a few ms for a common word.
+const FEW_MATCHES: i64 = 1_000;
+
 impl Store {
     /// One page of the messages `search` finds, in its order. Deleted
     /// messages and system lines are never found.
@@ -144,79 +198,121 @@ impl Store {
         }
         let query = search.query;
         let text = !query.terms.is_empty();
-        let (from, id) = match (text, self.backend()) {
-            (false, _) => ("messages m", "m.id"),
-            (true, Backend::Sqlite) => (
-                "message_search s JOIN messages m ON m.id = s.rowid",
-                "s.rowid",
-            ),
-            (true, Backend::Postgres) => {
-                ("message_search s JOIN messages m ON m.id = s.id", "s.id")
-            }
-        };
-        let mut conditions = vec![
-            format!("m.conv_id IN ({})", id_list(search.convs)),
-            "m.kind = 0".to_owned(),
-            "m.deleted_at IS NULL".to_owned(),
-        ];
-        let mut ints: Vec<i64> = Vec::new();
-        let matched = match self.backend() {
+        let backend = self.backend();
+        let matched = match backend {
             Backend::Sqlite => query.fts5(),
             Backend::Postgres => query.tsquery(),
         };
-        if text {
-            conditions.insert(
-                0,
-                match self.backend() {
-                    Backend::Sqlite => "message_search MATCH ?".to_owned(),
-                    Backend::Postgres => "s.terms @@ CAST(? AS tsquery)".to_owned(),
-                },
-            );
-        }
-        if let Some(sender) = search.sender_id {
-            conditions.push("m.sender_id = ?".to_owned());
-            ints.push(sender);
-        }
-        if let Some(since) = query.since {
-            conditions.push("m.created_at >= ?".to_owned());
-            ints.push(since);
-        }
-        if let Some(until) = query.until {
-            conditions.push("m.created_at < ?".to_owned());
-            ints.push(until);
-        }
         let relevance = text && search.order == Order::Relevance;
         let offset = if relevance {
             search.cursor.unwrap_or(0).max(0)
         } else {
             0
         };
-        if let (false, Some(before)) = (relevance, search.cursor) {
-            conditions.push(format!("{id} < ?"));
-            ints.push(before);
+        let before = if relevance { None } else { search.cursor };
+        // PostgreSQL's planner estimates a word missing from its statistics
+        // at ~0.1 % of the rows whatever its real count, and then walks the
+        // ids from the newest for a rare word (reading every row) or takes
+        // every match of a phrase from the index before sorting them: so
+        // the matches are counted first, up to a bound, and the plan
+        // chosen here.
+        let plan = if text && !relevance && backend == Backend::Postgres {
+            if self
+                .pg_matches_up_to(&matched, before, FEW_MATCHES + 1)
+                .await?
+                <= FEW_MATCHES
+            {
+                Plan::Few
+            } else {
+                Plan::Many
+            }
+        } else {
+            Plan::Given
+        };
+        let mut binds: Vec<Bind<'_>> = Vec::new();
+        let mut with = String::new();
+        let (from, id) = match (text, backend, plan) {
+            (false, _, _) => ("messages m", "m.id"),
+            (true, Backend::Sqlite, _) => (
+                "message_search s JOIN messages m ON m.id = s.rowid",
+                "s.rowid",
+            ),
+            (true, Backend::Postgres, Plan::Few) => {
+                let below = if before.is_some() { " AND id < ?" } else { "" };
+                with = format!(
+                    "WITH hits AS MATERIALIZED (
+                         SELECT id FROM message_search WHERE terms @@ CAST(? AS tsquery){below}
+                     ) "
+                );
+                binds.push(Bind::Text(&matched));
+                binds.extend(before.map(Bind::Int));
+                // One look-up by id per match (`OFFSET 0` keeps the
+                // subquery apart): a join would again be planned for the
+                // estimated matches, walking `messages` from the newest.
+                (
+                    "hits s CROSS JOIN LATERAL
+                       (SELECT * FROM messages WHERE id = s.id OFFSET 0) m",
+                    "s.id",
+                )
+            }
+            (true, Backend::Postgres, _) => {
+                ("message_search s JOIN messages m ON m.id = s.id", "s.id")
+            }
+        };
+        let mut conditions = Vec::new();
+        if text {
+            let condition = match (backend, plan) {
+                (Backend::Sqlite, _) => Some("message_search MATCH ?"),
+                (Backend::Postgres, Plan::Few) => None,
+                // The function behind `@@`: the same test, which no index
+                // serves.
+                (Backend::Postgres, Plan::Many) => Some("ts_match_vq(s.terms, CAST(? AS tsquery))"),
+                (Backend::Postgres, Plan::Given) => Some("s.terms @@ CAST(? AS tsquery)"),
+            };
+            if let Some(condition) = condition {
+                conditions.push(condition.to_owned());
+                binds.push(Bind::Text(&matched));
+            }
         }
-        let order = match (relevance, self.backend()) {
+        conditions.push(format!("m.conv_id IN ({})", id_list(search.convs)));
+        conditions.push("m.kind = 0".to_owned());
+        conditions.push("m.deleted_at IS NULL".to_owned());
+        if let Some(sender) = search.sender_id {
+            conditions.push("m.sender_id = ?".to_owned());
+            binds.push(Bind::Int(sender));
+        }
+        if let Some(since) = query.since {
+            conditions.push("m.created_at >= ?".to_owned());
+            binds.push(Bind::Int(since));
+        }
+        if let Some(until) = query.until {
+            conditions.push("m.created_at < ?".to_owned());
+            binds.push(Bind::Int(until));
+        }
+        if let Some(before) = before {
+            conditions.push(format!("{id} < ?"));
+            binds.push(Bind::Int(before));
+        }
+        let order = match (relevance, backend) {
             (false, _) => format!("{id} DESC"),
             (true, Backend::Sqlite) => format!("s.rank, {id} DESC"),
             (true, Backend::Postgres) => {
+                binds.push(Bind::Text(&matched));
                 format!("ts_rank(s.terms, CAST(? AS tsquery)) DESC, {id} DESC")
             }
         };
         let sql = format!(
-            "SELECT m.id, m.conv_id, m.seq, m.sender_name, m.body, m.created_at
+            "{with}SELECT m.id, m.conv_id, m.seq, m.sender_name, m.body, m.created_at
                FROM {from} WHERE {} ORDER BY {order} LIMIT ? OFFSET ?",
             conditions.join(" AND ")
         );
         let sql = self.q(&sql);
         let mut statement = sqlx::query(&sql).persistent(false);
-        if text {
-            statement = statement.bind(matched.as_str());
-        }
-        for n in &ints {
-            statement = statement.bind(*n);
-        }
-        if relevance && self.backend() == Backend::Postgres {
-            statement = statement.bind(matched.as_str());
+        for bind in &binds {
+            statement = match *bind {
+                Bind::Text(t) => statement.bind(t),
+                Bind::Int(n) => statement.bind(n),
+            };
         }
         let limit = i64::from(search.limit.max(1));
         let rows = statement
@@ -245,6 +341,30 @@ impl Store {
             }
         });
         Ok(Page { found, next })
+    }
+
+    /// How many index rows (below `before`, if given) match the PostgreSQL
+    /// `tsquery`, counted up to `bound`.
+    async fn pg_matches_up_to(
+        &self,
+        tsquery: &str,
+        before: Option<i64>,
+        bound: i64,
+    ) -> Result<i64> {
+        let below = if before.is_some() { " AND id < ?" } else { "" };
+        let sql = self
+            .q(&format!(
+                "SELECT count(*) AS n FROM (
+                 SELECT 1 FROM message_search WHERE terms @@ CAST(? AS tsquery){below} LIMIT ?
+             ) AS matches"
+            ))
+            .into_owned();
+        let mut statement = sqlx::query(&sql).bind(tsquery);
+        if let Some(before) = before {
+            statement = statement.bind(before);
+        }
+        let row = statement.bind(bound).fetch_one(&self.pool).await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Index up to `chunk` of the messages stored before the index existed,
@@ -282,11 +402,11 @@ impl Store {
             let body: String = row.try_get("body")?;
             pairs.push((
                 row.try_get("id")?,
-                index_value(self.backend(), &index_text(&body)),
+                index_value(self.backend(), &index_text(&body)).into_owned(),
             ));
         }
         for rows in pairs.chunks(ROWS_PER_STATEMENT) {
-            let sql = index_sql(self.backend(), rows.len());
+            let sql = index_sql(self.backend(), Rows::Older, rows.len());
             let sql = self.q(&sql);
             let mut statement = sqlx::query(&sql);
             for (id, value) in rows {

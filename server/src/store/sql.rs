@@ -82,6 +82,9 @@ pub struct Store {
     sessions: Arc<SessionCache>,
     /// SQLite's message writer thread (`None` on PostgreSQL).
     writer: Option<Arc<SqliteWriter>>,
+    /// Keep the search index (`--search-index`): when false, nothing is
+    /// indexed and edits and deletes only remove index rows.
+    search_index: bool,
 }
 
 /// How many changes (edits, deletes, reactions) follow member `m`'s read
@@ -181,6 +184,7 @@ impl Store {
             backend,
             sessions: Arc::default(),
             writer,
+            search_index: true,
         };
         store.backfill_skeletons().await?;
         Ok(store)
@@ -203,6 +207,21 @@ impl Store {
 
     pub(super) fn sqlite_writer(&self) -> Option<&SqliteWriter> {
         self.writer.as_deref()
+    }
+
+    /// Keep the search index or not (`--search-index`; on by default), set
+    /// before the store is shared. Off: messages are stored without index
+    /// rows, an edit or a delete removes the message's row (so no old text
+    /// is found if it is turned on again), and [`Store::search`] is not to
+    /// be called (the server refuses `search` frames). Messages stored
+    /// while it was off are not indexed later.
+    pub fn set_search_index(&mut self, on: bool) {
+        self.search_index = on;
+    }
+
+    /// Is the search index kept?
+    pub fn search_index(&self) -> bool {
+        self.search_index
     }
 
     /// The query text for this backend: `?` placeholders become `$1, $2, …`

@@ -30,7 +30,7 @@ use super::commit::{
 };
 use super::exec::{run_ready, SqliteExec};
 use super::rooms::{commit_actions_on, ActionOutcome, NewAction};
-use super::search::index_sql;
+use super::search::{index_sql, Rows};
 use super::sql::{INSERT_PAIR, INSERT_PAIR_MEMBER, PAIR_ID};
 use super::{
     now_ms, Backend, ChangeOutcome, Committed, NewChange, NewMessage, Result, SqliteSync,
@@ -55,9 +55,18 @@ pub struct Pair {
     pub members: Vec<i64>,
 }
 
+/// A job; `index`: the search index is kept (`--search-index`).
 enum Job {
-    Commit(Vec<NewMessage>, oneshot::Sender<Result<Vec<Committed>>>),
-    Changes(Vec<NewChange>, oneshot::Sender<Result<Vec<ChangeOutcome>>>),
+    Commit {
+        batch: Vec<NewMessage>,
+        index: bool,
+        answer: oneshot::Sender<Result<Vec<Committed>>>,
+    },
+    Changes {
+        batch: Vec<NewChange>,
+        index: bool,
+        answer: oneshot::Sender<Result<Vec<ChangeOutcome>>>,
+    },
     Actions(Vec<NewAction>, oneshot::Sender<Result<Vec<ActionOutcome>>>),
     Pair(Pair, oneshot::Sender<Result<i64>>),
 }
@@ -113,20 +122,31 @@ impl SqliteWriter {
         Ok(SqliteWriter { jobs })
     }
 
-    /// Commit a batch on the writer thread.
-    pub async fn commit(&self, batch: &[&NewMessage]) -> Result<Vec<Committed>> {
-        let (tx, rx) = oneshot::channel();
-        let owned = batch.iter().map(|m| (*m).clone()).collect();
-        self.submit(Job::Commit(owned, tx)).await?;
+    /// Commit a batch on the writer thread (`index`: with its index rows).
+    pub async fn commit(&self, batch: &[&NewMessage], index: bool) -> Result<Vec<Committed>> {
+        let (answer, rx) = oneshot::channel();
+        let batch = batch.iter().map(|m| (*m).clone()).collect();
+        self.submit(Job::Commit {
+            batch,
+            index,
+            answer,
+        })
+        .await?;
         rx.await
             .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
     }
 
-    /// Store and apply changes on the writer thread.
-    pub async fn changes(&self, batch: &[&NewChange]) -> Result<Vec<ChangeOutcome>> {
-        let (tx, rx) = oneshot::channel();
-        let owned = batch.iter().map(|c| (*c).clone()).collect();
-        self.submit(Job::Changes(owned, tx)).await?;
+    /// Store and apply changes on the writer thread (`index`: reindexing
+    /// edits).
+    pub async fn changes(&self, batch: &[&NewChange], index: bool) -> Result<Vec<ChangeOutcome>> {
+        let (answer, rx) = oneshot::channel();
+        let batch = batch.iter().map(|c| (*c).clone()).collect();
+        self.submit(Job::Changes {
+            batch,
+            index,
+            answer,
+        })
+        .await?;
         rx.await
             .map_err(|_| StoreError::Writer("the writer thread stopped mid-batch".into()))?
     }
@@ -230,16 +250,24 @@ fn run_jobs(conn: &mut Connection, jobs: &mut Vec<Job>) {
 /// Run one job, keeping its result in `done`; false when it failed.
 fn run_job(conn: &Connection, job: Job, done: &mut Vec<Done>) -> bool {
     match job {
-        Job::Commit(batch, answer) => {
-            let result = commit(conn, &batch);
+        Job::Commit {
+            batch,
+            index,
+            answer,
+        } => {
+            let result = commit(conn, &batch, index);
             let ok = result.is_ok();
             done.push(Done::Commit(answer, result));
             ok
         }
-        Job::Changes(batch, answer) => {
+        Job::Changes {
+            batch,
+            index,
+            answer,
+        } => {
             let batch: Vec<&NewChange> = batch.iter().collect();
             let mut exec = SqliteExec(conn);
-            let result = run_ready(commit_changes_on(&mut exec, &batch, now_ms()));
+            let result = run_ready(commit_changes_on(&mut exec, &batch, now_ms(), index));
             let ok = result.is_ok();
             done.push(Done::Changes(answer, result));
             ok
@@ -290,8 +318,9 @@ fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredMessage> {
     })
 }
 
-/// [`super::Store::commit_batch`] inside the thread's transaction.
-fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
+/// [`super::Store::commit_batch`] inside the thread's transaction
+/// (`index`: with the new messages' index rows).
+fn commit(tx: &Connection, batch: &[NewMessage], index: bool) -> Result<Vec<Committed>> {
     let batch: Vec<&NewMessage> = batch.iter().collect();
     let now = now_ms();
 
@@ -381,9 +410,14 @@ fn commit(tx: &Connection, batch: &[NewMessage]) -> Result<Vec<Committed>> {
         statement.execute(params.as_slice())?;
     }
 
-    let indexed = index_rows(Backend::Sqlite, &batch, &fresh, &ids);
+    let indexed = if index {
+        index_rows(Backend::Sqlite, &batch, &fresh, &ids)
+    } else {
+        Vec::new()
+    };
     for rows in indexed.chunks(ROWS_PER_STATEMENT) {
-        let mut statement = tx.prepare_cached(&index_sql(Backend::Sqlite, rows.len()))?;
+        let mut statement =
+            tx.prepare_cached(&index_sql(Backend::Sqlite, Rows::New, rows.len()))?;
         let params: Vec<&dyn ToSql> = rows
             .iter()
             .flat_map(|(id, terms)| [id as &dyn ToSql, terms as &dyn ToSql])

@@ -24,6 +24,12 @@ impl Handler<'_> {
         limit: Option<u32>,
         tz: i32,
     ) -> Outcome {
+        if !self.state.config.search_index {
+            return Err(Refusal::new(
+                ErrorCode::NotPermitted,
+                "search is turned off on this server",
+            ));
+        }
         if !self.search_bucket.try_take() {
             return Err(Refusal::new(
                 ErrorCode::RateLimited,
