@@ -661,23 +661,24 @@ impl<'a> Handler<'a> {
         if has_more {
             page.remove(0);
         }
-        let messages = page
-            .iter()
-            .map(|m| {
-                wire_message(
-                    target.wire.clone(),
-                    m,
-                    Some(self.me.id),
-                    &self.state.hub.displays,
-                )
-            })
-            .collect();
+        let messages = self.wire_page(&target.wire, &page);
         self.reply(ServerFrame::History {
             conv: target.wire,
             messages,
             has_more,
         });
         Ok(())
+    }
+
+    /// Stored messages as this user sees them in `conv`.
+    fn wire_page(
+        &self,
+        conv: &Conv,
+        page: &[crate::store::StoredMessage],
+    ) -> Vec<app::protocol::Message> {
+        page.iter()
+            .map(|m| wire_message(conv.clone(), m, Some(self.me.id), &self.state.hub.displays))
+            .collect()
     }
 
     async fn check_room_allowance(&self) -> Outcome {

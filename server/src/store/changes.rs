@@ -296,25 +296,8 @@ impl Store {
         before: i64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>> {
-        let sql = format!(
-            "{LOG_SELECT} WHERE m.conv_id = ? AND m.seq < ? AND m.kind IN (0, 5)
-             ORDER BY m.seq DESC LIMIT ?"
-        );
-        let rows = sqlx::query(&self.q(&sql))
-            .bind(conv_id)
-            .bind(before)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut messages = Vec::with_capacity(rows.len());
-        for row in rows.iter().rev() {
-            if let LogEntry::Message(m) = entry_from_row(row)? {
-                messages.push(m);
-            }
-        }
-        let mut refs: Vec<&mut StoredMessage> = messages.iter_mut().collect();
-        self.attach_reactions(conv_id, &mut refs).await?;
-        Ok(messages)
+        self.history_page(conv_id, "m.seq < ? ORDER BY m.seq DESC", before, limit)
+            .await
     }
 
     /// Up to `limit` messages (and system lines) of a conversation after
@@ -325,13 +308,25 @@ impl Store {
         after: i64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>> {
-        let sql = format!(
-            "{LOG_SELECT} WHERE m.conv_id = ? AND m.seq > ? AND m.kind IN (0, 5)
-             ORDER BY m.seq LIMIT ?"
-        );
+        self.history_page(conv_id, "m.seq > ? ORDER BY m.seq", after, limit)
+            .await
+    }
+
+    /// Messages and system lines of `conv_id` on one side of `seq`
+    /// (`bound`: the condition on `m.seq` and its order), with their
+    /// reactions, oldest first.
+    async fn history_page(
+        &self,
+        conv_id: i64,
+        bound: &str,
+        seq: i64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>> {
+        let sql =
+            format!("{LOG_SELECT} WHERE m.conv_id = ? AND m.kind IN (0, 5) AND {bound} LIMIT ?");
         let rows = sqlx::query(&self.q(&sql))
             .bind(conv_id)
-            .bind(after)
+            .bind(seq)
             .bind(limit as i64)
             .fetch_all(&self.pool)
             .await?;
@@ -341,6 +336,7 @@ impl Store {
                 messages.push(m);
             }
         }
+        messages.sort_by_key(|m| m.seq);
         let mut refs: Vec<&mut StoredMessage> = messages.iter_mut().collect();
         self.attach_reactions(conv_id, &mut refs).await?;
         Ok(messages)

@@ -7,7 +7,6 @@ use app::protocol::{
 
 use super::{Handler, Outcome, Refusal, DEFAULT_HISTORY_PAGE};
 use crate::authz;
-use crate::relay::wire_message;
 use crate::search::highlight::{excerpt, marks};
 use crate::search::{self, Query};
 use crate::store::{Order, Search, StoredMessage};
@@ -154,17 +153,7 @@ impl Handler<'_> {
                     ))
                 }
             };
-        let messages = messages
-            .iter()
-            .map(|m| {
-                wire_message(
-                    target.wire.clone(),
-                    m,
-                    Some(self.me.id),
-                    &self.state.hub.displays,
-                )
-            })
-            .collect();
+        let messages = self.wire_page(&target.wire, &messages);
         self.reply(ServerFrame::Window {
             conv: target.wire,
             messages,
