@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Everything CI checks, in order: formatting, lints, unit and integration
 # tests on SQLite, the integration tests again on PostgreSQL (the cluster
-# tests run two server processes on PostgreSQL and Redis), the browser suite
-# against a freshly built release server, and the load smoke check.
+# tests run two server processes on PostgreSQL and Redis), the Autobahn
+# WebSocket testsuite, the browser suite against a freshly built release
+# server, and the load smoke check.
 #
 # Environment:
 #   PARLEY_TEST_ADDR   address for the server under test (127.0.0.1:3000)
@@ -38,6 +39,10 @@ cargo test --workspace --exclude frontend
 
 step "cargo test -p server (the same integration tests on PostgreSQL)"
 PARLEY_TEST_DATABASE=postgres cargo test -p server --tests
+
+step "Autobahn testsuite (server/src/ws/ through an echo server; scripts/autobahn.sh)"
+# Installs the suite (Python 2.7) when missing; fails on any FAILED case.
+scripts/autobahn.sh
 
 load_smoke() {
     step "load smoke (loadgen smoke: scenarios 1 and 2, zero loss)"

@@ -165,6 +165,14 @@ pub fn unmask(payload: &mut [u8], mask: [u8; 4]) {
     }
 }
 
+/// Unmask part of a payload in place: `part` starts `offset` bytes into
+/// the payload (the mask goes on where the part before it left off).
+pub fn unmask_from(part: &mut [u8], mask: [u8; 4], offset: usize) {
+    let mut rotated = mask;
+    rotated.rotate_left(offset % 4);
+    unmask(part, rotated);
+}
+
 /// The header of a final, unmasked server frame with `len` payload bytes:
 /// the buffer and how many of its bytes are used.
 pub fn server_header(opcode: Opcode, len: usize) -> ([u8; MAX_SERVER_HEADER], usize) {
@@ -341,6 +349,21 @@ mod tests {
         assert!(payload.len() <= MAX_CONTROL_PAYLOAD);
         let (_, reason) = parse_close(&payload).expect("valid").expect("code");
         assert_eq!(reason, "é".repeat(61));
+    }
+
+    #[test]
+    fn unmasking_in_parts_is_unmasking_the_whole() {
+        let mask = [0xa1, 0x02, 0x7f, 0xee];
+        let data: Vec<u8> = (0..37u8).map(|i| i.wrapping_mul(11)).collect();
+        let mut whole = data.clone();
+        unmask(&mut whole, mask);
+        for cut in 0..=data.len() {
+            let mut parts = data.clone();
+            let (head, tail) = parts.split_at_mut(cut);
+            unmask_from(head, mask, 0);
+            unmask_from(tail, mask, cut);
+            assert_eq!(parts, whole, "cut at {cut}");
+        }
     }
 
     #[test]

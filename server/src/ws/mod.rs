@@ -8,6 +8,7 @@
 pub mod frame;
 pub mod read;
 pub mod socket;
+pub mod utf8;
 pub mod write;
 
 pub use socket::{End, Heartbeat, Message, Socket};

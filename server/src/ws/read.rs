@@ -4,13 +4,18 @@
 //! Nothing is kept while the peer is quiet: the read buffer exists only
 //! between a read and the end of the frames it holds (or while a frame is
 //! incomplete), and a fragmented message only until its last fragment.
+//!
+//! Text is checked as it arrives, frame by frame and read by read, so
+//! invalid UTF-8 ends the connection (1007) without waiting for the rest
+//! of the message ([`Utf8Check`]).
 
 use std::io;
 use std::task::{ready, Context, Poll};
 
 use tokio::net::TcpStream;
 
-use super::frame::{parse_client_header, parse_close, unmask, Opcode, Violation};
+use super::frame::{parse_client_header, parse_close, unmask_from, Opcode, Violation};
+use super::utf8::Utf8Check;
 
 /// The most one read takes from the socket.
 const READ_CHUNK: usize = 4096;
@@ -54,6 +59,13 @@ pub struct Reader {
     buf: Vec<u8>,
     start: usize,
     fragments: Option<Fragments>,
+    /// Payload bytes of the frame at `start` already unmasked (and, in a
+    /// text message, checked) while the rest of the frame was on its way.
+    unmasked: usize,
+    /// The text message being read, checked as far as it has arrived.
+    utf8: Utf8Check,
+    /// A close frame came (valid or not): the peer will send nothing more.
+    peer_closed: bool,
     max_message: usize,
 }
 
@@ -65,8 +77,17 @@ impl Reader {
             buf: prefetched.to_vec(),
             start: 0,
             fragments: None,
+            unmasked: 0,
+            utf8: Utf8Check::default(),
+            peer_closed: false,
             max_message,
         }
+    }
+
+    /// Has the peer sent its close frame (valid or not)? Its side of the
+    /// closing handshake is then over.
+    pub fn peer_closed(&self) -> bool {
+        self.peer_closed
     }
 
     /// The next message or control frame, reading from `stream` as needed.
@@ -104,19 +125,44 @@ impl Reader {
                 self.release_if_empty();
                 return Ok(None);
             };
-            let end = header.header_len + header.len;
-            if unread.len() < end {
+            let text = self.carries_text(header.opcode)?;
+            let payload_at = self.start + header.header_len;
+            // Unmask (and check, for text) what arrived since the last look.
+            let arrived = (self.buf.len() - payload_at).min(header.len);
+            if arrived > self.unmasked {
+                let fresh = &mut self.buf[payload_at + self.unmasked..payload_at + arrived];
+                unmask_from(fresh, header.mask, self.unmasked);
+                if text {
+                    self.utf8.feed(fresh)?;
+                }
+                self.unmasked = arrived;
+            }
+            if arrived < header.len {
                 return Ok(None);
             }
-            let payload_at = self.start + header.header_len;
-            self.start += end;
-            let payload = &mut self.buf[payload_at..payload_at + header.len];
-            unmask(payload, header.mask);
+            self.unmasked = 0;
+            self.start = payload_at + header.len;
             let incoming = self.frame(header.opcode, header.fin, payload_at, header.len)?;
             if let Some(incoming) = incoming {
                 self.release_if_empty();
                 return Ok(Some(incoming));
             }
+        }
+    }
+
+    /// Is a frame with `opcode` part of a text message? Refuses a data
+    /// frame out of sequence: a new message inside a fragmented one, or a
+    /// continuation of none.
+    fn carries_text(&self, opcode: Opcode) -> Result<bool, Violation> {
+        match (opcode, &self.fragments) {
+            (Opcode::Text | Opcode::Binary, Some(_)) => Err(Violation::protocol(
+                "a new message began before the last one ended",
+            )),
+            (Opcode::Continuation, None) => {
+                Err(Violation::protocol("continuation frame without a message"))
+            }
+            (Opcode::Continuation, Some(fragments)) => Ok(fragments.text),
+            (opcode, _) => Ok(opcode == Opcode::Text),
         }
     }
 
@@ -134,17 +180,17 @@ impl Reader {
             Opcode::Ping => Ok(Some(Incoming::Ping(payload.to_vec()))),
             Opcode::Pong => Ok(Some(Incoming::Pong)),
             Opcode::Close => {
+                self.peer_closed = true;
                 let close = parse_close(payload)?.map(|(code, reason)| (code, reason.to_string()));
                 Ok(Some(Incoming::Close(close)))
             }
+            // In sequence (`carries_text`), and text checked as it came.
             Opcode::Text | Opcode::Binary => {
-                if self.fragments.is_some() {
-                    return Err(Violation::protocol(
-                        "a new message began before the last one ended",
-                    ));
-                }
                 let text = opcode == Opcode::Text;
                 if fin {
+                    if text {
+                        self.utf8.finish()?;
+                    }
                     return message(text, payload.to_vec()).map(Some);
                 }
                 self.fragments = Some(Fragments {
@@ -163,6 +209,9 @@ impl Reader {
                     self.fragments = Some(fragments);
                     return Ok(None);
                 }
+                if fragments.text {
+                    self.utf8.finish()?;
+                }
                 message(fragments.text, fragments.data).map(Some)
             }
         }
@@ -177,6 +226,8 @@ impl Reader {
     }
 }
 
+/// A whole message; text was checked as it arrived (checked again here,
+/// where it becomes a `String`).
 fn message(text: bool, data: Vec<u8>) -> Result<Incoming, Violation> {
     if !text {
         return Ok(Incoming::Binary);
@@ -245,7 +296,8 @@ mod tests {
 
     #[test]
     fn fragments_are_joined_with_control_frames_between_them() {
-        // "é" split across two fragments: only the whole message is checked.
+        // "é" split across two fragments: a character cut at a fragment's
+        // end waits for the next one.
         let e = "é".as_bytes();
         let mut bytes = frame(0x01, &[b'a', e[0]]);
         bytes.extend(frame(0x89, b""));
@@ -318,6 +370,94 @@ mod tests {
             let expected: Vec<Incoming> = texts.iter().cloned().map(Incoming::Text).collect();
             proptest::prop_assert_eq!(out, expected);
         }
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_fragment_is_refused_before_the_message_ends() {
+        // Cases 6.4.1/6.4.2: valid text, then a fragment with an invalid
+        // sequence; the last fragment has not come yet.
+        let mut bytes = frame(0x01, "κόσμε".as_bytes());
+        bytes.extend(frame(0x00, &[0xf4, 0x90, 0x80, 0x80]));
+        let (out, error) = parse_all(1024, &bytes);
+        assert!(out.is_empty());
+        assert_eq!(error, Some(Violation::NOT_UTF8));
+        // Cut inside the invalid sequence, at a fragment boundary.
+        let mut bytes = frame(0x01, &[b'a', 0xf4]);
+        bytes.extend(frame(0x00, &[0x90]));
+        let (_, error) = parse_all(1024, &bytes);
+        assert_eq!(error, Some(Violation::NOT_UTF8));
+        // A message that ends inside a character.
+        let mut bytes = frame(0x01, b"a");
+        bytes.extend(frame(0x80, &[0xe2, 0x82]));
+        let (_, error) = parse_all(1024, &bytes);
+        assert_eq!(error, Some(Violation::NOT_UTF8));
+        // Binary messages are not text.
+        let mut bytes = frame(0x02, &[0xff]);
+        bytes.extend(frame(0x80, &[0xfe]));
+        let (out, error) = parse_all(1024, &bytes);
+        assert_eq!((out, error), (vec![Incoming::Binary], None));
+    }
+
+    #[test]
+    fn invalid_utf8_in_a_frame_still_arriving_is_refused_at_once() {
+        // Cases 6.4.3/6.4.4: one text frame, of which the invalid part has
+        // arrived and the rest has not.
+        let mut payload = "κόσμε".as_bytes().to_vec();
+        payload.extend_from_slice(&[0xf4, 0x90, 0x80, 0x80]);
+        payload.extend_from_slice(b"edited");
+        let bytes = frame(0x81, &payload);
+        let header_len = bytes.len() - payload.len();
+        let valid_end = header_len + "κόσμε".len();
+        // Arriving a byte at a time: nothing is refused before the 0x90
+        // (F4 could still begin a valid character), then it is.
+        let mut reader = Reader::new(1024, &[]);
+        for (at, byte) in bytes.iter().enumerate() {
+            reader.buf.push(*byte);
+            let parsed = reader.next_buffered();
+            if at <= valid_end {
+                assert_eq!(parsed, Ok(None), "byte {at}");
+            } else {
+                assert_eq!(parsed, Err(Violation::NOT_UTF8), "byte {at}");
+                return;
+            }
+        }
+        panic!("never refused");
+    }
+
+    #[test]
+    fn a_frame_arriving_in_pieces_is_unmasked_once() {
+        // Text checked and unmasked as the pieces come, across reads that
+        // cut characters and the mask's 4-byte cycle anywhere.
+        let text = "aé€😀z".repeat(20);
+        let bytes = frame(0x81, text.as_bytes());
+        for step in 1..9 {
+            let mut reader = Reader::new(1024, &[]);
+            let mut out = Vec::new();
+            for piece in bytes.chunks(step) {
+                reader.buf.extend_from_slice(piece);
+                if let Some(incoming) = reader.next_buffered().expect("valid") {
+                    out.push(incoming);
+                }
+            }
+            assert_eq!(out, vec![Incoming::Text(text.clone())], "step {step}");
+            assert_eq!(reader.unmasked, 0);
+        }
+    }
+
+    #[test]
+    fn a_close_frame_is_noted_even_when_refused() {
+        let mut reader = Reader::new(1024, &frame(0x81, b"hi"));
+        assert_eq!(
+            reader.next_buffered(),
+            Ok(Some(Incoming::Text("hi".into())))
+        );
+        assert!(!reader.peer_closed());
+        reader.buf.extend(frame(0x88, &[0x03]));
+        assert!(reader.next_buffered().is_err());
+        assert!(reader.peer_closed());
+        let mut reader = Reader::new(1024, &frame(0x88, &[]));
+        assert_eq!(reader.next_buffered(), Ok(Some(Incoming::Close(None))));
+        assert!(reader.peer_closed());
     }
 
     #[test]

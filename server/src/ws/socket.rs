@@ -222,11 +222,13 @@ impl Socket {
     /// Close with `code` and `reason`, then wait a little for the peer's
     /// close frame, so the TCP connection is not torn down under frames
     /// still in flight (which would reset it and could lose our close frame
-    /// on the peer's side).
+    /// on the peer's side). A peer that already sent its close frame (one
+    /// we refused, say, for a bad code) sends nothing more: its side of the
+    /// handshake is over, and the connection is closed at once.
     pub async fn close(mut self, code: u16, reason: &str) {
         self.writer.push_close(code, reason);
         let flushed = tokio::time::timeout(CLOSE_FLUSH, self.flush_all()).await;
-        if matches!(flushed, Ok(Ok(()))) {
+        if matches!(flushed, Ok(Ok(()))) && !self.reader.peer_closed() {
             let _ = tokio::time::timeout(LINGER, self.until_peer_closes()).await;
         }
     }
@@ -245,5 +247,135 @@ impl Socket {
             }
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::ws::frame::{client_frame, close_payload, CLOSE_INVALID_DATA, CLOSE_PROTOCOL_ERROR};
+
+    const HEARTBEAT: Heartbeat = Heartbeat {
+        interval: Duration::from_secs(3600),
+        timeout: Duration::from_secs(3600),
+    };
+
+    /// A server socket and the raw client end of its TCP connection.
+    async fn pair() -> (Socket, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr"))
+            .await
+            .expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (Socket::new(server, &[], 1 << 20, HEARTBEAT), client)
+    }
+
+    fn frame(first: u8, payload: &[u8]) -> Vec<u8> {
+        client_frame(first, payload, [0x11, 0x22, 0x33, 0x44])
+    }
+
+    /// Everything the client reads until the server closes the TCP
+    /// connection (a reset counts as closed too).
+    async fn read_to_end(client: &mut TcpStream) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut chunk = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), client.read(&mut chunk)).await {
+                Ok(Ok(0) | Err(_)) => return got,
+                Ok(Ok(n)) => got.extend_from_slice(&chunk[..n]),
+                Err(_) => panic!("the server did not close the connection"),
+            }
+        }
+    }
+
+    /// The close code of the server's close frame at the start of `bytes`.
+    fn close_code(bytes: &[u8]) -> Option<u16> {
+        match bytes {
+            [0x88, len, hi, lo, ..] if *len >= 2 => Some(u16::from_be_bytes([*hi, *lo])),
+            _ => None,
+        }
+    }
+
+    /// The server refuses the peer's close frame, answers with `code`, and
+    /// the TCP connection is gone long before the linger for a peer's close
+    /// frame would end: the peer's close frame already came.
+    async fn refused_close_frame_ends_at_once(payload: &[u8], code: u16) {
+        let (mut socket, mut client) = pair().await;
+        client
+            .write_all(&frame(0x88, payload))
+            .await
+            .expect("write");
+        let end = poll_fn(|cx| socket.poll_message(cx)).await;
+        let Err(End::Violation(violation)) = end else {
+            panic!("expected a violation, got {end:?}");
+        };
+        assert_eq!(violation.code, code);
+        let started = Instant::now();
+        let closing = tokio::spawn(socket.close(violation.code, violation.reason));
+        // The client sends nothing more and does not close its side.
+        let got = read_to_end(&mut client).await;
+        let took = started.elapsed();
+        closing.await.expect("close");
+        assert_eq!(close_code(&got), Some(code));
+        assert!(
+            took < LINGER / 2,
+            "the connection was closed after {took:?}: the server waited for a \
+             close frame the peer had already sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_close_frame_of_one_byte_is_answered_with_1002_and_the_connection_closed() {
+        refused_close_frame_ends_at_once(&[0x03], CLOSE_PROTOCOL_ERROR).await;
+    }
+
+    #[tokio::test]
+    async fn a_close_frame_with_a_bad_code_is_answered_with_1002_and_the_connection_closed() {
+        refused_close_frame_ends_at_once(&1005u16.to_be_bytes(), CLOSE_PROTOCOL_ERROR).await;
+    }
+
+    #[tokio::test]
+    async fn a_close_reason_not_utf8_is_answered_with_1007_and_the_connection_closed() {
+        refused_close_frame_ends_at_once(&[0x03, 0xe8, 0xce, 0xba, 0xff], CLOSE_INVALID_DATA).await;
+    }
+
+    #[tokio::test]
+    async fn a_closing_server_closes_the_connection_once_the_peer_answers() {
+        let (socket, mut client) = pair().await;
+        let started = Instant::now();
+        let closing = tokio::spawn(socket.close(1001, "going away"));
+        let mut head = [0u8; 4];
+        client.read_exact(&mut head).await.expect("close frame");
+        assert_eq!(close_code(&head), Some(1001));
+        client
+            .write_all(&frame(0x88, &close_payload(1001, "")))
+            .await
+            .expect("write");
+        read_to_end(&mut client).await;
+        closing.await.expect("close");
+        assert!(started.elapsed() < LINGER / 2);
+    }
+
+    #[tokio::test]
+    async fn a_peers_valid_close_is_answered_with_its_code_and_the_connection_closed() {
+        let (mut socket, mut client) = pair().await;
+        client
+            .write_all(&frame(0x88, &close_payload(4000, "done")))
+            .await
+            .expect("write");
+        let end = poll_fn(|cx| socket.poll_message(cx)).await;
+        let Err(End::PeerClosed(close)) = end else {
+            panic!("expected the peer's close, got {end:?}");
+        };
+        assert_eq!(close, Some((4000, "done".to_string())));
+        let closing = tokio::spawn(socket.answer_close(close));
+        let got = read_to_end(&mut client).await;
+        closing.await.expect("close");
+        assert_eq!(close_code(&got), Some(4000));
     }
 }
