@@ -42,6 +42,20 @@ pub struct Config {
     #[arg(long, env = "SEARCH_INDEX", default_value_t = true, action = clap::ArgAction::Set)]
     pub search_index: bool,
 
+    /// Serve the long-polling transport (`/api/poll`), for browsers whose
+    /// network breaks WebSocket upgrades.
+    #[arg(long, env = "LONG_POLLING", default_value_t = true, action = clap::ArgAction::Set)]
+    pub long_polling: bool,
+
+    /// Seconds a long-poll `GET` is held open while there is nothing new.
+    #[arg(long, env = "POLL_HOLD_SECS", default_value_t = 25.0)]
+    pub poll_hold_secs: f64,
+
+    /// Seconds after its last request before a long-polling tab is
+    /// forgotten on a node (its presence there ends).
+    #[arg(long, env = "POLL_IDLE_SECS", default_value_t = 40.0)]
+    pub poll_idle_secs: f64,
+
     /// Messages a connection's outbound queue holds before the connection
     /// is closed as a slow consumer (it can reconnect and resume).
     #[arg(long, env = "OUTBOUND_QUEUE", default_value_t = 1024)]

@@ -161,6 +161,12 @@ struct Inner {
     remote: HashMap<String, HashSet<String>>,
     guests: HashMap<String, GuestConn>,
     group: HashMap<ConnId, Mailbox>,
+    /// Long-poll tabs' answer queues, by session: the relay's acks and
+    /// errors for a `POST` reach them (they follow no room, are no
+    /// presence, and get nothing else).
+    replies: HashMap<ConnId, (String, Mailbox)>,
+    /// Keys of guests connected to other nodes, per node (cluster mode).
+    remote_guests: HashMap<String, HashSet<String>>,
     /// The highest sequence fanned out here, per stored conversation, since
     /// the process started (see [`Hub::fanned`]).
     fanned: HashMap<i64, i64>,
@@ -533,7 +539,23 @@ impl Hub {
         let inner = self.lock();
         if let Some(conn) = inner.conns.get(&id) {
             conn.mailbox.offer(item);
+        } else if let Some((_, mailbox)) = inner.replies.get(&id) {
+            mailbox.offer(item);
         }
+    }
+
+    /// A long-poll tab's answer queue (see `Inner::replies`); closed with
+    /// its session's connections.
+    pub fn register_replies(&self, session: &str, mailbox: Mailbox) -> ConnId {
+        let id = self.next_id();
+        self.lock()
+            .replies
+            .insert(id, (session.to_string(), mailbox));
+        id
+    }
+
+    pub fn unregister_replies(&self, id: ConnId) {
+        self.lock().replies.remove(&id);
     }
 
     /// Every connection of `user_id` except `except` gets `item`.
@@ -610,6 +632,9 @@ impl Hub {
         for conn in inner.conns.values().filter(|c| c.session == session) {
             conn.mailbox.close.close(CLOSE_SIGNED_OUT, "signed out");
         }
+        for (_, mailbox) in inner.replies.values().filter(|(s, _)| s == session) {
+            mailbox.close.close(CLOSE_SIGNED_OUT, "signed out");
+        }
     }
 
     /// Close every connection whose session expired before `now_ms`.
@@ -639,7 +664,9 @@ impl Hub {
 
     // ---- seed endpoint guests ------------------------------------------------
 
-    /// Claim a guest name at `/ws/{username}`.
+    /// Claim a guest name at `/ws/{username}` on this node (in cluster
+    /// mode the name is then claimed cluster-wide: see
+    /// [`ClusterLink::claim_guest`]).
     pub fn register_guest(&self, name: &str, mailbox: Mailbox) -> Result<ConnId, GuestRefusal> {
         let key = name.to_ascii_lowercase();
         let mut inner = self.lock();
@@ -647,7 +674,12 @@ impl Hub {
             return Err(GuestRefusal::AlreadyConnected);
         }
         let id = self.next_id();
-        inner.guests.insert(key, GuestConn { id, mailbox });
+        inner.guests.insert(key.clone(), GuestConn { id, mailbox });
+        // Under the lock: the other nodes hear of changes in their order.
+        self.publish(Event::GuestPresence {
+            name: key,
+            online: true,
+        });
         Ok(id)
     }
 
@@ -656,10 +688,14 @@ impl Hub {
         let mut inner = self.lock();
         if inner.guests.get(&key).map(|g| g.id) == Some(id) {
             inner.guests.remove(&key);
+            self.publish(Event::GuestPresence {
+                name: key,
+                online: false,
+            });
         }
     }
 
-    /// Send a frame to a connected guest; false if no such guest.
+    /// Send a frame to a guest connected to this node; false if no such guest.
     pub fn send_guest(&self, name: &str, frame: Bytes) -> bool {
         let inner = self.lock();
         match inner.guests.get(&name.to_ascii_lowercase()) {
@@ -671,8 +707,72 @@ impl Hub {
         }
     }
 
+    /// Is guest `name` connected here or, in cluster mode, on another node?
     pub fn is_guest_online(&self, name: &str) -> bool {
-        self.lock().guests.contains_key(&name.to_ascii_lowercase())
+        let key = name.to_ascii_lowercase();
+        let inner = self.lock();
+        inner.guests.contains_key(&key) || inner.remote_guests.values().any(|g| g.contains(&key))
+    }
+
+    /// Is guest `name` connected to another node, as far as this node knows?
+    pub fn is_guest_elsewhere(&self, name: &str) -> bool {
+        let key = name.to_ascii_lowercase();
+        let inner = self.lock();
+        inner.remote_guests.values().any(|g| g.contains(&key))
+    }
+
+    /// Is user `user_id` (named `name`) connected here or, in cluster
+    /// mode, on another node?
+    pub fn is_user_online_anywhere(&self, user_id: i64, name: &str) -> bool {
+        let inner = self.lock();
+        inner.by_user.contains_key(&user_id) || inner.online_anywhere(name)
+    }
+
+    /// This node's guests: key and connection.
+    pub fn local_guests(&self) -> Vec<(String, ConnId)> {
+        let inner = self.lock();
+        inner
+            .guests
+            .iter()
+            .map(|(key, guest)| (key.clone(), guest.id))
+            .collect()
+    }
+
+    /// Is connection `id` still guest `name` here?
+    pub fn has_guest(&self, name: &str, id: ConnId) -> bool {
+        let inner = self.lock();
+        inner.guests.get(&name.to_ascii_lowercase()).map(|g| g.id) == Some(id)
+    }
+
+    /// Close guest connection `id` of `name` (its name is taken elsewhere).
+    pub fn close_guest(&self, name: &str, id: ConnId, code: u16, reason: &'static str) {
+        let inner = self.lock();
+        if let Some(guest) = inner.guests.get(&name.to_ascii_lowercase()) {
+            if guest.id == id {
+                guest.mailbox.close.close(code, reason);
+            }
+        }
+    }
+
+    /// The cluster link, in cluster mode.
+    pub fn cluster(&self) -> Option<&ClusterLink> {
+        self.cluster.get()
+    }
+
+    /// Another node says guest `key` connected to it or left it.
+    pub fn remote_guest(&self, node: &str, key: &str, online: bool) {
+        let mut inner = self.lock();
+        let guests = inner.remote_guests.entry(node.to_string()).or_default();
+        if online {
+            guests.insert(key.to_string());
+        } else {
+            guests.remove(key);
+        }
+    }
+
+    /// The other nodes' guests (their keys), per node.
+    pub fn set_remote_guests(&self, remote: HashMap<String, HashSet<String>>) {
+        self.lock().remote_guests = remote;
     }
 
     /// Join the seed group chat at `/ws`.
@@ -693,6 +793,26 @@ impl Hub {
             if *id != except {
                 mailbox.offer(Outbound::Frame(frame.clone()));
             }
+        }
+    }
+
+    /// A `/ws` client's text frame: relayed to every other `/ws` client
+    /// here, then, in cluster mode, to those of the other nodes.
+    pub fn relay_group(&self, text: String, except: ConnId) {
+        match self.cluster.get() {
+            None => self.broadcast_group(&text.into(), except),
+            Some(link) => {
+                self.broadcast_group(&Bytes::copy_from_slice(text.as_bytes()), except);
+                link.publish(Event::Group { frame: text });
+            }
+        }
+    }
+
+    /// A group frame from another node: to every `/ws` client here.
+    pub fn group_from_elsewhere(&self, frame: Bytes) {
+        let inner = self.lock();
+        for mailbox in inner.group.values() {
+            mailbox.offer(Outbound::Frame(frame.clone()));
         }
     }
 }

@@ -143,6 +143,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         signins_by_name: Arc::new(AttemptLimiter::new(config.signin_per_name_per_min, MINUTE)),
         signins_by_ip: Arc::new(AttemptLimiter::new(config.signin_per_ip_per_min, MINUTE)),
         profile_changes: Arc::new(AttemptLimiter::new(PROFILE_CHANGES_PER_MIN, MINUTE)),
+        polls: Arc::default(),
         config: Arc::new(config),
     };
     let stop = CancellationToken::new();
@@ -178,6 +179,10 @@ async fn serve(
 ) {
     let router = http::router(state.clone());
     let sweeper = tokio::spawn(sweep_expired(state.hub.clone()));
+    let poll_sweeper = tokio::spawn(sweep_polls(
+        state.polls.clone(),
+        Duration::from_secs_f64(state.config.poll_idle_secs.max(0.1)),
+    ));
     let hub = state.hub.clone();
     let graceful = async move {
         stop.cancelled().await;
@@ -185,6 +190,10 @@ async fn serve(
     };
     http::serve::serve(listener, router, graceful).await;
     sweeper.abort();
+    poll_sweeper.abort();
+    // Long-polling tabs hold the relay (through their handlers): forgotten
+    // here, as their clients would be by the sweep.
+    state.polls.clear();
     // Upgraded sockets outlive the HTTP server: wait for them to close.
     state
         .hub
@@ -214,6 +223,18 @@ async fn sweep_expired(hub: Arc<Hub>) {
     loop {
         tick.tick().await;
         hub.close_expired(store::now_ms());
+    }
+}
+
+/// Forget long-polling tabs idle for `idle`, checking four times as often.
+async fn sweep_polls(polls: Arc<conn::poll::Polls>, idle: Duration) {
+    let mut tick = tokio::time::interval((idle / 4).min(Duration::from_secs(5)));
+    loop {
+        tick.tick().await;
+        let gone = polls.sweep(idle);
+        if gone > 0 {
+            tracing::debug!(gone, "forgot idle long-polling tabs");
+        }
     }
 }
 

@@ -88,6 +88,9 @@ pub struct Submission {
     pub origin: Option<ConnId>,
     /// When the frame reached the server.
     pub received: Instant,
+    /// Dropped once the submission is stored and answered (a long-poll
+    /// request waits for it, to carry the answer).
+    pub done: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 #[derive(Clone, Debug)]

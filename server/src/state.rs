@@ -29,6 +29,8 @@ pub struct AppState {
     /// Display-name changes per user (each is announced to every
     /// connection of every node).
     pub profile_changes: Arc<AttemptLimiter>,
+    /// Long-polling tabs on this node.
+    pub polls: Arc<crate::conn::poll::Polls>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -32,6 +32,8 @@ pub fn retry_delay(failures: u32, random: f64) -> u32 {
 #[derive(Clone, Copy)]
 pub struct Connection {
     pub(super) ready_state: RwSignal<ReadyState>,
+    /// How frames travel: a WebSocket, or long-polling where none gets through.
+    pub(super) transport: RwSignal<super::Transport>,
     pub(super) chat: RwSignal<Chat>,
     /// When the next reconnect attempt starts (ms since the epoch), while one waits.
     pub(super) retry_at: RwSignal<Option<f64>>,
@@ -51,6 +53,7 @@ impl Connection {
     pub fn new() -> Self {
         Connection {
             ready_state: RwSignal::new(ReadyState::Closed),
+            transport: RwSignal::new(super::Transport::WebSocket),
             chat: RwSignal::new(Chat::default()),
             retry_at: RwSignal::new(None),
             opening: RwSignal::new(None),
@@ -62,6 +65,11 @@ impl Connection {
     /// The socket's `readyState`.
     pub fn ready_state(&self) -> ReadSignal<ReadyState> {
         self.ready_state.read_only()
+    }
+
+    /// How frames travel now.
+    pub fn transport(&self) -> ReadSignal<super::Transport> {
+        self.transport.read_only()
     }
 
     /// What we know of the conversations.

@@ -14,6 +14,8 @@ pub mod markdown;
 pub mod markdown_loader;
 pub mod mention_query;
 pub mod notifications;
+#[cfg(feature = "hydrate")]
+mod poll;
 pub mod ready_state;
 pub mod rooms;
 pub mod saved_outbox;
@@ -21,10 +23,12 @@ pub mod search;
 #[cfg(feature = "hydrate")]
 mod socket;
 pub mod text;
+pub mod transport;
 
 pub use chat::{Chat, Delivery, Entry};
 pub use connection::Connection;
 pub use ready_state::ReadyState;
+pub use transport::Transport;
 
 /// `HH:MM` for a timestamp in milliseconds since the Unix epoch: local time
 /// in the browser, UTC elsewhere.

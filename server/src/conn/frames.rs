@@ -180,13 +180,19 @@ struct Target {
     wire: Conv,
 }
 
-pub struct Handler<'a> {
-    state: &'a AppState,
+pub struct Handler {
+    state: AppState,
     me: Party,
     /// A server admin (`--admins`).
     admin: bool,
     conn: ConnId,
+    /// The connection whose room subscriptions stand for membership on
+    /// the hot path: this one, or a long-poll tab's lease on this node.
+    follows: ConnId,
     mailbox: Mailbox,
+    /// Long-polling: the relay's receipts of this request's submissions,
+    /// awaited before its answer is sent (`None` on sockets).
+    receipts: Option<Vec<tokio::sync::oneshot::Receiver<()>>>,
     rooms: HashMap<String, i64>,
     users: HashMap<String, Party>,
     bucket: TokenBucket,
@@ -199,8 +205,8 @@ pub struct Handler<'a> {
     received: Instant,
 }
 
-impl<'a> Handler<'a> {
-    pub fn new(state: &'a AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
+impl Handler {
+    pub fn new(state: &AppState, user: User, conn: ConnId, mailbox: Mailbox) -> Self {
         Handler {
             admin: state.config.is_admin(&user.name),
             me: Party {
@@ -208,7 +214,9 @@ impl<'a> Handler<'a> {
                 name: user.name,
             },
             conn,
+            follows: conn,
             mailbox,
+            receipts: None,
             rooms: HashMap::new(),
             users: HashMap::new(),
             bucket: TokenBucket::new(state.config.rate_per_sec, state.config.rate_burst),
@@ -216,7 +224,26 @@ impl<'a> Handler<'a> {
             over_limit: 0,
             window_start: Instant::now(),
             received: Instant::now(),
-            state,
+            state: state.clone(),
+        }
+    }
+
+    /// A long-poll tab's handler: `follows` is its lease on this node
+    /// (when it has one), and submissions come with receipts, awaited by
+    /// [`Handler::settled`] so that a request answers with their acks.
+    pub fn for_poll(&mut self, follows: Option<ConnId>) {
+        self.follows = follows.unwrap_or(self.conn);
+        self.receipts.get_or_insert_with(Vec::new);
+    }
+
+    /// Wait until the relay has handled everything this handler submitted
+    /// (long-polling: their acks and errors are then in the mailbox).
+    pub async fn settled(&mut self) {
+        if let Some(receipts) = self.receipts.as_mut() {
+            for receipt in receipts.drain(..) {
+                // Dropped by the relay once the submission's batch is done.
+                let _ = receipt.await;
+            }
         }
     }
 
@@ -399,7 +426,7 @@ impl<'a> Handler<'a> {
         let key = name_key(name);
         if let Some(&conv_id) = self.rooms.get(&key) {
             let hot = matches!(op, RoomOp::Read | RoomOp::Write | RoomOp::DeleteOwn);
-            if hot && self.state.hub.is_subscribed(self.conn, conv_id) {
+            if hot && self.state.hub.is_subscribed(self.follows, conv_id) {
                 let facts = RoomFacts {
                     name: key.clone(),
                     role: Some(Role::Member),
@@ -605,11 +632,17 @@ impl<'a> Handler<'a> {
     }
 
     async fn submit(&mut self, item: Item, route: Route) -> Outcome {
+        let done = self.receipts.as_mut().map(|receipts| {
+            let (done, receipt) = tokio::sync::oneshot::channel();
+            receipts.push(receipt);
+            done
+        });
         let submission = Submission {
             item,
             route,
             origin: Some(self.conn),
             received: self.received,
+            done,
         };
         if self.state.relay.submit(submission).await {
             Ok(())

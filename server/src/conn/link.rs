@@ -59,6 +59,32 @@ struct GapFill {
 
 pub struct Link {
     socket: Socket,
+    feed: Feed,
+    /// Why the socket can go on no longer, once it cannot.
+    ended: Option<End>,
+}
+
+/// Where a connection's frames go: a socket, or a long-poll response.
+pub trait Sink {
+    /// Queue a text frame.
+    fn push_text(&mut self, frame: Bytes);
+    /// Bytes queued and not yet written.
+    fn pending(&self) -> usize;
+}
+
+impl Sink for Socket {
+    fn push_text(&mut self, frame: Bytes) {
+        Socket::push_text(self, frame);
+    }
+    fn pending(&self) -> usize {
+        Socket::pending(self)
+    }
+}
+
+/// A connection's outbound queue and the positions it has sent: what is
+/// skipped, what waits while a gap is filled from the store, and what is
+/// handed to the [`Sink`]. Sockets and long-poll leases share it.
+pub struct Feed {
     outbox: Outbox,
     close: Arc<CloseSignal>,
     metrics: Arc<Metrics>,
@@ -69,8 +95,6 @@ pub struct Link {
     // (only across nodes); an idle connection carries two pointers.
     gaps: Option<Box<GapSource>>,
     filling: Option<Box<GapFill>>,
-    /// Why the socket can go on no longer, once it cannot.
-    ended: Option<End>,
 }
 
 impl Link {
@@ -82,13 +106,7 @@ impl Link {
     ) -> Self {
         Link {
             socket,
-            outbox,
-            close,
-            metrics,
-            sent: SentPositions::default(),
-            live: false,
-            gaps: None,
-            filling: None,
+            feed: Feed::new(outbox, close, metrics),
             ended: None,
         }
     }
@@ -97,9 +115,7 @@ impl Link {
     /// the position sent so far in each conversation; `gaps`: where to fill
     /// gaps from (signed-in connections only).
     pub fn go_live(&mut self, sent: SentPositions, gaps: Option<GapSource>) {
-        self.sent = sent;
-        self.gaps = gaps.map(Box::new);
-        self.live = true;
+        self.feed.go_live(sent, gaps);
     }
 
     /// Queue a frame ahead of the outbound queue (the handshake's frames).
@@ -125,7 +141,7 @@ impl Link {
     }
 
     pub fn close_signal(&self) -> &CloseSignal {
-        &self.close
+        &self.feed.close
     }
 
     /// The peer's next message, writing and pinging meanwhile. `None` once
@@ -174,12 +190,13 @@ impl Link {
     /// Close the connection: answer the peer's close frame, or send ours
     /// with the reason the connection was closed for.
     pub async fn finish(mut self) {
-        self.close.close(1000, "bye");
+        let close = self.feed.close.clone();
+        close.close(1000, "bye");
         match self.ended.take() {
             Some(End::Gone) => {}
             Some(End::PeerClosed(close)) => self.socket.answer_close(close).await,
             _ => {
-                let (code, reason) = self.close.reason().unwrap_or((1000, "bye"));
+                let (code, reason) = close.reason().unwrap_or((1000, "bye"));
                 self.socket.close(code, reason).await;
             }
         }
@@ -188,17 +205,18 @@ impl Link {
     /// Record why the socket ended; what the peer did wrong becomes the
     /// close code.
     fn end(&mut self, end: End) {
+        let close = &self.feed.close;
         match &end {
-            End::Violation(violation) => self.close.close(violation.code, violation.reason),
-            End::PingTimeout => self.close.close(CLOSE_PING_TIMEOUT, "no answer to ping"),
+            End::Violation(violation) => close.close(violation.code, violation.reason),
+            End::PingTimeout => close.close(CLOSE_PING_TIMEOUT, "no answer to ping"),
             End::Stalled => {
-                if !self.close.is_closed() {
-                    self.metrics
+                if !close.is_closed() {
+                    self.feed
+                        .metrics
                         .slow_consumer_closes
                         .fetch_add(1, Ordering::Relaxed);
                 }
-                self.close
-                    .close(CLOSE_SLOW_CONSUMER, "slow consumer: socket not drained");
+                close.close(CLOSE_SLOW_CONSUMER, "slow consumer: socket not drained");
             }
             End::PeerClosed(_) | End::Gone | End::Closed => {}
         }
@@ -208,15 +226,15 @@ impl Link {
     /// Everything but reading: hand queued items to the socket, write, keep
     /// the heartbeat. `Ready` when the connection has to end.
     fn poll_upkeep(&mut self, cx: &mut Context<'_>) -> Poll<End> {
-        if self.close.poll_closed(cx).is_ready() {
+        if self.feed.close.poll_closed(cx).is_ready() {
             return Poll::Ready(End::Closed);
         }
         loop {
-            let fed = self.feed(cx);
+            let fed = self.feed.fill(cx, &mut self.socket);
             if let Poll::Ready(end) = self.socket.poll_upkeep(cx) {
                 return Poll::Ready(end);
             }
-            if self.close.is_closed() {
+            if self.feed.close.is_closed() {
                 return Poll::Ready(End::Closed);
             }
             if !fed || self.socket.pending() >= HIGH_WATER {
@@ -224,10 +242,35 @@ impl Link {
             }
         }
     }
+}
 
-    /// Hand queued items to the socket while it has room. True when any
-    /// was taken.
-    fn feed(&mut self, cx: &mut Context<'_>) -> bool {
+impl Feed {
+    pub fn new(outbox: Outbox, close: Arc<CloseSignal>, metrics: Arc<Metrics>) -> Self {
+        Feed {
+            outbox,
+            close,
+            metrics,
+            sent: SentPositions::default(),
+            live: false,
+            gaps: None,
+            filling: None,
+        }
+    }
+
+    /// See [`Link::go_live`].
+    pub fn go_live(&mut self, sent: SentPositions, gaps: Option<GapSource>) {
+        self.sent = sent;
+        self.gaps = gaps.map(Box::new);
+        self.live = true;
+    }
+
+    pub fn close_signal(&self) -> &Arc<CloseSignal> {
+        &self.close
+    }
+
+    /// Hand queued items to `sink` while less than [`HIGH_WATER`] waits in
+    /// it. True when any was taken.
+    pub fn fill(&mut self, cx: &mut Context<'_>, sink: &mut impl Sink) -> bool {
         if !self.live {
             return false;
         }
@@ -244,9 +287,9 @@ impl Link {
                     Ok(messages) => {
                         for (seq, frame) in messages {
                             self.sent.advance(fill.conv_id, seq);
-                            self.socket.push_text(frame);
+                            sink.push_text(frame);
                         }
-                        self.deliver(fill.then);
+                        self.deliver(fill.then, sink);
                     }
                     Err(error) => {
                         tracing::error!(%error, "filling a gap failed");
@@ -256,13 +299,13 @@ impl Link {
                 }
                 fed = true;
             }
-            if self.socket.pending() >= HIGH_WATER {
+            if sink.pending() >= HIGH_WATER {
                 return fed;
             }
             match self.outbox.poll_take(cx) {
                 Poll::Ready(item) => {
                     fed = true;
-                    self.take(item);
+                    self.take(item, sink);
                 }
                 Poll::Pending => return fed,
             }
@@ -271,7 +314,7 @@ impl Link {
 
     /// One queued item: skipped when the position is already past it,
     /// held back while a gap below it is filled, sent otherwise.
-    fn take(&mut self, item: Outbound) {
+    fn take(&mut self, item: Outbound, sink: &mut impl Sink) {
         let (conv_id, seq, view) = match &item {
             Outbound::Msg {
                 conv_id, seq, view, ..
@@ -284,14 +327,14 @@ impl Link {
             // Messages of others below our own may still be on their way
             // from another node: they are sent first.
             Outbound::Ack { conv_id, seq, .. } => (*conv_id, *seq, None),
-            Outbound::Frame(_) | Outbound::Forget { .. } => return self.deliver(item),
+            Outbound::Frame(_) | Outbound::Forget { .. } => return self.deliver(item, sink),
         };
         let Some(last) = self.sent.last(conv_id) else {
-            return self.deliver(item); // not followed yet: start from here
+            return self.deliver(item, sink); // not followed yet: start from here
         };
         let missing = seq - last - 1;
         if missing <= 0 {
-            return self.deliver(item);
+            return self.deliver(item, sink);
         }
         if missing > MAX_GAP_FILL {
             self.close
@@ -299,7 +342,7 @@ impl Link {
             return;
         }
         let Some(gaps) = &self.gaps else {
-            return self.deliver(item);
+            return self.deliver(item, sink);
         };
         self.filling = Some(Box::new(GapFill {
             messages: Box::pin(read_gap(GapSource::clone(gaps), conv_id, last, seq, view)),
@@ -309,9 +352,9 @@ impl Link {
     }
 
     /// Send an item, moving the position it carries.
-    fn deliver(&mut self, item: Outbound) {
+    fn deliver(&mut self, item: Outbound, sink: &mut impl Sink) {
         match item {
-            Outbound::Frame(frame) => self.socket.push_text(frame),
+            Outbound::Frame(frame) => sink.push_text(frame),
             Outbound::Forget { conv_id } => self.sent.forget(conv_id),
             Outbound::Ack {
                 conv_id,
@@ -319,7 +362,7 @@ impl Link {
                 frame,
             } => {
                 self.sent.advance(conv_id, seq);
-                self.socket.push_text(frame);
+                sink.push_text(frame);
             }
             Outbound::Msg {
                 conv_id,
@@ -332,7 +375,7 @@ impl Link {
                 // Counted as the frame is handed to the socket.
                 self.metrics.messages_out.fetch_add(1, Ordering::Relaxed);
                 self.metrics.delivery_latency.observe(received.elapsed());
-                self.socket.push_text(frame);
+                sink.push_text(frame);
             }
         }
     }

@@ -13,6 +13,7 @@
 
 mod frames;
 pub mod link;
+pub mod poll;
 mod sync;
 
 use std::time::Duration;

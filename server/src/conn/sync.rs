@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
+
 use app::protocol::{Conv, ConversationInfo, Cursor, Invitation, ServerFrame, PROTOCOL_VERSION};
 
 use super::link::Link;
@@ -107,9 +109,33 @@ pub struct Greeting {
     pub blocked: Vec<String>,
 }
 
+/// Where the handshake's frames go: a socket's link, or a long-poll
+/// response.
+pub trait Greet {
+    /// Queue a frame.
+    fn send_now(&mut self, frame: Bytes);
+    /// Bytes queued and not yet written.
+    fn pending(&self) -> usize;
+    /// Write what is queued; false when the peer is gone (or, for a
+    /// long-poll response, when it is full: the rest waits for the next).
+    fn flush(&mut self) -> impl std::future::Future<Output = bool> + Send;
+}
+
+impl Greet for Link {
+    fn send_now(&mut self, frame: Bytes) {
+        Link::send_now(self, frame);
+    }
+    fn pending(&self) -> usize {
+        Link::pending(self)
+    }
+    fn flush(&mut self) -> impl std::future::Future<Output = bool> + Send {
+        Link::flush(self)
+    }
+}
+
 pub async fn send_backlog(
     state: &AppState,
-    link: &mut Link,
+    link: &mut impl Greet,
     user: &User,
     memberships: &[Membership],
     cursors: &[Cursor],

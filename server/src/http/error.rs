@@ -48,6 +48,12 @@ pub enum ApiError {
     AdminsOnly,
     #[error("{0}")]
     NotFound(&'static str),
+    #[error("send the header X-Parley-Poll: 1 (it shows the request comes from this site's page)")]
+    CsrfHeader,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request is larger than {0} bytes")]
+    TooLarge(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
@@ -71,6 +77,9 @@ impl ApiError {
                 StatusCode::FORBIDDEN
             }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::CsrfHeader => StatusCode::FORBIDDEN,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::BadUpgrade(_) => StatusCode::BAD_REQUEST,
             ApiError::WebSocketVersion => StatusCode::UPGRADE_REQUIRED,
@@ -93,6 +102,9 @@ impl ApiError {
             ApiError::AccountDisabled => "account_disabled",
             ApiError::AdminsOnly => "admins_only",
             ApiError::NotFound(_) => "not_found",
+            ApiError::CsrfHeader => "poll_header_missing",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::TooLarge(_) => "too_large",
             ApiError::Busy => "busy",
             ApiError::BadUpgrade(_) => "not_a_websocket_request",
             ApiError::WebSocketVersion => "unsupported_websocket_version",

@@ -6,6 +6,10 @@
 //!   frames. The receiver may be another guest or a signed-in user; messages
 //!   to users are stored like any direct message.
 //!
+//! In cluster mode both reach every node: group frames and guest-to-guest
+//! frames travel as cluster events ([`Event::Group`], [`Event::Guest`]),
+//! and a guest's name is claimed cluster-wide (see `crate::cluster`).
+//!
 //! Guests carry no credentials, so these endpoints accept any `Origin`.
 
 use std::net::SocketAddr;
@@ -15,12 +19,14 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
+use bytes::Bytes;
 use serde::Deserialize;
 
 use app::protocol::{encode, SeedFrame};
 
 use super::error::Result;
 use super::upgrade::{Upgraded, WebSocketUpgrade};
+use crate::cluster::{Event, GuestClaim};
 use crate::conn::SentPositions;
 use crate::hub::{GuestRefusal, IpSlot, Mailbox, Outbound};
 use crate::names;
@@ -58,7 +64,7 @@ async fn run_group(socket: Upgraded, state: AppState, _slot: IpSlot) {
     link.go_live(SentPositions::default(), None);
     while let Some(message) = link.next().await {
         if let Message::Text(text) = message {
-            state.hub.broadcast_group(&text.into(), id);
+            state.hub.relay_group(text, id);
         }
     }
     state.hub.leave_group(id);
@@ -120,6 +126,23 @@ async fn run_direct(socket: Upgraded, state: AppState, asked: String, _slot: IpS
             return Box::pin(link.finish()).await;
         }
     };
+    // Cluster mode: the name must also be free on every other node.
+    let cluster = state.hub.cluster().cloned();
+    if let Some(cluster) = &cluster {
+        match cluster.claim_guest(&name, id).await {
+            GuestClaim::Claimed => {}
+            GuestClaim::Taken => {
+                state.hub.unregister_guest(&name, id);
+                mailbox
+                    .close
+                    .close(CLOSE_POLICY, "this name is already connected");
+                return Box::pin(link.finish()).await;
+            }
+            GuestClaim::Unchecked => {
+                tracing::warn!(name, "guest name checked on this node only (Redis away)");
+            }
+        }
+    }
     link.go_live(SentPositions::default(), None);
     let guest = Guest {
         state: &state,
@@ -135,6 +158,11 @@ async fn run_direct(socket: Upgraded, state: AppState, asked: String, _slot: IpS
         }
     }
     state.hub.unregister_guest(&name, id);
+    // Before the close frame: a guest told it is gone may take its name
+    // on another node at once.
+    if let Some(cluster) = &cluster {
+        cluster.release_guest(&name, id).await;
+    }
     Box::pin(link.finish()).await;
 }
 
@@ -161,6 +189,12 @@ impl Guest<'_> {
         self.mailbox.offer(Outbound::Frame(encode(&frame).into()));
     }
 
+    /// Relay a seed frame to guest `to` on whichever other node it is on.
+    fn to_guest_elsewhere(&self, to: String, frame: &Bytes) {
+        let frame = String::from_utf8_lossy(frame).into_owned();
+        self.state.hub.publish(Event::Guest { to, frame });
+    }
+
     async fn handle(&self, text: &str) {
         let Ok(incoming) = serde_json::from_str::<SeedIncoming>(text) else {
             self.note(r#"malformed message: send JSON {"sender","receiver","data"}"#.to_string());
@@ -177,11 +211,13 @@ impl Guest<'_> {
             receiver: receiver.clone(),
             data: data.clone(),
         };
-        if self
-            .state
-            .hub
-            .send_guest(&receiver, encode(&relayed).into())
-        {
+        let frame = Bytes::from(encode(&relayed));
+        if self.state.hub.send_guest(&receiver, frame.clone()) {
+            return;
+        }
+        // A guest on another node (cluster mode), as this node knows.
+        if self.state.hub.is_guest_elsewhere(&receiver) {
+            self.to_guest_elsewhere(receiver, &frame);
             return;
         }
         let user = match self.state.store.find_user(&receiver).await {
@@ -193,6 +229,14 @@ impl Guest<'_> {
             }
         };
         let Some((user, _)) = user else {
+            // Cluster mode: a guest who connected to another node a moment
+            // ago, of whom this node has not heard yet, holds its name's claim.
+            if let Some(cluster) = self.state.hub.cluster() {
+                if cluster.guest_elsewhere(&receiver).await {
+                    self.to_guest_elsewhere(receiver, &frame);
+                    return;
+                }
+            }
             self.note(format!(
                 "{receiver} is not connected; message not delivered"
             ));
@@ -215,7 +259,7 @@ impl Guest<'_> {
                 return;
             }
         };
-        let online = self.state.hub.is_online(user.id);
+        let online = self.state.hub.is_user_online_anywhere(user.id, &user.name);
         let submission = Submission {
             item: Item::Message(NewMessage::new_with_index(
                 conv_id,
@@ -235,6 +279,7 @@ impl Guest<'_> {
             },
             origin: None,
             received: Instant::now(),
+            done: None,
         };
         if !self.state.relay.submit(submission).await {
             self.note("the server is shutting down; message not delivered".to_string());

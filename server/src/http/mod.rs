@@ -6,6 +6,7 @@ pub mod error;
 pub mod health;
 pub mod legacy;
 pub mod metrics;
+pub mod poll;
 pub mod serve;
 pub mod session;
 pub mod upgrade;
@@ -25,6 +26,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account::router())
         .merge(admin::router())
         .merge(ws::router())
+        .merge(poll::router())
         .merge(health::router())
         .merge(metrics::router());
     if state.config.seed_endpoints {

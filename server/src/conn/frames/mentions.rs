@@ -9,7 +9,7 @@ use crate::hub::Outbound;
 use crate::relay::Route;
 use crate::store::Mentions;
 
-impl Handler<'_> {
+impl Handler {
     /// Who `body` mentions in `target`: members of the room it names (or
     /// the other person of a direct conversation), and everyone (`@room`)
     /// when the author may notify everyone there. Other `@names` stay text.

@@ -14,7 +14,7 @@ use crate::store::{Order, Search, StoredMessage};
 /// Results a `search` page carries when the client names no limit.
 const DEFAULT_SEARCH_PAGE: u32 = 20;
 
-impl Handler<'_> {
+impl Handler {
     pub(super) async fn search(
         &mut self,
         text: String,
