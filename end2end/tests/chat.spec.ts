@@ -1,5 +1,3 @@
-import { copyFileSync } from "node:fs";
-import path from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 
 import {
@@ -382,11 +380,7 @@ test("screenshots: desktop and 360 px, light and dark", async ({
         () => document.documentElement.scrollWidth - window.innerWidth,
       );
       expect(overflow).toBeLessThanOrEqual(0);
-      const file = testInfo.outputPath(`${name}.png`);
-      await ann.screenshot({ path: file });
-      if (name === "desktop-light") {
-        copyFileSync(file, path.join(__dirname, "..", "..", "docs", "screenshot.png"));
-      }
+      await ann.screenshot({ path: testInfo.outputPath(`${name}.png`) });
     }
     // prefers-color-scheme is followed: the two schemes really differ.
     expect(backgrounds.get("dark")).not.toEqual(backgrounds.get("light"));

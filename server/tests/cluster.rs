@@ -813,3 +813,202 @@ async fn reading_and_notification_settings_reach_every_device_on_every_node() {
         }
     );
 }
+
+// ---- long-polling across nodes ------------------------------------------------
+
+/// A node whose long-poll `GET`s are held 1 s at most.
+async fn polling_node(db: &str, redis: &str, name: &str) -> ServerProcess {
+    ServerProcess::start(
+        db,
+        free_port(),
+        &[
+            "--redis-url",
+            redis,
+            "--node-id",
+            name,
+            "--presence-ttl-secs",
+            PRESENCE_TTL,
+            "--poll-hold-secs",
+            "1",
+        ],
+    )
+    .await
+}
+
+/// Read messages from a socket until `done` says enough, keeping every
+/// one (acks and noise are skipped); panics after twice `TIMEOUT`.
+async fn collect_messages(
+    ws: &mut Ws,
+    who: &str,
+    mut done: impl FnMut(&[Message]) -> bool,
+) -> Vec<Message> {
+    let mut got = Vec::new();
+    while !done(&got) {
+        match until(ws, who, |f| matches!(f, ServerFrame::Message { .. })).await {
+            ServerFrame::Message { message } => got.push(message),
+            _ => unreachable!(),
+        }
+    }
+    got
+}
+
+/// Each conversation's messages in strictly increasing seq order, and
+/// each body once.
+fn assert_in_order(who: &str, messages: &[Message]) {
+    let mut last: BTreeMap<Conv, i64> = BTreeMap::new();
+    for m in messages {
+        if let Some(before) = last.insert(m.conv.clone(), m.seq) {
+            assert!(
+                m.seq > before,
+                "{who}: {:?} seq {} after {before}",
+                m.conv,
+                m.seq
+            );
+        }
+    }
+    let mut bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
+    bodies.sort_unstable();
+    let n = bodies.len();
+    bodies.dedup();
+    assert_eq!(bodies.len(), n, "{who}: a message came twice");
+}
+
+/// A long-polling tab whose every request (`GET` or `POST`) goes to the
+/// other node than the one before chats both ways with a socket on each
+/// node, `EACH` messages each way, interleaved.
+async fn long_polling_tab_alternating_between_nodes(rule: common::poll::CursorRule) {
+    use common::poll::{CursorRule, PollClient};
+    const EACH: usize = 30;
+    let db = TestDb::postgres().await;
+    let redis = RedisProcess::start().await;
+    let a = polling_node(&db.url, &redis.url(), "a").await;
+    let b = polling_node(&db.url, &redis.url(), "b").await;
+    let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
+    let (_, mut bob, _) = user(b.addr, "bob", vec![]).await;
+    let cookie = sign_in_at(a.addr, "polly").await;
+    let (base_a, base_b) = (format!("http://{}", a.addr), format!("http://{}", b.addr));
+    let mut polly = PollClient::new(&base_a, &cookie, "polly");
+    polly.cursor_rule = rule;
+    polly.alternate(vec![base_a, base_b]);
+    polly.poll().await; // greeted on A
+
+    for i in 0..EACH {
+        // Alice (on A) writes in the lobby, bob (on B) to polly directly,
+        // polly to both; polly's requests go A, B, A, B, … so its GETs
+        // are greeted anew on one node or go on on the same one in turn.
+        send(&mut alice, &format!("a{i}"), lobby(), &format!("alice {i}")).await;
+        send(&mut bob, &format!("b{i}"), dm("polly"), &format!("bob {i}")).await;
+        let frames = polly
+            .send(&[
+                ClientFrame::Send {
+                    client_id: format!("p{i}"),
+                    conv: lobby(),
+                    body: format!("polly {i}"),
+                    reply_to: None,
+                },
+                ClientFrame::Send {
+                    client_id: format!("q{i}"),
+                    conv: dm("bob"),
+                    body: format!("polly to bob {i}"),
+                    reply_to: None,
+                },
+            ])
+            .await;
+        let acks = frames
+            .iter()
+            .filter(|f| matches!(f, ServerFrame::Ack { .. }))
+            .count();
+        assert_eq!(
+            acks, 2,
+            "round {i}: both sends acked in the answer: {frames:?}"
+        );
+        polly.poll().await;
+        if i % 2 == 0 {
+            polly.poll().await;
+        }
+    }
+    let total = 2 * EACH as i64; // per conversation
+    polly
+        .poll_until("every message, its own included", |c| {
+            [lobby(), dm("bob")].iter().all(|conv| {
+                c.messages
+                    .iter()
+                    .filter(|m| m.conv == *conv && m.sender != "polly")
+                    .count()
+                    == EACH
+                    && c.acked.get(conv).map_or(0, Vec::len) == EACH
+            })
+        })
+        .await;
+
+    // The sockets got everything polly wrote, once, in order.
+    let alice_got = collect_messages(&mut alice, "alice", |got| {
+        got.iter().filter(|m| m.sender == "polly").count() >= EACH
+    })
+    .await;
+    assert_in_order("alice", &alice_got);
+    let bob_got = collect_messages(&mut bob, "bob", |got| {
+        got.iter().filter(|m| m.sender == "polly").count() >= 2 * EACH
+    })
+    .await;
+    assert_in_order("bob", &bob_got);
+
+    // Polly got every message of the others exactly once (counting even
+    // what it dropped as held already), in seq order, with no gap.
+    let received = |sender: &str| {
+        let mut bodies: Vec<String> = polly
+            .log
+            .iter()
+            .filter_map(|f| match f {
+                ServerFrame::Message { message } if message.sender == sender => {
+                    Some(message.body.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        bodies.sort();
+        bodies
+    };
+    for (sender, prefix) in [("alice", "alice"), ("bob", "bob")] {
+        let mut expected: Vec<String> = (0..EACH).map(|i| format!("{prefix} {i}")).collect();
+        expected.sort();
+        assert_eq!(received(sender), expected, "{sender}'s messages, each once");
+    }
+    assert!(polly.stale_from_others().is_empty(), "{:?}", polly.stale);
+    assert!(polly.gaps.is_empty(), "{:?}", polly.gaps);
+    assert!(
+        polly.welcomes > 5,
+        "node switches greeted anew: {}",
+        polly.welcomes
+    );
+    for conv in [lobby(), dm("bob")] {
+        let seqs: Vec<i64> = polly
+            .messages
+            .iter()
+            .filter(|m| m.conv == conv)
+            .map(|m| m.seq)
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{conv:?}: {seqs:?}");
+        let acked = &polly.acked[&conv];
+        let mut all: Vec<i64> = seqs.iter().chain(acked).copied().collect();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all, (1..=total).collect::<Vec<_>>(), "{conv:?}");
+        if rule == CursorRule::Received {
+            // Its own messages came in the GETs too, in their places:
+            // nothing to drop.
+            assert_eq!(seqs, (1..=total).collect::<Vec<_>>(), "{conv:?}");
+        }
+    }
+    if rule == CursorRule::Received {
+        assert!(polly.stale.is_empty(), "{:?}", polly.stale);
+    }
+    assert!(polly.outbox.is_empty());
+}
+
+/// Cursors from what the `GET`s brought: nothing is lost or doubled, and
+/// each conversation comes in seq order, whatever node answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_polling_tab_alternating_between_nodes_loses_and_doubles_nothing() {
+    long_polling_tab_alternating_between_nodes(common::poll::CursorRule::Received).await;
+}

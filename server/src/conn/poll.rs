@@ -384,13 +384,18 @@ pub async fn receive(
     let _in_use = InUse::new(tab);
     let mine = tab.gets.fetch_add(1, Ordering::AcqRel) + 1;
     tab.supersede.notify_waiters();
+    let superseded = || Answer {
+        next: since.map(|(e, n)| format!("{e}.{n}")),
+        ..Answer::default()
+    };
+    if tab.gets.load(Ordering::Acquire) != mine {
+        // A newer GET came meanwhile (and may hold the lease already).
+        return Ok(superseded());
+    }
     let mut lease = tab.lease.lock().await;
     if tab.gets.load(Ordering::Acquire) != mine {
         // A newer GET is already waiting for the lease: leave it to that.
-        return Ok(Answer {
-            next: since.map(|(e, n)| format!("{e}.{n}")),
-            ..Answer::default()
-        });
+        return Ok(superseded());
     }
     let resend = match (lease.as_mut(), since) {
         (Some(l), Some((epoch, n))) if l.epoch == epoch && n == l.issued => {
@@ -439,10 +444,25 @@ async fn wait(state: &AppState, tab: &Tab, lease: &mut Lease, gathered: &mut Gat
             Poll::Ready(())
         }
     });
-    tokio::select! {
-        _ = superseded => return,
-        _ = tokio::time::sleep_until(deadline) => return,
-        _ = something => {}
+    let mut something = pin!(something);
+    loop {
+        tokio::select! {
+            _ = superseded.as_mut() => {
+                if tab.gets.load(Ordering::Acquire) != mine {
+                    return;
+                }
+                // The notice of an older GET, late (it counted itself
+                // before this one but told the waiters after): this one
+                // is still the newest, and waits on.
+                superseded.set(tab.supersede.notified());
+                superseded.as_mut().enable();
+                if tab.gets.load(Ordering::Acquire) != mine {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = something.as_mut() => break,
+        }
     }
     if close.is_closed() {
         return;

@@ -10,6 +10,7 @@
 
 pub mod access;
 pub mod db;
+pub mod poll;
 pub mod process;
 pub mod raw;
 pub mod resilient;

@@ -1,0 +1,103 @@
+import { copyFileSync } from "node:fs";
+import path from "node:path";
+
+import { expect, type Page } from "@playwright/test";
+
+import {
+  chip,
+  convLink,
+  createRoom,
+  freshName,
+  joinRoom,
+  message,
+  messageAction,
+  PASSWORD,
+  people,
+  react,
+  send,
+  setColorScheme,
+  test,
+} from "./helpers";
+
+/**
+ * The README's screenshots (`docs/screenshot.png`, and
+ * `docs/screenshot-360.png` beside it): a real-looking conversation
+ * between named people, made by the product itself, so they stay true.
+ * It shows formatted text, a reply, reactions, a mention, Chinese text, an
+ * unread badge, someone typing and the connection status.
+ */
+
+/** Sign in as `handle` (registering it, shown as `display`, the first time). */
+async function enter(page: Page, handle: string, display: string) {
+  const answer = await page.request.post("/api/session", {
+    data: { username: handle, password: PASSWORD, display_name: display },
+  });
+  expect(answer.ok()).toBeTruthy();
+  await page.goto("/");
+  await expect(page.locator('[data-hydrated="true"]')).toHaveCount(1);
+  await expect(page.getByTestId("connection-status")).toHaveText("Online");
+  await expect(page.locator(".topbar .user-name")).toHaveText(display);
+}
+
+test("README screenshots: a conversation between named people, desktop and 360 px", async ({
+  browser,
+  baseURL,
+}, testInfo) => {
+  test.setTimeout(90_000);
+  const { pages, close } = await people(browser, baseURL, 3);
+  try {
+    const [mei, lucas, amara] = pages;
+    await enter(mei, "mei", "Mei Chen");
+    await enter(lucas, "lucas", "Lucas Martin");
+    await enter(amara, "amara", "Amara Okafor");
+
+    const room = freshName("launch").toLowerCase();
+    await createRoom(mei, room, { title: "Launch plans", topic: "Shipping v2.4 on Friday" });
+    await joinRoom(lucas, room);
+    await joinRoom(amara, room);
+
+    const first = "Morning! **v2.4** is on staging 🎉 Release notes: https://example.com/notes";
+    await send(mei, first);
+    await expect(message(lucas, "is on staging")).toBeVisible();
+    await send(lucas, "Search finally reads Chinese: `离线消息` finds 消息 with no dictionary.");
+    await messageAction(amara, "is on staging", "Reply");
+    await send(amara, "Tried it on the train: the Wi-Fi blocks WebSocket, it fell back to long-polling and lost nothing.");
+    await expect(message(mei, "the train")).toBeVisible();
+    await react(lucas, "is on staging", "🎉");
+    await react(amara, "is on staging", "🎉");
+    await react(mei, "the train", "👍");
+    await expect(chip(mei, "is on staging", "🎉")).toHaveText("🎉2");
+    await send(mei, "@lucas could you post the p99 numbers before the release?");
+    await expect(message(lucas, "p99 numbers").locator(".mention")).toBeVisible();
+    await send(lucas, "On it: *under 5 ms* with 1,000 people in one room.");
+    await expect(message(mei, "under 5 ms")).toBeVisible();
+
+    // Something unread, and someone typing, while Mei reads the room.
+    await amara.goto("/c/dm/mei");
+    await send(amara, "Lunch after the release? 🍜");
+    await expect(convLink(mei, "Amara Okafor").getByTestId("unread")).toBeVisible();
+    await lucas.getByLabel("Message", { exact: true }).fill("Posting them now");
+    await expect(mei.getByTestId("typing")).toHaveText("Lucas Martin is typing…");
+
+    const docs = path.join(__dirname, "..", "..", "docs");
+    for (const [name, width, height, file] of [
+      ["desktop", 1280, 800, "screenshot.png"],
+      ["360", 360, 740, "screenshot-360.png"],
+    ] as const) {
+      await mei.setViewportSize({ width, height });
+      await setColorScheme(mei, "light");
+      await expect(message(mei, "under 5 ms")).toBeInViewport();
+      const overflow = await mei.evaluate(
+        () => document.documentElement.scrollWidth - window.innerWidth,
+      );
+      expect(overflow).toBeLessThanOrEqual(0);
+      const shot = testInfo.outputPath(`readme-${name}.png`);
+      await mei.screenshot({ path: shot });
+      copyFileSync(shot, path.join(docs, file));
+      await setColorScheme(mei, "dark");
+      await mei.screenshot({ path: testInfo.outputPath(`readme-${name}-dark.png`) });
+    }
+  } finally {
+    await close();
+  }
+});
