@@ -39,6 +39,8 @@ pub(crate) struct Poller {
     tab: String,
     /// The token of the last answer.
     since: Option<String>,
+    /// Where the `GET`s have brought the tab (what a greeting goes on from).
+    cursors: transport::StreamCursors,
     /// Frames waiting to be posted.
     queue: Vec<String>,
     sending: bool,
@@ -71,15 +73,36 @@ pub(super) fn start(conn: Connection) {
     let Some(generation) = generation else {
         return;
     };
+    // The chat's positions came in order from a socket: they are safe,
+    // unless no socket was greeted since the last long-polling (then the
+    // positions it left are).
+    let resume = conn.socket.try_with_value(|s| s.resume.clone()).flatten();
+    let cursors = resume.unwrap_or_else(|| {
+        conn.chat
+            .try_with_untracked(|chat| match chat.hello() {
+                crate::protocol::ClientFrame::Hello { cursors, .. } => cursors,
+                _ => Vec::new(),
+            })
+            .unwrap_or_default()
+    });
+    conn.socket
+        .try_update_value(|s| s.poll.cursors = transport::StreamCursors::new(cursors));
     conn.ready_state.try_set(ReadyState::Connecting);
     launch(conn, generation, Loop::Receive);
 }
 
-/// Which request loop to run.
+/// What to run from the split module.
 #[derive(Clone, Copy)]
 enum Loop {
     Receive,
     Post,
+    /// Move to long-polling (`true`: if plain HTTP works).
+    FallBack(bool),
+}
+
+/// Sockets fail here: long-poll (see [`super::socket::fall_back`]).
+pub(super) fn fall_back(conn: Connection, check: bool) {
+    launch(conn, 0, Loop::FallBack(check));
 }
 
 /// Start a loop, fetching the module that holds them first if need be. A
@@ -88,6 +111,9 @@ fn launch(conn: Connection, generation: u64, which: Loop) {
     leptos::task::spawn_local(async move {
         if loops(conn, generation, which).await.is_err() {
             leptos::logging::warn!("the long-polling module could not be loaded");
+            if let Loop::FallBack(_) = which {
+                return super::socket::lost(conn, false, true);
+            }
             if let Loop::Post = which {
                 conn.socket.try_update_value(|s| s.poll.sending = false);
             }
@@ -109,8 +135,18 @@ fn loops(
     match which {
         Loop::Receive => leptos::task::spawn_local(run(conn, generation)),
         Loop::Post => leptos::task::spawn_local(post(conn, generation)),
+        Loop::FallBack(check) => leptos::task::spawn_local(super::socket::fall_back(conn, check)),
     }
     Ok(())
+}
+
+/// Where the `GET`s brought the tab: what a socket that takes over says
+/// in its `hello` (the chat's own positions may be past messages an ack
+/// overtook).
+pub(super) fn cursors(conn: Connection) -> Vec<crate::protocol::Cursor> {
+    conn.socket
+        .try_with_value(|s| s.poll.cursors.list().to_vec())
+        .unwrap_or_default()
 }
 
 /// Stop long-polling (moving to a socket, or signing out).
@@ -174,19 +210,12 @@ fn restart(conn: Connection) {
 
 async fn run(conn: Connection, generation: u64) {
     while current(conn, generation) {
-        let cursors = conn
-            .chat
-            .try_with_untracked(|chat| match chat.hello() {
-                crate::protocol::ClientFrame::Hello { cursors, .. } => cursors,
-                _ => Vec::new(),
-            })
-            .unwrap_or_default();
         let controller = AbortController::new().ok();
         let url = conn.socket.try_update_value(|s| {
             let p = &mut s.poll;
             p.abort = controller.clone();
             p.restart = false;
-            transport::poll_query(&p.tab, p.since.as_deref(), &cursors)
+            transport::poll_query(&p.tab, p.since.as_deref(), p.cursors.list())
         });
         let Some(url) = url else {
             return;
@@ -232,9 +261,12 @@ async fn run(conn: Connection, generation: u64) {
         conn.socket.try_update_value(|s| {
             s.poll.failures = 0;
             s.poll.since = answer.next.clone();
+            for frame in &answer.frames {
+                s.poll.cursors.note(frame);
+            }
         });
         for frame in &answer.frames {
-            super::socket::receive(conn, frame.get());
+            super::socket::receive(conn, &frame.to_string());
         }
         if conn.chat.try_with_untracked(|c| c.greeted()) == Some(true) {
             conn.ready_state.try_set(ReadyState::Open);
@@ -321,7 +353,7 @@ async fn post(conn: Connection, generation: u64) {
         match answer {
             Some(answer) => {
                 for frame in &answer.frames {
-                    super::socket::receive(conn, frame.get());
+                    super::socket::receive(conn, &frame.to_string());
                 }
                 if let Some(close) = answer.close {
                     if close.code == 4001 {

@@ -58,6 +58,9 @@ pub(crate) struct Socket {
     probe_timer: Option<Timeout>,
     probe: Option<Live>,
     probes: u32,
+    /// The cursors the next socket's `hello` says, when it takes over from
+    /// long-polling (instead of the chat's), until one is greeted.
+    pub(super) resume: Option<Vec<crate::protocol::Cursor>>,
 }
 
 /// A socket with its event handlers, which live exactly as long as it.
@@ -94,7 +97,7 @@ pub(super) fn connect(conn: Connection) {
     if busy == Some(false) {
         let stored = storage().and_then(|s| s.get_item(transport::STORAGE_KEY).ok().flatten());
         if transport::remembered(stored.as_deref(), js_sys::Date::now()) {
-            start_polling(conn);
+            super::poll::fall_back(conn, false);
         } else {
             open(conn);
         }
@@ -188,7 +191,17 @@ fn open(conn: Connection) {
             s.heartbeat = Some(heartbeat);
         });
         conn.ready_state.try_set(ReadyState::Open);
-        if let Some(hello) = conn.chat.try_with_untracked(|chat| chat.hello()) {
+        // Kept until a socket is greeted: a socket that fails first leaves
+        // them to the next.
+        let resume = conn.socket.try_with_value(|s| s.resume.clone()).flatten();
+        let hello = match resume {
+            Some(cursors) => Some(ClientFrame::Hello {
+                version: crate::protocol::PROTOCOL_VERSION,
+                cursors,
+            }),
+            None => conn.chat.try_with_untracked(|chat| chat.hello()),
+        };
+        if let Some(hello) = hello {
             transmit(conn, &hello);
         }
     });
@@ -238,6 +251,7 @@ fn open(conn: Connection) {
 fn greeted(conn: Connection) {
     conn.socket.try_update_value(|s| {
         s.greeted = true;
+        s.resume = None;
         s.upgrade_timer = None;
         s.upgrades.greeted();
     });
@@ -388,24 +402,29 @@ fn upgrade_failed(conn: Connection) {
         drop_later(s.live.take());
         s.heartbeat = None;
     });
-    leptos::task::spawn_local(async move {
+    super::poll::fall_back(conn, true);
+}
+
+/// Long-poll if plain HTTP works (`check`: find out first), else retry
+/// the socket. Reached only through the long-polling split module.
+pub(super) async fn fall_back(conn: Connection, check: bool) {
+    if check {
         let http_works = gloo_net::http::Request::get("/healthz")
             .send()
             .await
             .is_ok_and(|r| r.ok());
-        if http_works {
-            leptos::logging::warn!("WebSocket does not get through here; long-polling");
-            if let Some(storage) = storage() {
-                let _ = storage.set_item(
-                    transport::STORAGE_KEY,
-                    &transport::remember(js_sys::Date::now()),
-                );
-            }
-            start_polling(conn);
-        } else {
-            lost(conn, false, true);
+        if !http_works {
+            return lost(conn, false, true);
         }
-    });
+        leptos::logging::warn!("WebSocket does not get through here; long-polling");
+        if let Some(storage) = storage() {
+            let _ = storage.set_item(
+                transport::STORAGE_KEY,
+                &transport::remember(js_sys::Date::now()),
+            );
+        }
+    }
+    start_polling(conn);
 }
 
 /// Long-poll from now on, probing for a socket now and then.
@@ -451,7 +470,9 @@ fn probe(conn: Connection) {
     let on_open = Closure::<dyn FnMut(Event)>::new(move |_: Event| {
         conn.socket.try_update_value(|s| drop_later(s.probe.take()));
         leptos::logging::log!("WebSocket gets through again; leaving long-polling");
+        let cursors = super::poll::cursors(conn);
         super::poll::stop(conn);
+        conn.socket.try_update_value(|s| s.resume = Some(cursors));
         conn.chat.try_update(|chat| chat.disconnected());
         conn.socket.try_update_value(|s| s.upgrades.greeted());
         open(conn);

@@ -16,6 +16,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::{Conv, Cursor};
+
 /// Failed upgrades in a row that make the page try long-polling.
 pub const UPGRADE_FAILURES: u32 = 2;
 /// An upgrade (until `welcome`) that takes longer than this has failed.
@@ -98,15 +100,59 @@ impl Upgrades {
     }
 }
 
-/// A long-poll answer: the frames (raw JSON, decoded one by one), the
-/// token for the next `GET`, and why the tab has to start over.
+/// Where a long-polling tab is in each conversation: the positions its
+/// `GET`s brought (and, at the start, the chat's). An ack in a `POST`
+/// answer does not move them: it can overtake messages of others that a
+/// `GET` has not brought yet (a socket's ack cannot), and a greeting from
+/// a cursor past them would skip them. The tab's own message comes in a
+/// `GET` in its turn, like everyone's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StreamCursors(Vec<Cursor>);
+
+impl StreamCursors {
+    pub fn new(cursors: Vec<Cursor>) -> Self {
+        StreamCursors(cursors)
+    }
+
+    pub fn list(&self) -> &[Cursor] {
+        &self.0
+    }
+
+    /// A frame a `GET` brought: a `message` or `change` moves its
+    /// conversation's position.
+    pub fn note(&mut self, frame: &serde_json::Value) {
+        let entry = match frame.get("type").and_then(|t| t.as_str()) {
+            Some("message") => frame.get("message"),
+            Some("change") => frame.get("change"),
+            _ => None,
+        };
+        let Some(entry) = entry else {
+            return;
+        };
+        let conv = entry.get("conv").and_then(|c| Conv::deserialize(c).ok());
+        let seq = entry.get("seq").and_then(|s| s.as_i64());
+        if let (Some(conv), Some(seq)) = (conv, seq) {
+            self.advance(conv, seq);
+        }
+    }
+
+    fn advance(&mut self, conv: Conv, seq: i64) {
+        match self.0.iter_mut().find(|c| c.conv == conv) {
+            Some(cursor) => cursor.seq = cursor.seq.max(seq),
+            None => self.0.push(Cursor { conv, seq }),
+        }
+    }
+}
+
+/// A long-poll answer: the frames (decoded one by one, as a socket's
+/// are), the token for the next `GET`, and why the tab has to start over.
 #[derive(Debug, Deserialize, Serialize)]
 pub struct PollAnswer {
     #[serde(default)]
     pub next: Option<String>,
     #[serde(default)]
     pub close: Option<PollClose>,
-    pub frames: Vec<Box<serde_json::value::RawValue>>,
+    pub frames: Vec<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -116,7 +162,7 @@ pub struct PollClose {
 }
 
 /// The query of a long-poll `GET`.
-pub fn poll_query(tab: &str, since: Option<&str>, cursors: &[crate::protocol::Cursor]) -> String {
+pub fn poll_query(tab: &str, since: Option<&str>, cursors: &[Cursor]) -> String {
     let cursors = serde_json::to_string(cursors).unwrap_or_else(|_| "[]".into());
     let mut query = format!(
         "{POLL_PATH}?tab={tab}&v={}&cursors={}",
@@ -146,7 +192,45 @@ fn encode_component(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Conv, Cursor};
+    use crate::protocol::{ServerFrame, PROTOCOL_VERSION};
+
+    #[test]
+    fn stream_cursors_move_with_what_gets_bring_only() {
+        let lobby = Conv::Room("lobby".into());
+        let mut cursors = StreamCursors::new(vec![Cursor {
+            conv: lobby.clone(),
+            seq: 3,
+        }]);
+        let message = |conv: Conv, seq: i64| {
+            serde_json::json!({"type": "message", "message": {
+                "id": seq, "conv": conv, "seq": seq, "sender": "bob", "body": "hi", "ts": 1
+            }})
+        };
+        cursors.note(&message(lobby.clone(), 5));
+        cursors.note(&message(lobby.clone(), 4));
+        cursors.note(&message(Conv::Dm("ann".into()), 2));
+        // An ack is not a position of the stream.
+        cursors.note(
+            &serde_json::json!({"type": "ack", "client_id": "c", "id": 9,
+            "conv": {"room": "lobby"}, "seq": 9, "ts": 1}),
+        );
+        let welcome = serde_json::to_value(ServerFrame::Synced {}).unwrap();
+        cursors.note(&welcome);
+        assert_eq!(
+            cursors.list(),
+            [
+                Cursor {
+                    conv: lobby,
+                    seq: 5
+                },
+                Cursor {
+                    conv: Conv::Dm("ann".into()),
+                    seq: 2
+                }
+            ]
+        );
+        assert_eq!(PROTOCOL_VERSION, 1);
+    }
 
     #[test]
     fn two_failed_upgrades_in_a_row_switch() {
@@ -193,7 +277,7 @@ mod tests {
         let answer: PollAnswer =
             serde_json::from_str(r#"{"next":"5.1","frames":[{"type":"synced"}]}"#).unwrap();
         assert_eq!(answer.next.as_deref(), Some("5.1"));
-        assert_eq!(answer.frames[0].get(), r#"{"type":"synced"}"#);
+        assert_eq!(answer.frames[0].to_string(), r#"{"type":"synced"}"#);
         let closed: PollAnswer =
             serde_json::from_str(r#"{"close":{"code":4001,"reason":"signed out"},"frames":[]}"#)
                 .unwrap();
