@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import path from "node:path";
@@ -286,4 +288,76 @@ export async function startSeedPages(
 /** The seed pages keep their socket in the global `ws`; wait until it is open. */
 export async function seedSocketOpen(page: Page): Promise<void> {
   await page.waitForFunction(() => (window as unknown as { ws?: WebSocket }).ws?.readyState === 1);
+}
+
+/**
+ * A server of a spec's own: the release binary `cargo leptos` built, on a
+ * free port and a database file of the spec's, for specs that stop and
+ * start it, or need no other test's people around.
+ */
+const root = path.join(__dirname, "..", "..");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const address = probe.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+export class OwnServer {
+  private child?: ChildProcess;
+  constructor(
+    readonly port: number,
+    private readonly db: string,
+  ) {}
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(
+      // Where `cargo leptos build --release` put it.
+      path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "release", "server"),
+      [
+        "--addr",
+        `127.0.0.1:${this.port}`,
+        "--database-url",
+        `sqlite://${this.db}`,
+        "--signin-per-ip-per-min",
+        "10000",
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, LEPTOS_SITE_ROOT: "target/site", RUST_LOG: "warn" },
+        stdio: ["ignore", "inherit", "inherit"],
+      },
+    );
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      try {
+        const response = await fetch(`${this.url}/healthz`);
+        if (response.ok) return;
+      } catch {
+        // not up yet
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error("the server did not start");
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    await exited;
+    clearTimeout(timer);
+  }
 }

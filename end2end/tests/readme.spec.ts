@@ -1,4 +1,5 @@
-import { copyFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 
 import { expect, type Page } from "@playwright/test";
@@ -7,10 +8,11 @@ import {
   chip,
   convLink,
   createRoom,
-  freshName,
-  joinRoom,
+  freePort,
+    joinRoom,
   message,
   messageAction,
+  OwnServer,
   PASSWORD,
   people,
   react,
@@ -24,7 +26,8 @@ import {
  * `docs/screenshot-360.png` beside it): a real-looking conversation
  * between named people, made by the product itself, so they stay true.
  * It shows formatted text, a reply, reactions, a mention, Chinese text, an
- * unread badge, someone typing and the connection status.
+ * unread badge, someone typing and the connection status. A server of its
+ * own (a fresh database) keeps other tests' people out of the picture.
  */
 
 /** Sign in as `handle` (registering it, shown as `display`, the first time). */
@@ -41,20 +44,24 @@ async function enter(page: Page, handle: string, display: string) {
 
 test("README screenshots: a conversation between named people, desktop and 360 px", async ({
   browser,
-  baseURL,
 }, testInfo) => {
   test.setTimeout(90_000);
-  const { pages, close } = await people(browser, baseURL, 3);
+  const dir = mkdtempSync(path.join(tmpdir(), "parley-readme-"));
+  const server = new OwnServer(await freePort(), path.join(dir, "readme.db"));
+  await server.start();
+  const { pages, close } = await people(browser, server.url, 4);
   try {
-    const [mei, lucas, amara] = pages;
+    const [mei, lucas, amara, sofia] = pages;
     await enter(mei, "mei", "Mei Chen");
     await enter(lucas, "lucas", "Lucas Martin");
     await enter(amara, "amara", "Amara Okafor");
+    await enter(sofia, "sofia", "Sofía García");
 
-    const room = freshName("launch").toLowerCase();
+    const room = "launch";
     await createRoom(mei, room, { title: "Launch plans", topic: "Shipping v2.4 on Friday" });
     await joinRoom(lucas, room);
     await joinRoom(amara, room);
+    await joinRoom(sofia, room);
 
     const first = "Morning! **v2.4** is on staging 🎉 Release notes: https://example.com/notes";
     await send(mei, first);
@@ -76,8 +83,9 @@ test("README screenshots: a conversation between named people, desktop and 360 p
     await amara.goto("/c/dm/mei");
     await send(amara, "Lunch after the release? 🍜");
     await expect(convLink(mei, "Amara Okafor").getByTestId("unread")).toBeVisible();
-    await lucas.getByLabel("Message", { exact: true }).fill("Posting them now");
-    await expect(mei.getByTestId("typing")).toHaveText("Lucas Martin is typing…");
+    // (Someone who has not written yet: typing notices go at most every 3 s.)
+    await sofia.getByLabel("Message", { exact: true }).fill("Congrats, everyone");
+    await expect(mei.getByTestId("typing")).toHaveText("Sofía García is typing…");
 
     const docs = path.join(__dirname, "..", "..", "docs");
     for (const [name, width, height, file] of [
@@ -85,8 +93,12 @@ test("README screenshots: a conversation between named people, desktop and 360 p
       ["360", 360, 740, "screenshot-360.png"],
     ] as const) {
       await mei.setViewportSize({ width, height });
-      await setColorScheme(mei, "light");
+      // No hover toolbar in the picture (the scheme's switch waits for
+      // transitions to end).
+      await mei.mouse.move(width - 1, height - 1);
+      await message(mei, "under 5 ms").scrollIntoViewIfNeeded();
       await expect(message(mei, "under 5 ms")).toBeInViewport();
+      await setColorScheme(mei, "light");
       const overflow = await mei.evaluate(
         () => document.documentElement.scrollWidth - window.innerWidth,
       );
@@ -99,5 +111,7 @@ test("README screenshots: a conversation between named people, desktop and 360 p
     }
   } finally {
     await close();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -1,90 +1,21 @@
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
 
-import { freshName, message, send, signIn } from "./helpers";
+import { freePort, freshName, message, OwnServer, send, signIn } from "./helpers";
 
 /**
- * This spec runs a server of its own (the release binary `cargo leptos`
- * built) so it can stop and start it mid-conversation, on the same port
- * and database file.
+ * This spec runs a server of its own (`OwnServer`) so it can stop and
+ * start it mid-conversation, on the same port and database file.
  */
-const root = path.join(__dirname, "..", "..");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-class Server {
-  private child?: ChildProcess;
-  constructor(
-    readonly port: number,
-    private readonly db: string,
-  ) {}
-
-  get url() {
-    return `http://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    this.child = spawn(
-      // Where `cargo leptos build --release` put it.
-      path.join(process.env.CARGO_TARGET_DIR ?? path.join(root, "target"), "release", "server"),
-      [
-        "--addr",
-        `127.0.0.1:${this.port}`,
-        "--database-url",
-        `sqlite://${this.db}`,
-        "--signin-per-ip-per-min",
-        "10000",
-      ],
-      {
-        cwd: root,
-        env: { ...process.env, LEPTOS_SITE_ROOT: "target/site", RUST_LOG: "warn" },
-        stdio: ["ignore", "inherit", "inherit"],
-      },
-    );
-    const deadline = Date.now() + 30_000;
-    while (Date.now() < deadline) {
-      try {
-        const response = await fetch(`${this.url}/healthz`);
-        if (response.ok) return;
-      } catch {
-        // not up yet
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    throw new Error("the server did not start");
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child.once("exit", resolve));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
-    await exited;
-    clearTimeout(timer);
-  }
-}
 
 test("the server restarts mid-conversation: nothing is lost or doubled", async ({
   browser,
 }) => {
   test.setTimeout(120_000);
   const dir = mkdtempSync(path.join(tmpdir(), "parley-restart-"));
-  const server = new Server(await freePort(), path.join(dir, "p.db"));
+  const server = new OwnServer(await freePort(), path.join(dir, "p.db"));
   await server.start();
   const ctxA = await browser.newContext({ baseURL: server.url });
   const ctxB = await browser.newContext({ baseURL: server.url });
