@@ -247,12 +247,14 @@ export async function react(page: Page, text: string, emoji: string) {
 export async function setColorScheme(page: Page, scheme: "light" | "dark") {
   await page.emulateMedia({ colorScheme: scheme });
   // Transitions only: an infinite animation (the connecting dot) never ends.
+  // A transition cancelled on the way (its element changed again) rejects
+  // `finished` with AbortError: it is over too.
   await page.evaluate(() =>
     Promise.all(
       document
         .getAnimations()
         .filter((a) => a instanceof CSSTransition)
-        .map((a) => a.finished),
+        .map((a) => a.finished.catch(() => undefined)),
     ),
   );
 }
