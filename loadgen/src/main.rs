@@ -58,6 +58,10 @@ enum Command {
     /// and indexed through the server's store (no server process), then
     /// searched; latency per kind of query, and the index's size.
     Search(scenario::search::SearchArgs),
+    /// Long-polling against WebSocket: one room of 1,000 clients, the same
+    /// send rate over `/api/poll` and over `/api/ws`, each on a server it
+    /// starts; deliveries/s, latency, server CPU, RSS per client, loss.
+    Longpoll(scenario::longpoll::LongpollArgs),
     /// CI check: start a server, run small versions of scenarios 1 and 2,
     /// fail on any loss, duplicate or reordering.
     Smoke(scenario::smoke::SmokeArgs),
@@ -104,6 +108,10 @@ async fn run(command: Command) -> Result<bool> {
         Command::Smoke(a) => {
             let limit = a.max_secs;
             return bounded(limit, scenario::smoke::run(a)).await;
+        }
+        Command::Longpoll(a) => {
+            let limit = a.max_secs;
+            return bounded(limit, scenario::longpoll::run(a)).await;
         }
         Command::Search(a) => {
             let limit = a.max_secs;

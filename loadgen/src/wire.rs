@@ -94,7 +94,7 @@ fn string_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// An unsigned number field (the first occurrence of `key`).
-fn number_field(text: &str, key: &str) -> Option<u64> {
+pub fn number_field(text: &str, key: &str) -> Option<u64> {
     let start = text.find(key)? + key.len();
     let rest = &text[start..];
     let end = rest

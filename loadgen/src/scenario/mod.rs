@@ -3,6 +3,7 @@
 pub mod directory;
 pub mod fanout;
 pub mod idle;
+pub mod longpoll;
 pub mod reactions;
 pub mod rooms;
 pub mod search;

@@ -29,9 +29,9 @@ pub struct SmokeArgs {
 }
 
 /// A server process that is stopped (and its database removed) on drop.
-struct Spawned {
-    child: Child,
-    dir: PathBuf,
+pub(crate) struct Spawned {
+    pub(crate) child: Child,
+    pub(crate) dir: PathBuf,
 }
 
 impl Drop for Spawned {
@@ -53,7 +53,7 @@ impl Drop for Spawned {
     }
 }
 
-fn free_port() -> Result<SocketAddr> {
+pub(crate) fn free_port() -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?)
 }
