@@ -116,7 +116,7 @@ pub struct LongpollArgs {
     pub drain_secs: f64,
     /// Before each server starts, wait up to this many seconds until the
     /// machine's other processes use < 15 % of it (as `bench.sh` does).
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 30)]
     pub quiet_wait: u64,
     /// Do not pin the server to core 0 and this generator to core 1 (as
     /// `loadgen/bench.sh` does).
