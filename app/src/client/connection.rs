@@ -16,9 +16,13 @@ const MAX_RETRY_MS: u32 = 30_000;
 /// [0, 1): exponential from 0.5 s, capped at 30 s, and spread over the
 /// upper half of that so that clients do not stampede.
 pub fn retry_delay(failures: u32, random: f64) -> u32 {
-    let ceiling = FIRST_RETRY_MS
-        .saturating_mul(1 << failures.min(16))
-        .min(MAX_RETRY_MS);
+    backoff(FIRST_RETRY_MS, MAX_RETRY_MS, failures, random)
+}
+
+/// Exponential backoff with jitter: `first` doubling `n` times, capped at
+/// `max`, spread over the upper half of that (`random` in [0, 1)).
+pub fn backoff(first: u32, max: u32, n: u32, random: f64) -> u32 {
+    let ceiling = first.saturating_mul(1 << n.min(16)).min(max);
     let spread = f64::from(ceiling / 2) * random.clamp(0.0, 1.0);
     ceiling / 2 + spread as u32
 }

@@ -57,11 +57,7 @@ impl Transport {
 /// long-polling (`random` in [0, 1)): from 2 s doubling to 30 s, in the
 /// upper half of each step.
 pub fn probe_delay(attempt: u32, random: f64) -> u32 {
-    let ceiling = FIRST_PROBE_MS
-        .saturating_mul(1 << attempt.min(16))
-        .min(MAX_PROBE_MS);
-    let spread = f64::from(ceiling / 2) * random.clamp(0.0, 1.0);
-    ceiling / 2 + spread as u32
+    super::connection::backoff(FIRST_PROBE_MS, MAX_PROBE_MS, attempt, random)
 }
 
 /// What a tab stores when it chose long-polling at `now` (ms).
