@@ -34,7 +34,7 @@ use config::Config;
 use hub::{Hub, CLOSE_GOING_AWAY};
 use limits::AttemptLimiter;
 use relay::Relay;
-use state::AppState;
+use state::{AppState, Shared};
 use store::{Store, StoreError};
 
 const MINUTE: Duration = Duration::from_secs(60);
@@ -133,7 +133,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         Relay::start(store.clone(), hub.clone(), metrics.clone(), RELAY_QUEUE);
     let listener = listen(config.addr)?;
     let addr = listener.local_addr()?;
-    let state = AppState {
+    let state = AppState::new(Shared {
         leptos: leptos_options(&config, addr),
         store,
         hub,
@@ -145,7 +145,7 @@ pub async fn start(config: Config) -> Result<Server, StartError> {
         profile_changes: Arc::new(AttemptLimiter::new(PROFILE_CHANGES_PER_MIN, MINUTE)),
         polls: Arc::default(),
         config: Arc::new(config),
-    };
+    });
     let stop = CancellationToken::new();
     let stop_serving = stop.clone();
     let task = tokio::spawn(async move {

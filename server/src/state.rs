@@ -1,5 +1,6 @@
 //! Shared state every handler gets through `with_state`.
 
+use std::ops::Deref;
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -13,8 +14,28 @@ use crate::metrics::Metrics;
 use crate::relay::Relay;
 use crate::store::Store;
 
+/// The server's shared state behind one `Arc`: axum clones the state for
+/// every request (and each middleware layer again), so a clone must be one
+/// reference count, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     pub store: Store,
     pub hub: Arc<Hub>,
     pub relay: Relay,

@@ -72,10 +72,14 @@ pub enum PollError {
 /// A session's tab: (session hash, tab id).
 type TabKey = (String, String);
 
-/// Every long-polling tab this node knows.
+/// A session's tabs, by tab id.
+type SessionTabs = HashMap<String, Arc<Tab>>;
+
+/// Every long-polling tab this node knows, by session: a request finds its
+/// tab without allocating, and a new tab counts its session's at once.
 #[derive(Default)]
 pub struct Polls {
-    tabs: Mutex<HashMap<TabKey, Arc<Tab>>>,
+    sessions: Mutex<HashMap<String, SessionTabs>>,
 }
 
 /// What answers a request: frames (JSON texts), the token of this answer
@@ -208,29 +212,29 @@ pub struct Caller {
 }
 
 impl Polls {
-    fn lock(&self) -> MutexGuard<'_, HashMap<TabKey, Arc<Tab>>> {
-        self.tabs.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, SessionTabs>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A tab this node knows, while its session is good: a request for it
     /// needs no session query (sign-out closes it on every node).
     pub fn known(&self, session: &str, tab: &str) -> Option<Arc<Tab>> {
-        let key = (session.to_string(), tab.to_string());
-        let tab = self.lock().get(&key).cloned()?;
+        let tab = self.lock().get(session)?.get(tab).cloned()?;
         (!tab.closed.is_closed() && tab.expires_at > now_ms()).then_some(tab)
     }
 
     /// The caller's tab here, made on its first request.
     pub fn tab(&self, state: &AppState, caller: Caller, id: &str) -> Result<Arc<Tab>, PollError> {
-        let key = (caller.session.clone(), id.to_string());
-        let mut tabs = self.lock();
-        if let Some(tab) = tabs.get(&key) {
+        let mut sessions = self.lock();
+        let tabs = sessions.get(&caller.session);
+        if let Some(tab) = tabs.and_then(|tabs| tabs.get(id)) {
             if !tab.closed.is_closed() {
                 return Ok(tab.clone());
             }
         }
-        let of_session = tabs.keys().filter(|(s, _)| *s == caller.session).count();
-        if of_session >= state.config.max_connections_per_user {
+        // The session's other tabs (a closed one under this id is replaced).
+        let others = tabs.map_or(0, |tabs| tabs.len() - usize::from(tabs.contains_key(id)));
+        if others >= state.config.max_connections_per_user {
             return Err(PollError::TooManyTabs);
         }
         let slot = state
@@ -243,7 +247,7 @@ impl Polls {
         let mut handler = Handler::new(state, caller.user.clone(), replies_id, mailbox);
         handler.for_poll(None);
         let tab = Arc::new(Tab {
-            key: key.clone(),
+            key: (caller.session.clone(), id.to_string()),
             user: caller.user,
             expires_at: caller.expires_at,
             hub: state.hub.clone(),
@@ -258,7 +262,10 @@ impl Polls {
             lease: tokio::sync::Mutex::new(None),
             _slot: slot,
         });
-        tabs.insert(key, tab.clone());
+        sessions
+            .entry(caller.session)
+            .or_default()
+            .insert(id.to_string(), tab.clone());
         Ok(tab)
     }
 
@@ -268,18 +275,22 @@ impl Polls {
         let cutoff = now_ms() - idle.as_millis() as i64;
         let now = now_ms();
         let gone: Vec<Arc<Tab>> = {
-            let mut tabs = self.lock();
-            let stale: Vec<TabKey> = tabs
-                .iter()
-                .filter(|(_, t)| {
-                    t.busy.load(Ordering::Acquire) == 0
+            let mut sessions = self.lock();
+            let mut gone = Vec::new();
+            sessions.retain(|_, tabs| {
+                tabs.retain(|_, t| {
+                    let stale = t.busy.load(Ordering::Acquire) == 0
                         && (t.last_seen.load(Ordering::Acquire) < cutoff
                             || t.closed.is_closed()
-                            || t.expires_at <= now)
-                })
-                .map(|(k, _)| k.clone())
-                .collect();
-            stale.iter().filter_map(|k| tabs.remove(k)).collect()
+                            || t.expires_at <= now);
+                    if stale {
+                        gone.push(t.clone());
+                    }
+                    !stale
+                });
+                !tabs.is_empty()
+            });
+            gone
         };
         // Dropped outside the map's lock: each leaves the hub.
         gone.len()
@@ -287,13 +298,24 @@ impl Polls {
 
     /// Forget one tab (it was closed).
     fn forget(&self, tab: &Tab) {
-        let removed = self.lock().remove(&tab.key);
+        let removed = {
+            let mut sessions = self.lock();
+            let (session, id) = &tab.key;
+            let Some(tabs) = sessions.get_mut(session) else {
+                return;
+            };
+            let removed = tabs.remove(id);
+            if tabs.is_empty() {
+                sessions.remove(session);
+            }
+            removed
+        };
         drop(removed);
     }
 
     /// Tabs known here.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -302,7 +324,7 @@ impl Polls {
 
     /// Forget every tab (shutdown: their handlers hold the relay).
     pub fn clear(&self) {
-        let all: Vec<Arc<Tab>> = self.lock().drain().map(|(_, t)| t).collect();
+        let all: Vec<SessionTabs> = self.lock().drain().map(|(_, tabs)| tabs).collect();
         drop(all);
     }
 }
