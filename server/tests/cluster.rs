@@ -10,40 +10,23 @@ use std::time::{Duration, Instant};
 
 use app::protocol::ChangeKind;
 use common::db::TestDb;
-use common::process::{free_port, ServerProcess};
+use common::process::ServerProcess;
 use common::resilient::*;
 use common::services::{Proxy, RedisProcess};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-/// Presence refreshes every 0.5 s and expires after 1.5 s in these tests.
-const PRESENCE_TTL: &str = "1.5";
-
-async fn node(db: &str, redis: &str, port: u16, name: &str) -> ServerProcess {
-    ServerProcess::start(
-        db,
-        port,
-        &[
-            "--redis-url",
-            redis,
-            "--node-id",
-            name,
-            "--presence-ttl-secs",
-            PRESENCE_TTL,
-            "--admins",
-            "alice",
-        ],
-    )
-    .await
+async fn node(db: &str, redis: &str, name: &str) -> ServerProcess {
+    ServerProcess::node(db, redis, name, &["--admins", "alice"]).await
 }
 
 /// Two nodes on a fresh database and a Redis of their own.
 async fn two_nodes() -> (TestDb, RedisProcess, ServerProcess, ServerProcess) {
     let db = TestDb::postgres().await;
     let redis = RedisProcess::start().await;
-    let a = node(&db.url, &redis.url(), free_port(), "a").await;
-    let b = node(&db.url, &redis.url(), free_port(), "b").await;
+    let a = node(&db.url, &redis.url(), "a").await;
+    let b = node(&db.url, &redis.url(), "b").await;
     (db, redis, a, b)
 }
 
@@ -365,7 +348,7 @@ async fn postgres_unreachable_refuses_sends_and_acknowledges_nothing() {
     let pg: SocketAddr = "127.0.0.1:5432".parse().unwrap();
     let proxy = Proxy::start(pg).await;
     let url = db.url.replace("127.0.0.1:5432", &proxy.addr.to_string());
-    let a = node(&url, &redis.url(), free_port(), "a").await;
+    let a = node(&url, &redis.url(), "a").await;
     let (_, mut alice, _) = user(a.addr, "alice", vec![]).await;
     post(&mut alice, "ok1", lobby(), "fine").await;
 
@@ -818,21 +801,7 @@ async fn reading_and_notification_settings_reach_every_device_on_every_node() {
 
 /// A node whose long-poll `GET`s are held 1 s at most.
 async fn polling_node(db: &str, redis: &str, name: &str) -> ServerProcess {
-    ServerProcess::start(
-        db,
-        free_port(),
-        &[
-            "--redis-url",
-            redis,
-            "--node-id",
-            name,
-            "--presence-ttl-secs",
-            PRESENCE_TTL,
-            "--poll-hold-secs",
-            "1",
-        ],
-    )
-    .await
+    ServerProcess::node(db, redis, name, &["--poll-hold-secs", "1"]).await
 }
 
 /// Read messages from a socket until `done` says enough, keeping every

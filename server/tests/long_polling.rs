@@ -619,6 +619,21 @@ async fn requests_without_the_header_from_another_origin_or_malformed_are_refuse
     assert_eq!(answer.frames, vec![ServerFrame::Pong { nonce: 1 }]);
 }
 
+/// A new tab refused for too many connections: its `GET` and its `POST`.
+async fn assert_too_many(server: &TestServer, tab: &PollClient) {
+    let refused = refusal_of(tab.get_raw(&server.origin(), None).await).await;
+    assert_eq!(
+        refused,
+        Refusal {
+            status: 429,
+            error: "too_many_connections".into()
+        }
+    );
+    let ping = [ClientFrame::Ping { nonce: 1 }];
+    let refused = refusal_of(tab.post_raw(&server.origin(), &ping).await).await;
+    assert_eq!(refused.status, 429);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tabs_per_session_and_per_address_are_limited() {
     // Per session (and user): --max-connections-per-user tabs.
@@ -628,22 +643,7 @@ async fn tabs_per_session_and_per_address_are_limited() {
     let mut two = PollClient::of(&server, &alice);
     greeting(&one.poll().await, "alice");
     greeting(&two.poll().await, "alice");
-    let three = PollClient::of(&server, &alice);
-    let refused = refusal_of(three.get_raw(&server.origin(), None).await).await;
-    assert_eq!(
-        refused,
-        Refusal {
-            status: 429,
-            error: "too_many_connections".into()
-        }
-    );
-    let refused = refusal_of(
-        three
-            .post_raw(&server.origin(), &[ClientFrame::Ping { nonce: 1 }])
-            .await,
-    )
-    .await;
-    assert_eq!(refused.status, 429);
+    assert_too_many(&server, &PollClient::of(&server, &alice)).await;
     // The tabs it has go on working; another user is not counted with them.
     assert_eq!(
         one.send(&[ClientFrame::Ping { nonce: 2 }]).await,
@@ -669,22 +669,7 @@ async fn tabs_per_session_and_per_address_are_limited() {
         greeting(&tab.poll().await, &session.name);
         tabs.push(tab);
     }
-    let fourth = PollClient::of(&server, &bob);
-    let refused = refusal_of(fourth.get_raw(&server.origin(), None).await).await;
-    assert_eq!(
-        refused,
-        Refusal {
-            status: 429,
-            error: "too_many_connections".into()
-        }
-    );
-    let refused = refusal_of(
-        fourth
-            .post_raw(&server.origin(), &[ClientFrame::Ping { nonce: 1 }])
-            .await,
-    )
-    .await;
-    assert_eq!(refused.status, 429);
+    assert_too_many(&server, &PollClient::of(&server, &bob)).await;
     assert_eq!(
         server.ws_refused_status("/api/ws", Some(&bob.cookie)).await,
         429

@@ -15,40 +15,22 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::db::TestDb;
-use common::process::{free_port, ServerProcess};
+use common::process::ServerProcess;
 use common::resilient::*;
 use common::services::RedisProcess;
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
-/// Presence refreshes every 0.5 s and expires after 1.5 s in these tests.
-const PRESENCE_TTL: &str = "1.5";
 /// A receiver no test connects.
 const NOBODY: &str = "zz-nobody-here";
-
-async fn node(db: &str, redis: &str, name: &str) -> ServerProcess {
-    ServerProcess::start(
-        db,
-        free_port(),
-        &[
-            "--redis-url",
-            redis,
-            "--node-id",
-            name,
-            "--presence-ttl-secs",
-            PRESENCE_TTL,
-        ],
-    )
-    .await
-}
 
 /// Two nodes on a fresh database and a Redis of their own.
 async fn two_nodes() -> (TestDb, RedisProcess, ServerProcess, ServerProcess) {
     let db = TestDb::postgres().await;
     let redis = RedisProcess::start().await;
-    let a = node(&db.url, &redis.url(), "a").await;
-    let b = node(&db.url, &redis.url(), "b").await;
+    let a = ServerProcess::node(&db.url, &redis.url(), "a", &[]).await;
+    let b = ServerProcess::node(&db.url, &redis.url(), "b", &[]).await;
     subscribed(&redis, 2).await;
     (db, redis, a, b)
 }

@@ -27,6 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use app::client::transport::{poll_query, POLL_PATH};
+use app::protocol::{Conv, Cursor};
 use clap::{Args, ValueEnum};
 use futures_util::SinkExt;
 use hdrhistogram::Histogram;
@@ -667,8 +669,7 @@ async fn ws_publish(
 /// What every long-polling client shares.
 struct Shared {
     http: reqwest::Client,
-    /// `http://ADDR/api/poll`.
-    url: String,
+    /// `http://ADDR`.
     origin: String,
     room: String,
     rec: Arc<Recorder>,
@@ -699,7 +700,6 @@ impl Shared {
             .build()?;
         Ok(Shared {
             http,
-            url: format!("http://{addr}/api/poll"),
             origin: format!("http://{addr}"),
             room: room.to_string(),
             rec,
@@ -752,38 +752,19 @@ struct PollClose {
     reason: String,
 }
 
-/// Percent-encoding of a query value (all but unreserved bytes).
-fn encode_component(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// The URL of a tab's next `GET`, as the browser builds it.
+/// The URL of a tab's next `GET`, as the browser builds it (the web
+/// app's own [`poll_query`]).
 fn get_url(sh: &Shared, tab: &Tab, since: Option<&str>) -> String {
     let cursor = tab.cursor.load(Relaxed);
     let cursors = if cursor >= 0 {
-        format!(r#"[{{"conv":{{"room":"{}"}},"seq":{cursor}}}]"#, sh.room)
+        vec![Cursor {
+            conv: Conv::Room(sh.room.clone()),
+            seq: cursor,
+        }]
     } else {
-        "[]".to_string()
+        Vec::new()
     };
-    let mut url = format!(
-        "{}?tab={}&v=1&cursors={}",
-        sh.url,
-        tab.id,
-        encode_component(&cursors)
-    );
-    if let Some(since) = since {
-        url.push_str("&since=");
-        url.push_str(&encode_component(since));
-    }
-    url
+    format!("{}{}", sh.origin, poll_query(&tab.id, since, &cursors))
 }
 
 /// The tab's `GET` loop, for as long as it runs; `greeted` is told when
@@ -892,7 +873,7 @@ fn received(sh: &Shared, tab: &Tab, tracker: &mut Tracker, text: &str) {
 async fn post(sh: &Shared, tab: &Tab, frames: &[String]) -> Result<Vec<String>> {
     let response = sh
         .http
-        .post(format!("{}?tab={}", sh.url, tab.id))
+        .post(format!("{}{POLL_PATH}?tab={}", sh.origin, tab.id))
         .header(reqwest::header::COOKIE, &tab.cookie)
         .header(reqwest::header::ORIGIN, &sh.origin)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -1306,7 +1287,6 @@ mod tests {
         let recipients: Recipients = Arc::new(|_, _| 0);
         let sh = Shared {
             http: reqwest::Client::new(),
-            url: "http://127.0.0.1:1/api/poll".into(),
             origin: "http://127.0.0.1:1".into(),
             room: "lgabcr0".into(),
             rec,

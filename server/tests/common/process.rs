@@ -23,7 +23,26 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// Presence refreshes every 0.5 s and expires after 1.5 s on the nodes
+/// [`ServerProcess::node`] starts.
+pub const PRESENCE_TTL: &str = "1.5";
+
 impl ServerProcess {
+    /// A cluster node named `name` on a free port, with the database at
+    /// `db` and the Redis at `redis`; `extra` flags come last.
+    pub async fn node(db: &str, redis: &str, name: &str, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "--redis-url",
+            redis,
+            "--node-id",
+            name,
+            "--presence-ttl-secs",
+            PRESENCE_TTL,
+        ];
+        args.extend_from_slice(extra);
+        Self::start(db, free_port(), &args).await
+    }
+
     /// Start `target/…/server` on `port` with the database at `url`, and
     /// return once it says it is listening. Abuse limits are lifted; `extra`
     /// flags come last.

@@ -28,7 +28,10 @@
 //! (`LEPTOS_SITE_ROOT`, `LEPTOS_SITE_PKG_DIR`, ...). A setting this tool does
 //! not implement is an error, not silently ignored.
 
+mod lock;
+
 use anyhow::{anyhow, bail, Context, Result};
+use lock::lock_version;
 use serde_json::Value;
 use std::{
     collections::BTreeSet,
@@ -780,22 +783,4 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The version of `name` in a Cargo.lock.
-fn lock_version(lock: &str, name: &str) -> Option<String> {
-    let want = format!("name = \"{name}\"");
-    let mut lines = lock.lines();
-    while let Some(line) = lines.next() {
-        if line == want {
-            let version = lines.next()?;
-            return Some(
-                version
-                    .strip_prefix("version = ")?
-                    .trim_matches('"')
-                    .to_string(),
-            );
-        }
-    }
-    None
 }
