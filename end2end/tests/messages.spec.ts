@@ -186,14 +186,21 @@ test("a reply quotes its original, jumps to it when it is far back, and follows 
   await expect(message(ann, original)).toHaveCount(1);
   await expect(message(ann, original)).toBeInViewport();
 
-  // The quote shows the original as it is now: edited, then deleted.
-  const edited = `the original question, rephrased ${stamp}`;
+  // The quote shows the original as it is now: edited, then deleted. It
+  // is text without the Markdown: what the message shows, on one line.
+  const edited = `the original question, **rephrased**\n\n- with _a list_ ${stamp}`;
+  const shown = `the original question, rephrased with a list ${stamp}`;
   await editMessage(ann, original, edited);
   const benQuote = message(ben, answer).getByRole("button", { name: /^Reply to / });
-  await expect(benQuote).toContainText(edited);
-  await deleteMessage(ann, edited);
+  await expect(benQuote.locator(".quote-body")).toHaveText(shown);
+  // (Chromium puts a space around the hidden ": ", a positioned element.)
+  await expect(benQuote).toHaveAccessibleName(new RegExp(`^Reply to ${names[0]} ?: ${shown}$`));
+  await messageAction(ben, "rephrased", "Reply");
+  await expect(replying).toContainText(shown);
+  await box.press("Escape");
+  await deleteMessage(ann, "rephrased");
   await expect(benQuote).toContainText(DELETED);
-  await expect(benQuote).not.toContainText(edited);
+  await expect(benQuote).not.toContainText("rephrased");
   // The reply still leads to the tombstone.
   await ben.reload();
   await expect(benQuote).toContainText(DELETED);

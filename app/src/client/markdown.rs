@@ -421,6 +421,30 @@ pub fn plain_text(inlines: &[Inline]) -> String {
     out
 }
 
+/// The text of blocks on one line, without any formatting: a quote of a
+/// message, or its preview. Blocks and line breaks become spaces.
+pub fn one_line(blocks: &[Block]) -> String {
+    fn walk(blocks: &[Block], out: &mut String) {
+        for block in blocks {
+            match block {
+                Block::List { items, .. } => items.iter().for_each(|item| walk(item, out)),
+                Block::Quote(blocks) => walk(blocks, out),
+                block => {
+                    for word in block_text(block).split_whitespace() {
+                        if !out.is_empty() {
+                            out.push(' ');
+                        }
+                        out.push_str(word);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    walk(blocks, &mut out);
+    out
+}
+
 fn block_text(block: &Block) -> String {
     match block {
         Block::Paragraph(inlines) | Block::Heading(inlines) => plain_text(inlines),
@@ -496,6 +520,26 @@ mod tests {
                 text("both")
             ])])])]
         );
+    }
+
+    #[test]
+    fn one_line_drops_the_formatting_and_joins_blocks_and_lines() {
+        assert_eq!(
+            one_line(&parse(
+                "Morning! **v2.4** is on _staging_ 🎉 [notes](https://x.example)"
+            )),
+            "Morning! v2.4 is on staging 🎉 notes"
+        );
+        assert_eq!(
+            one_line(&parse(
+                "> quoted\n\n- one\n- two\n\nline one\nline two\n\n---"
+            )),
+            "quoted one two line one line two"
+        );
+        assert_eq!(one_line(&parse("`code` and ~~gone~~")), "code and gone");
+        // A quote is clipped: an opened mark that is not closed stays text.
+        assert_eq!(one_line(&parse("so **unfinished")), "so **unfinished");
+        assert_eq!(one_line(&parse("")), "");
     }
 
     #[test]

@@ -36,6 +36,13 @@ mod split {
         Ok(parse(&body))
     }
 
+    /// In the same module: the text on one line (and the code that makes
+    /// it stays out of the first load).
+    #[leptos::wasm_split::wasm_split(markdown, wasm_split_path = ::leptos::wasm_split, fallible)]
+    fn one_line_split(body: String) -> Result<String, SplitLoaderError> {
+        Ok(crate::client::markdown::one_line(&parse(&body)))
+    }
+
     thread_local! {
         static READY: ArcRwSignal<bool> = ArcRwSignal::new(false);
         static STARTED: Cell<bool> = const { Cell::new(false) };
@@ -46,7 +53,13 @@ mod split {
             return;
         }
         spawn_local(async {
-            match __wasm_split_preload_parse_split().await {
+            // Both functions' loaders, so that each is ready on its first
+            // poll (the module is fetched once).
+            let loaded = match __wasm_split_preload_parse_split().await {
+                Ok(()) => __wasm_split_preload_one_line_split().await,
+                failed => failed,
+            };
+            match loaded {
                 Ok(()) => READY.with(|ready| ready.set(true)),
                 // Bodies stay plain text; the next message drawn tries again.
                 Err(_) => STARTED.set(false),
@@ -54,19 +67,31 @@ mod split {
         });
     }
 
-    /// Once the module is loaded, the split function's future is ready
-    /// on its first poll: nothing waits. Tracked: a view that gets `None`
-    /// is drawn again when the module arrives.
-    pub fn parse_now(body: &str) -> Option<Vec<Block>> {
+    /// Once the module is loaded, a split function's future is ready on
+    /// its first poll: nothing waits. Tracked: a view that gets `None` is
+    /// drawn again when the module arrives.
+    fn now<T, F>(call: impl FnOnce() -> F) -> Option<T>
+    where
+        F: Future<Output = Result<T, SplitLoaderError>>,
+    {
         if !READY.with(|ready| ready.get()) {
             start();
             return None;
         }
-        let future = pin!(parse_split(body.to_owned()));
+        let future = pin!(call());
         match future.poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(blocks) => blocks.ok(),
+            Poll::Ready(value) => value.ok(),
             Poll::Pending => None,
         }
+    }
+
+    pub fn parse_now(body: &str) -> Option<Vec<Block>> {
+        now(|| parse_split(body.to_owned()))
+    }
+
+    /// [`parse_now`], on one line without the Markdown.
+    pub fn one_line_now(body: &str) -> Option<String> {
+        now(|| one_line_split(body.to_owned()))
     }
 }
 
@@ -83,4 +108,14 @@ pub fn parse_now(body: &str) -> Option<Vec<Block>> {
     return split::parse_now(body);
     #[cfg(not(feature = "hydrate"))]
     Some(super::markdown::parse(body))
+}
+
+/// `body` on one line without its Markdown (a quote, a notification), or
+/// as typed while the parser is on its way (tracked, like [`parse_now`]).
+pub fn one_line(body: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    let text = split::one_line_now(body);
+    #[cfg(not(feature = "hydrate"))]
+    let text = Some(super::markdown::one_line(&super::markdown::parse(body)));
+    text.unwrap_or_else(|| body.to_owned())
 }

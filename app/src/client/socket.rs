@@ -295,6 +295,9 @@ pub(super) fn receive(conn: Connection, text: &str) {
                 transmit(conn, reply);
             }
             if let Some((message, (title, text))) = alert {
+                // Without its Markdown, if the parser is here (not a view:
+                // nothing to draw again).
+                let text = untrack(|| super::markdown_loader::one_line(&text));
                 super::notifications::show(&message, &title, &text, move |conv, seq| {
                     conn.opening.try_set(Some((conv, seq)));
                 });

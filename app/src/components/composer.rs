@@ -4,7 +4,7 @@ use leptos::{
 };
 
 use crate::client::mention_query::{self, Suggestion};
-use crate::client::{now_ms, Connection, Entry};
+use crate::client::{markdown_loader, now_ms, Connection, Entry};
 use crate::components::{
     message::when,
     message_ui::MessageUi,
@@ -85,7 +85,7 @@ pub fn Composer(
             let text = if e.deleted {
                 "This message was deleted".to_owned()
             } else {
-                clip(&e.body, 120).to_owned()
+                clip(&markdown_loader::one_line(&e.body), 120).to_owned()
             };
             Some((e.display.clone(), text))
         })
