@@ -54,11 +54,14 @@ find_python27() {
     return 1
 }
 
-# Install the suite unless the virtualenv already holds exactly the pinned set.
+# Install the suite unless the virtualenv already holds exactly the pinned
+# set and runs (a virtualenv moved with its folder does not: its scripts
+# name the old path).
 install_suite() {
     local stamp="$venv/.parley-requirements" want
     want="$(cat "$here/requirements.txt")"
-    if [ -x "$venv/bin/wstest" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    if [ -x "$venv/bin/wstest" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] &&
+        "$venv/bin/wstest" --autobahnversion >/dev/null 2>&1; then
         return 0
     fi
     local python
