@@ -698,9 +698,26 @@ impl Shared {
             .tcp_nodelay(true)
             .timeout(POLL_TIMEOUT)
             .build()?;
-        Ok(Shared {
+        Ok(Shared::with(
             http,
-            origin: format!("http://{addr}"),
+            format!("http://{addr}"),
+            room,
+            rec,
+            recipients,
+        ))
+    }
+
+    /// The shared part over a given HTTP client, its counters at zero.
+    fn with(
+        http: reqwest::Client,
+        origin: String,
+        room: &str,
+        rec: Arc<Recorder>,
+        recipients: Recipients,
+    ) -> Shared {
+        Shared {
+            http,
+            origin,
             room: room.to_string(),
             rec,
             recipients,
@@ -708,7 +725,7 @@ impl Shared {
             get_bytes: AtomicU64::new(0),
             posts: AtomicU64::new(0),
             echoes: AtomicU64::new(0),
-        })
+        }
     }
 }
 
@@ -1285,17 +1302,13 @@ mod tests {
     fn get_urls_are_the_browsers() {
         let rec = Recorder::new();
         let recipients: Recipients = Arc::new(|_, _| 0);
-        let sh = Shared {
-            http: reqwest::Client::new(),
-            origin: "http://127.0.0.1:1".into(),
-            room: "lgabcr0".into(),
+        let sh = Shared::with(
+            reqwest::Client::new(),
+            "http://127.0.0.1:1".into(),
+            "lgabcr0",
             rec,
             recipients,
-            gets: AtomicU64::new(0),
-            get_bytes: AtomicU64::new(0),
-            posts: AtomicU64::new(0),
-            echoes: AtomicU64::new(0),
-        };
+        );
         let tab = Tab {
             idx: 3,
             id: "lgabct000003".into(),
