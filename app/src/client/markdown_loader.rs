@@ -114,8 +114,7 @@ pub fn parse_now(body: &str) -> Option<Vec<Block>> {
 /// as typed while the parser is on its way (tracked, like [`parse_now`]).
 pub fn one_line(body: &str) -> String {
     #[cfg(feature = "hydrate")]
-    let text = split::one_line_now(body);
+    return split::one_line_now(body).unwrap_or_else(|| body.to_owned());
     #[cfg(not(feature = "hydrate"))]
-    let text = Some(super::markdown::one_line(&super::markdown::parse(body)));
-    text.unwrap_or_else(|| body.to_owned())
+    super::markdown::one_line(&super::markdown::parse(body))
 }
