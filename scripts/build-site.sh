@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the release server and web app the way `cargo leptos build --release
-# --split` does, without cargo-leptos (which takes over 20 minutes to
-# install): tools/site-build runs the two cargo builds, splits the wasm,
+# --split` does, without cargo-leptos (10 minutes to install on a quiet
+# 2-core machine, over 20 on a busy one): tools/site-build runs the two cargo builds, splits the wasm,
 # runs wasm-bindgen (as a library, at the version Cargo.lock pins) and
 # wasm-opt, and writes the style sheet and assets. See
 # tools/site-build/src/main.rs for each step and what it mirrors.
@@ -19,37 +19,25 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 root="$(pwd)"
+# parley_log, parley_die, parley_lock_version, parley_ensure_wasm_target.
+. scripts/common.sh
 
-log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
-die() {
-    printf '\033[1;31merror:\033[0m %s\n' "$*" >&2
-    exit 1
-}
-
-command -v rustup >/dev/null 2>&1 || die "rustup not found: install it from https://rustup.rs"
-command -v cargo >/dev/null 2>&1 || die "cargo not found on PATH (is ~/.cargo/bin on PATH?)"
-command -v npm >/dev/null 2>&1 || die "npm not found: Node.js with npm is needed (for binaryen's wasm-opt)"
+# rustup, cargo and the wasm target (set -e stops here if one is missing).
+parley_ensure_wasm_target
+command -v npm >/dev/null 2>&1 || parley_die "npm not found: Node.js with npm is needed (for binaryen's wasm-opt)"
 
 target="${CARGO_TARGET_DIR:-target}"
 mkdir -p "$target/site-build"
 tools="$(cd "$target/site-build" && pwd)"
 
-# The wasm target. (The list is captured first: `grep -q` closing a pipe
-# early would fail the pipeline under pipefail.)
-installed_targets="$(rustup target list --installed)"
-if ! grep -qx wasm32-unknown-unknown <<<"$installed_targets"; then
-    log "adding the wasm32-unknown-unknown target"
-    rustup target add wasm32-unknown-unknown
-fi
-
 # wasm-opt: the npm package `binaryen`, at the version the end2end packages
 # pin (what scripts/setup.sh puts on PATH for cargo-leptos).
 binaryen_version="$(node -p 'require("./end2end/package-lock.json").packages["node_modules/binaryen"]?.version')"
-[[ "$binaryen_version" =~ ^[0-9] ]] || die "cannot find the binaryen version in end2end/package-lock.json"
+[[ "$binaryen_version" =~ ^[0-9] ]] || parley_die "cannot find the binaryen version in end2end/package-lock.json"
 binaryen="$tools/binaryen"
 if [ "$(cat "$binaryen/.version" 2>/dev/null || true)" != "$binaryen_version" ] \
     || [ ! -x "$binaryen/node_modules/.bin/wasm-opt" ]; then
-    log "installing wasm-opt (npm binaryen@$binaryen_version)"
+    parley_log "installing wasm-opt (npm binaryen@$binaryen_version)"
     rm -rf "$binaryen"
     mkdir -p "$binaryen"
     npm install --prefix "$binaryen" --no-audit --no-fund --no-save --loglevel=error "binaryen@$binaryen_version"
@@ -57,20 +45,12 @@ if [ "$(cat "$binaryen/.version" 2>/dev/null || true)" != "$binaryen_version" ] 
 fi
 export PATH="$binaryen/node_modules/.bin:$PATH"
 
-# The version of package $2 in Cargo.lock $1.
-lock_version() {
-    awk -v name="$2" '
-        $0 == "name = \"" name "\"" { found = 1; next }
-        found && /^version = / { gsub(/version = |"/, ""); print; exit }
-    ' "$1"
-}
-
 # wasm-bindgen's output must come from the version the app links against.
-want="$(lock_version Cargo.lock wasm-bindgen)"
-have="$(lock_version tools/site-build/Cargo.lock wasm-bindgen-cli-support)"
-[ -n "$want" ] || die "cannot find the wasm-bindgen version in Cargo.lock"
+want="$(parley_lock_version Cargo.lock wasm-bindgen)"
+have="$(parley_lock_version tools/site-build/Cargo.lock wasm-bindgen-cli-support)"
+[ -n "$want" ] || parley_die "cannot find the wasm-bindgen version in Cargo.lock"
 if [ "$want" != "$have" ]; then
-    die "Cargo.lock pins wasm-bindgen $want, but tools/site-build uses wasm-bindgen-cli-support ${have:-(none)}:
+    parley_die "Cargo.lock pins wasm-bindgen $want, but tools/site-build uses wasm-bindgen-cli-support ${have:-(none)}:
        set wasm-bindgen-cli-support = \"=$want\" in tools/site-build/Cargo.toml,
        then run \`cargo update -p wasm-bindgen-cli-support\` in tools/site-build"
 fi
@@ -89,14 +69,14 @@ else
     done < <(find tools/site-build -path tools/site-build/target -prune -o -type f -print0)
 fi
 if [ -n "$stale" ]; then
-    log "building tools/site-build (wasm-bindgen $want; once)"
+    parley_log "building tools/site-build (wasm-bindgen $want; once)"
     cargo build --release --locked --manifest-path tools/site-build/Cargo.toml --target-dir "$tools/build"
     # Cargo leaves the binary alone when nothing needed rebuilding.
     touch "$tool"
 fi
 built_with="$("$tool" --wasm-bindgen-version)"
-[ "$built_with" = "$want" ] || die "tools/site-build was built with wasm-bindgen $built_with, Cargo.lock pins $want"
+[ "$built_with" = "$want" ] || parley_die "tools/site-build was built with wasm-bindgen $built_with, Cargo.lock pins $want"
 
-log "building the release server and site (like cargo leptos build --release --split)"
+parley_log "building the release server and site (like cargo leptos build --release --split)"
 cd "$root"
 "$tool" build

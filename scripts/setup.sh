@@ -13,9 +13,8 @@
 # (parley_ensure_services, called by scripts/test.sh).
 
 parley_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-
-parley_log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
-parley_die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; return 1; }
+# parley_log, parley_die, parley_lock_version, parley_ensure_wasm_target.
+. "$parley_root/scripts/common.sh"
 
 # Run as root, or through sudo when there is one.
 parley_as_root() {
@@ -29,17 +28,10 @@ parley_as_root() {
 }
 
 parley_ensure_rust() {
-    command -v rustup >/dev/null 2>&1 || parley_die "rustup not found: install it from https://rustup.rs"
-    command -v cargo >/dev/null 2>&1 || parley_die "cargo not found on PATH (is ~/.cargo/bin on PATH?)"
-    # (Lists are captured first: `grep -q` closing a pipe early would fail
-    # the pipeline under pipefail.)
-    local targets components component
-    targets="$(rustup target list --installed)"
-    if ! grep -qx wasm32-unknown-unknown <<<"$targets"; then
-        parley_log "adding the wasm32-unknown-unknown target"
-        rustup target add wasm32-unknown-unknown
-    fi
-    # `cargo fmt` and `cargo clippy` are used by scripts/test.sh.
+    parley_ensure_wasm_target
+    # `cargo fmt` and `cargo clippy` are used by scripts/test.sh. (The list
+    # is captured first, as in parley_ensure_wasm_target.)
+    local components component
     components="$(rustup component list --installed)"
     for component in rustfmt clippy; do
         if ! grep -q "^$component" <<<"$components"; then
@@ -67,10 +59,7 @@ parley_ensure_cargo_leptos() {
 
 # The wasm-bindgen version Cargo.lock pins; the CLI must match it exactly.
 parley_wasm_bindgen_version() {
-    awk '
-        $0 == "name = \"wasm-bindgen\"" { found = 1; next }
-        found && /^version = / { gsub(/version = |"/, ""); print; exit }
-    ' "$parley_root/Cargo.lock"
+    parley_lock_version "$parley_root/Cargo.lock" wasm-bindgen
 }
 
 parley_ensure_wasm_bindgen() {
