@@ -37,7 +37,7 @@ use serde_json::value::RawValue;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::smoke::{free_port, lifted_limits, Spawned};
+use super::smoke::{free_port, Spawned};
 use crate::fleet::{self, Common, Conn, Names, Pacer, Proto, ReaderGuard, Recipients, Setup, Sink};
 use crate::net;
 use crate::payload::{now_ns, Stamp};
@@ -305,13 +305,6 @@ fn pick_addr() -> Result<SocketAddr> {
 /// Start the server on `addr` with a new SQLite database, the abuse limits
 /// lifted, and (`pin`) on core 0.
 fn spawn_server(a: &LongpollArgs, addr: SocketAddr, pin: bool) -> Result<Spawned> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("parley-longpoll-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let log = std::fs::File::create(dir.join("server.log"))?;
     let mut command = if pin {
         let mut c = Command::new("taskset");
         c.args(["-c", "0"]).arg(&a.server_bin);
@@ -319,25 +312,11 @@ fn spawn_server(a: &LongpollArgs, addr: SocketAddr, pin: bool) -> Result<Spawned
     } else {
         Command::new(&a.server_bin)
     };
-    let child = command
-        .args(["--addr", &addr.to_string()])
-        .args([
-            "--database-url",
-            &format!("sqlite://{}", dir.join("bench.db").display()),
-        ])
-        .args(lifted_limits())
-        .args(&a.server_args)
-        .env("RUST_LOG", "warn")
-        // The RSS baseline is taken after the sign-ins: without this,
-        // mimalloc keeps their argon2 buffers (19 MiB each) resident and
-        // the clients reuse them unseen (as `bench.sh idle`).
-        .env("MIMALLOC_PURGE_DELAY", "0")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", a.server_bin.display()))?;
-    Ok(Spawned { child, dir })
+    // The RSS baseline is taken after the sign-ins: without this, mimalloc
+    // keeps their argon2 buffers (19 MiB each) resident and the clients
+    // reuse them unseen (as `bench.sh idle`).
+    command.env("MIMALLOC_PURGE_DELAY", "0");
+    Spawned::start(command, "longpoll", addr, &a.server_args)
 }
 
 /// The first lines of the server's log with `ERROR`, if any.

@@ -59,27 +59,46 @@ pub(crate) fn free_port() -> Result<SocketAddr> {
 }
 
 fn spawn_server(bin: &PathBuf, addr: SocketAddr) -> Result<Spawned> {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let dir = std::env::temp_dir().join(format!("parley-smoke-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let log = std::fs::File::create(dir.join("server.log"))?;
-    let child = Command::new(bin)
-        .args(["--addr", &addr.to_string()])
-        .args([
-            "--database-url",
-            &format!("sqlite://{}", dir.join("smoke.db").display()),
-        ])
-        .args(lifted_limits())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .with_context(|| format!("starting {}", bin.display()))?;
-    Ok(Spawned { child, dir })
+    Spawned::start(Command::new(bin), "smoke", addr, &[])
+}
+
+impl Spawned {
+    /// Run `command` (the server binary, or a wrapper that runs it) on
+    /// `addr` with a new SQLite database in a fresh folder
+    /// `parley-{what}-…`, the abuse limits lifted, then `extra` flags; its
+    /// output goes to `server.log` there.
+    pub(crate) fn start(
+        mut command: Command,
+        what: &str,
+        addr: SocketAddr,
+        extra: &[String],
+    ) -> Result<Spawned> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("parley-{what}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let log = std::fs::File::create(dir.join("server.log"))?;
+        // What it runs, for an error: the binary, behind its wrapper if any.
+        let shown = format!("{command:?}");
+        let child = command
+            .args(["--addr", &addr.to_string()])
+            .args([
+                "--database-url",
+                &format!("sqlite://{}", dir.join(format!("{what}.db")).display()),
+            ])
+            .args(lifted_limits())
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {shown}"))?;
+        Ok(Spawned { child, dir })
+    }
 }
 
 /// The flags that lift the abuse limits for a benchmark.
