@@ -28,6 +28,8 @@ import {
  * It shows formatted text, a reply, reactions, a mention, Chinese text, an
  * unread badge, someone typing and the connection status. A server of its
  * own (a fresh database) keeps other tests' people out of the picture.
+ * Every run saves them among its results; with `PARLEY_README_SHOTS=1` it
+ * also writes them into `docs/`.
  */
 
 /** Sign in as `handle` (registering it, shown as `display`, the first time). */
@@ -109,7 +111,10 @@ test("README screenshots: a conversation between named people, desktop and 360 p
       expect(overflow).toBeLessThanOrEqual(0);
       const shot = testInfo.outputPath(`readme-${name}.png`);
       await mei.screenshot({ path: shot });
-      copyFileSync(shot, path.join(docs, file));
+      // Into the README only when asked, so a test run leaves the tree clean.
+      if (process.env.PARLEY_README_SHOTS === "1") {
+        copyFileSync(shot, path.join(docs, file));
+      }
       await setColorScheme(mei, "dark");
       await mei.screenshot({ path: testInfo.outputPath(`readme-${name}-dark.png`) });
     }
