@@ -70,6 +70,29 @@ test("README screenshots: a conversation between named people, desktop and 360 p
     await expect(message(lucas, "is on staging")).toBeVisible();
     await send(lucas, "Search finally reads Chinese: `离线消息` finds 消息 with no dictionary.");
     await messageAction(amara, "is on staging", "Reply");
+    // Chinese draws as glyphs, not as the missing-glyph box: with no CJK
+    // font, 消 and 息 would be the same empty box.
+    const body = message(mei, "finds").locator(".body");
+    await expect(body).toBeVisible();
+    const cjk = await body.evaluate((el) => {
+      const font = `32px ${getComputedStyle(el).fontFamily}`;
+      const draw = (text: string) => {
+        const canvas = document.createElement("canvas");
+        canvas.width = 48;
+        canvas.height = 48;
+        const context = canvas.getContext("2d")!;
+        context.font = font;
+        context.fillText(text, 4, 36);
+        return Array.from(context.getImageData(0, 0, 48, 48).data);
+      };
+      const [a, b] = [draw("消"), draw("息")];
+      return {
+        inked: a.filter((v, i) => i % 4 === 3 && v > 0).length,
+        differ: a.some((v, i) => v !== b[i]),
+      };
+    });
+    expect(cjk.inked, "消 draws something").toBeGreaterThan(20);
+    expect(cjk.differ, "消 and 息 draw as different glyphs").toBe(true);
     await send(amara, "Tried it on the train: the Wi-Fi blocks WebSocket, it fell back to long-polling and lost nothing.");
     await expect(message(mei, "the train")).toBeVisible();
     await react(lucas, "is on staging", "🎉");
