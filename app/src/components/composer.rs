@@ -4,15 +4,15 @@ use leptos::{
 };
 
 use crate::client::mention_query::{self, Suggestion};
-use crate::client::{markdown_loader, now_ms, Connection, Entry};
+use crate::client::{now_ms, Connection, Entry};
 use crate::components::{
-    message::when,
+    message::{quote_text, when},
     message_ui::MessageUi,
     room_dialogs::{RoomDialog, RoomDialogView},
     shell::Now,
     sidebar::title_of,
 };
-use crate::protocol::{clip, ClientFrame, Conv, ErrorCode};
+use crate::protocol::{ClientFrame, Conv, ErrorCode};
 
 /// The `@` autocomplete's list: who fits what is typed, the one chosen
 /// marked, a click picks (`picked`). Drawn in the dialogs' module.
@@ -82,12 +82,7 @@ pub fn Composer(
         let seq = ui.replying.get()?;
         entries.with(|all| {
             let e = all.iter().find(|e| e.seq == Some(seq))?;
-            let text = if e.deleted {
-                "This message was deleted".to_owned()
-            } else {
-                clip(&markdown_loader::one_line(&e.body), 120).to_owned()
-            };
-            Some((e.display.clone(), text))
+            Some((e.display.clone(), quote_text(&e.body, e.deleted)))
         })
     });
     let error = RwSignal::new(None::<String>);

@@ -182,6 +182,17 @@ fn Text(entry: Memo<Entry>) -> impl IntoView {
     }
 }
 
+/// What a quote of a message shows (a reply's quote, the composer's
+/// "Replying to"): its start on one line without the Markdown (`**v2.4**`
+/// reads v2.4) once the parser is here, as typed until then (tracked: a
+/// view is drawn again when it comes).
+pub fn quote_text(body: &str, deleted: bool) -> String {
+    if deleted {
+        return "This message was deleted".to_owned();
+    }
+    clip(&markdown_loader::one_line(body), QUOTE_SHOWN).to_owned()
+}
+
 /// The quote of the message a reply answers; a click shows the original.
 /// Its name is its text: "Reply to Mei Chen: Morning! v2.4 is on staging".
 #[component]
@@ -194,13 +205,8 @@ fn QuoteButton(quote: Quote) -> impl IntoView {
             conn.seek(&conv, seq);
         }
     };
-    // Without its Markdown (`**v2.4**` reads v2.4) once the parser is here
-    // (tracked: drawn again when it comes); until then as typed.
-    let body = (!quote.deleted).then_some(quote.body);
-    let text = move || match &body {
-        Some(body) => clip(&markdown_loader::one_line(body), QUOTE_SHOWN).to_owned(),
-        None => "This message was deleted".to_owned(),
-    };
+    let (body, deleted) = (quote.body, quote.deleted);
+    let text = move || quote_text(&body, deleted);
     view! {
         <button
             type="button"
