@@ -1208,7 +1208,10 @@ impl Chat {
             }
             _ => who,
         };
-        Some((title, clip(&message.body, 160).to_owned()))
+        // The text as the message reads, then its start: clipping the
+        // source first could cut a mark in two and leave it showing.
+        let text = super::markdown_loader::one_line(&message.body);
+        Some((title, clip(&text, 160).to_owned()))
     }
 
     /// Unread messages that mention the reader, everywhere.
@@ -1821,6 +1824,14 @@ mod tests {
         assert_eq!(
             chat.alert_for(&mention(1, "bob", &["ann"])),
             Some(("bob in #lobby".to_owned(), "hi @ann".to_owned()))
+        );
+        // Its text reads as the message does, without the Markdown, even
+        // when the body is too long to show whole.
+        let mut long = mention(1, "bob", &["ann"]);
+        long.body = format!("**{}** @ann", "x".repeat(200));
+        assert_eq!(
+            chat.alert_for(&long),
+            Some(("bob in #lobby".to_owned(), "x".repeat(160)))
         );
         assert_eq!(
             chat.alert_for(&mention(1, "bob", &[])),

@@ -278,7 +278,9 @@ pub(super) fn receive(conn: Connection, text: &str) {
             let alert = match &frame {
                 ServerFrame::Message { message } => conn
                     .chat
-                    .try_with_untracked(|chat| chat.alert_for(message))
+                    // (Its text reads whether the parser is here: not a
+                    // view, nothing to draw again.)
+                    .try_with_untracked(|chat| untrack(|| chat.alert_for(message)))
                     .flatten()
                     .map(|alert| (message.clone(), alert)),
                 ServerFrame::Read { conv, .. } => {
@@ -295,9 +297,6 @@ pub(super) fn receive(conn: Connection, text: &str) {
                 transmit(conn, reply);
             }
             if let Some((message, (title, text))) = alert {
-                // Without its Markdown, if the parser is here (not a view:
-                // nothing to draw again).
-                let text = untrack(|| super::markdown_loader::one_line(&text));
                 super::notifications::show(&message, &title, &text, move |conv, seq| {
                     conn.opening.try_set(Some((conv, seq)));
                 });
