@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Build the release server and web app the way `cargo leptos build --release
 # --split` does, without cargo-leptos (10 minutes to install on a quiet
-# 2-core machine, over 20 on a busy one): tools/site-build runs the two cargo builds, splits the wasm,
-# runs wasm-bindgen (as a library, at the version Cargo.lock pins) and
-# wasm-opt, and writes the style sheet and assets. See
-# tools/site-build/src/main.rs for each step and what it mirrors.
+# 2-core machine, over 20 on a busy one): tools/site-build runs the two
+# cargo builds, splits the wasm, runs wasm-bindgen (as a library, at the
+# version Cargo.lock pins) and wasm-opt, and writes the style sheet and
+# assets. See tools/site-build/src/main.rs for each step and what it
+# mirrors.
 #
 # Environment (all optional):
 #   CARGO_TARGET_DIR   cargo's target directory (target); the server ends up
