@@ -110,6 +110,8 @@ test("mention someone by keyboard: a chip, a highlighted message, a badge and th
       await ben.screenshot({ path: testInfo.outputPath(`mention-desktop-${scheme}.png`) });
     }
     await ben.setViewportSize({ width: 360, height: 740 });
+    // (The sidebar slides away at this width: the picture after it has.)
+    await setColorScheme(ben, "dark");
     await ben.screenshot({ path: testInfo.outputPath("mention-360-dark.png") });
   } finally {
     await Promise.all([annCtx.close(), benCtx.close()]);
